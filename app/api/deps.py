@@ -1,0 +1,129 @@
+"""Dependencies shared by routers: the unit of work, the caller, list parameters, conditional requests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.errors import NotModified
+from app.db import Database
+from app.domain.auth import service as auth_service
+from app.domain.auth.models import Role
+from app.domain.auth.principal import Principal
+from app.domain.concurrency import ANY_VERSION
+from app.domain.errors import Forbidden, PreconditionFailed, Unauthorized
+from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from app.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_redis(request: Request) -> Redis:
+    return request.app.state.redis
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The unit of work: one transaction per request, committed before the response is sent."""
+    async for session in request.app.state.db.unit_of_work():
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+# scope="function": commit (or roll back) right after the endpoint returns, before the response goes
+# out, so a client never sees a 2xx for a transaction that then fails to commit.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A JWT access token from `POST /v1/auth/token`, or an API key (`crm_...`).",
+)
+
+
+async def authenticate(
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("Send 'Authorization: Bearer <access token or API key>'")
+    return await auth_service.resolve_bearer(session, settings, credentials.credentials)
+
+
+def require(scope: str, role: Role = Role.viewer):  # noqa: ANN201 (a dependency factory)
+    """The caller must hold `scope` (API keys) and at least `role` (users); viewers never write."""
+
+    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if not principal.allows(scope, role):
+            if principal.type == "api_key":
+                raise Forbidden(f"This API key lacks the scope {scope!r}", required_scope=scope)
+            raise Forbidden(f"Your role ({principal.role.value}) cannot do this; it needs {role.value} or above"
+                            if not principal.role.at_least(role) else "Viewers have read-only access")
+        return principal
+
+    return Depends(dependency)
+
+
+AnyCaller = Annotated[Principal, Depends(authenticate)]
+
+
+def page_request(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"page size, 1..{MAX_LIMIT}")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=1024, description="`next_cursor` of the previous page")] = None,
+    sort: Annotated[str | None, Query(max_length=64, description="field, or -field for descending")] = None,
+) -> PageRequest:
+    return PageRequest(limit=limit, cursor=cursor, sort=sort)
+
+
+PageDep = Annotated[PageRequest, Depends(page_request)]
+
+
+def _parse_etag(value: str) -> int | None:
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return int(value) if value.isdigit() else None
+
+
+def if_match(
+    value: Annotated[str | None, Header(alias="If-Match", description='the ETag you last saw, e.g. "3"')] = None,
+) -> int | None:
+    """-> the version the client expects (None = unconditional); an unparsable value can never match: 412."""
+    if value is None:
+        return None
+    if value.strip() == "*":
+        return ANY_VERSION
+    versions = [v for v in (_parse_etag(part) for part in value.split(",")) if v is not None]
+    if len(versions) != 1:
+        raise PreconditionFailed("If-Match must carry one ETag such as \"3\"")
+    return versions[0]
+
+
+IfMatch = Annotated[int | None, Depends(if_match)]
+
+
+def etag_of(version: int) -> str:
+    return f'"{version}"'
+
+
+def conditional(request: Request, version: int) -> str:
+    """For GETs: raise NotModified (304) when If-None-Match already holds this version; else the ETag."""
+    etag = etag_of(version)
+    header = request.headers.get("if-none-match")
+    if header:
+        if header.strip() == "*" or any(_parse_etag(p) == version for p in header.split(",")):
+            raise NotModified(etag)
+    return etag

@@ -1,0 +1,120 @@
+"""Maps every error the app can raise to problem+json, in one place. No stack trace or SQL leaks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.api.problems import problem_response
+from app.domain.errors import CRMError, RateLimited, Unauthorized, ValidationFailed
+from app.logging import log
+
+_HTTP_SLUGS = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    413: ("payload-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
+
+
+class NotModified(Exception):
+    """Raised by conditional GETs; answered with an empty 304 carrying the ETag."""
+
+    def __init__(self, etag: str) -> None:
+        self.etag = etag
+
+
+def _instance(request: Request) -> str:
+    return request.url.path
+
+
+def crm_error_response(request: Request, exc: CRMError) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    extensions: dict[str, Any] = dict(exc.extensions)
+    if isinstance(exc, ValidationFailed):
+        extensions["errors"] = exc.errors
+    return problem_response(exc.status, exc.slug, exc.title, exc.detail, _instance(request), headers, **extensions)
+
+
+def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """FastAPI's `loc` shape, without echoing inputs back (they may hold secrets)."""
+    out = []
+    for e in errors:
+        msg = e.get("msg", "invalid")
+        if e.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        out.append({"loc": list(e.get("loc", ())), "msg": msg, "type": e.get("type", "value_error")})
+    return out
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+    errors = _clean_validation_errors(list(exc.errors()))
+    if any(e["type"] == "json_invalid" for e in errors):
+        return problem_response(400, "malformed-json", "Malformed JSON", "The request body is not valid JSON",
+                                _instance(request), errors=errors)
+    fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) or e["loc"][0] for e in errors[:5] if e["loc"])
+    return problem_response(422, "validation", "Validation failed", f"Invalid input: {fields}" if fields else
+                            "Invalid input", _instance(request), errors=errors)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else title
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No route {request.method} {request.url.path}"
+    return problem_response(exc.status_code, slug, title, detail, _instance(request), dict(exc.headers or {}))
+
+
+async def not_modified(request: Request, exc: NotModified) -> Response:
+    return Response(status_code=304, headers={"ETag": exc.etag})
+
+
+async def stale_data(request: Request, exc: StaleDataError) -> Response:
+    return problem_response(409, "concurrent-update", "Concurrent update",
+                            "The record was changed by another request at the same time; fetch it and retry",
+                            _instance(request))
+
+
+async def integrity_error(request: Request, exc: IntegrityError) -> Response:
+    log.warning("integrity_error", constraint=getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None))
+    return problem_response(409, "conflict", "Conflict", "The change conflicts with existing data",
+                            _instance(request))
+
+
+async def database_error(request: Request, exc: DBAPIError) -> Response:
+    log.error("database_error", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+    return problem_response(503, "unavailable", "Service unavailable",
+                            "The database could not complete the request; retry shortly", _instance(request),
+                            {"Retry-After": "1"})
+
+
+async def unhandled(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled_error", path=request.url.path)
+    return problem_response(500, "internal", "Internal server error",
+                            "Something went wrong on our side; the request id identifies it in our logs",
+                            _instance(request))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(CRMError, lambda r, e: crm_error_response(r, e))  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(NotModified, not_modified)  # type: ignore[arg-type]
+    app.add_exception_handler(StaleDataError, stale_data)  # type: ignore[arg-type]
+    app.add_exception_handler(IntegrityError, integrity_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, database_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, unhandled)

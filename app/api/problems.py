@@ -1,0 +1,53 @@
+"""RFC 9457 problem+json: the one shape of every error response, and its OpenAPI description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(examples=[["body", "email"]])
+    msg: str = Field(examples=["value is not a valid email address"])
+    type: str = Field(examples=["value_error"])
+
+
+class Problem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["/problems/not-found"], description="stable identifier of the problem kind")
+    title: str = Field(examples=["Not found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["Contact not found"])
+    instance: str = Field(examples=["/v1/contacts/0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"])
+    errors: list[FieldError] | None = Field(None, description="for 400/422: what is wrong, where")
+
+
+def problem_response(status: int, slug: str, title: str, detail: str, instance: str,
+                     headers: dict[str, str] | None = None, **extensions: Any) -> Response:
+    body = {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail, "instance": instance}
+    body.update({k: v for k, v in extensions.items() if v is not None})
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _doc(status: int, description: str) -> dict[str, Any]:
+    return {status: {"model": Problem, "description": description,
+                     "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+
+
+UNAUTHORIZED = _doc(401, "Missing, invalid or expired credentials")
+FORBIDDEN = _doc(403, "The role or the API key's scopes do not allow this")
+NOT_FOUND = _doc(404, "No such record in your organisation")
+CONFLICT = _doc(409, "Conflicts with the current state")
+PRECONDITION = _doc(412, "If-Match does not match the current version")
+VALIDATION = _doc(422, "Invalid input; `errors` names each field")
+BAD_REQUEST = _doc(400, "Malformed request (e.g. invalid JSON)")
+TOO_LARGE = _doc(413, "Request body too large")
+
+AUTHED = {**UNAUTHORIZED, **FORBIDDEN, **VALIDATION}
+"""Responses every authenticated route can give."""

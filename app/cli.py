@@ -1,0 +1,201 @@
+"""The `crm` command: dev, serve, worker, migrate, create-org, openapi."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.settings import Settings
+
+cli = typer.Typer(help="Headless CRM", no_args_is_help=True, add_completion=False)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@cli.command()
+def dev(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    worker: Annotated[bool, typer.Option(help="run a background worker in the same process")] = True,
+) -> None:
+    """Everything in one process: embedded PostgreSQL and Redis (unless CRM_DATABASE_URL / CRM_REDIS_URL
+    are set), migrations, a demo organisation, the API and a worker. Ctrl-C stops it all."""
+    from app.embedded import EmbeddedServices
+
+    base = _settings(env="dev")
+    embedded = EmbeddedServices(base.data_dir)
+    try:
+        database_url = base.database_url or embedded.postgres_url()
+        redis_url = base.redis_url or embedded.redis_url()
+        settings = base.model_copy(update={"database_url": database_url, "redis_url": redis_url,
+                                           "allow_private_networks": True, "host": host, "port": port})
+        settings.jwt_key()  # generated once and kept in the data dir
+        from app import migrate
+
+        migrate.upgrade(settings.migration_url)
+        asyncio.run(_run_dev(settings, worker, embedded.started))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        embedded.stop()
+        typer.echo("stopped")
+
+
+async def _run_dev(settings: Settings, with_worker: bool, started: list[str]) -> None:
+    import uvicorn
+    from arq.worker import Worker
+
+    from app.db import Database
+    from app.demo import ensure_demo
+    from app.main import create_app
+    from app.workers.settings import worker_settings
+
+    db = Database.from_settings(settings)
+    try:
+        creds = await ensure_demo(db, settings)
+    finally:
+        await db.dispose()
+    base_url = f"http://{settings.host}:{settings.port}"
+    typer.echo(
+        "\n".join([
+            "",
+            f"  Headless CRM is running at {base_url}",
+            f"  API docs:      {base_url}/docs",
+            f"  API key:       {creds.api_key}",
+            f"  Demo login:    {creds.email} / {creds.password}",
+            f"  Try:           curl -H 'Authorization: Bearer {creds.api_key}' {base_url}/v1/me",
+            f"  Embedded:      {', '.join(started) or 'none (using CRM_DATABASE_URL and CRM_REDIS_URL)'}"
+            f" in {settings.data_dir.resolve()}",
+            "  Ctrl-C stops everything.",
+            "",
+        ])
+    )
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                                           log_config=None, access_log=False))
+    tasks = [asyncio.create_task(server.serve())]
+    arq_worker = None
+    if with_worker:
+        arq_worker = Worker(**worker_settings(settings), handle_signals=False)
+        tasks.append(asyncio.create_task(arq_worker.async_run()))
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        server.should_exit = True
+        if arq_worker is not None:
+            await arq_worker.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="default CRM_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default CRM_PORT")] = None,
+    workers: Annotated[int | None, typer.Option(help="uvicorn worker processes, default CRM_WORKERS")] = None,
+) -> None:
+    """Run the API (uvicorn) against CRM_DATABASE_URL and CRM_REDIS_URL. Refuses an old schema."""
+    import uvicorn
+
+    settings = _settings(host=host, port=port, workers=workers)
+    if not settings.database_url or not settings.redis_url:
+        typer.echo("CRM_DATABASE_URL and CRM_REDIS_URL are required (or use `crm dev`)", err=True)
+        raise typer.Exit(2)
+    settings.jwt_key()
+    uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, log_config=None, access_log=False, proxy_headers=False)
+
+
+@cli.command()
+def worker() -> None:
+    """Run a background worker (arq) against CRM_DATABASE_URL and CRM_REDIS_URL."""
+    from arq.worker import Worker
+
+    from app.workers.settings import worker_settings
+
+    settings = _settings()
+    if not settings.database_url or not settings.redis_url:
+        typer.echo("CRM_DATABASE_URL and CRM_REDIS_URL are required (or use `crm dev`)", err=True)
+        raise typer.Exit(2)
+    Worker(**worker_settings(settings)).run()
+
+
+@cli.command()
+def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Apply migrations (alembic upgrade) with CRM_DATABASE_ADMIN_URL or CRM_DATABASE_URL."""
+    from app import migrate as migrations
+
+    settings = _settings()
+    if not (settings.database_admin_url or settings.database_url):
+        typer.echo("CRM_DATABASE_URL (or CRM_DATABASE_ADMIN_URL) is required", err=True)
+        raise typer.Exit(2)
+    migrations.upgrade(settings.migration_url, revision)
+
+
+@cli.command("create-org")
+def create_org(
+    name: Annotated[str, typer.Option(help="organisation name")],
+    email: Annotated[str, typer.Option(help="the owner's login email")],
+    owner_name: Annotated[str, typer.Option(help="the owner's name")] = "Owner",
+    password: Annotated[str | None, typer.Option(help="the owner's password (else no password login)")] = None,
+) -> None:
+    """Create an organisation with its owner and print an API key with every scope (JSON)."""
+    from app.db import Database
+    from app.demo import create_org_with_key
+    from app.domain.schemas import normalize_email
+
+    settings = _settings()
+    if not settings.database_url:
+        typer.echo("CRM_DATABASE_URL is required", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> tuple[str, str, str]:
+        db = Database.from_settings(settings)
+        try:
+            return await create_org_with_key(db, settings, name, normalize_email(email), owner_name, password)
+        finally:
+            await db.dispose()
+
+    org_id, owner_id, key = asyncio.run(run())
+    typer.echo(json.dumps({"org_id": org_id, "owner_id": owner_id, "api_key": key}))
+
+
+@cli.command()
+def openapi(
+    output: Annotated[Path, typer.Option(help="where the document lives")] = Path("openapi/openapi.json"),
+    check: Annotated[bool, typer.Option(help="fail if the file differs from the generated document")] = False,
+) -> None:
+    """Write the OpenAPI document generated from the app (or check that the committed one is current)."""
+    from app.openapi_doc import render
+
+    text = render()
+    if check:
+        if not output.exists() or output.read_text() != text:
+            typer.echo(f"{output} is out of date: run `crm openapi` and commit it", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{output} is current")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    typer.echo(f"wrote {output}")
+
+
+def main() -> None:
+    cli(prog_name="crm")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

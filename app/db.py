@@ -1,0 +1,59 @@
+"""Engine, session factory and the unit-of-work dependency (one transaction per request)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.settings import Settings
+
+
+def make_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
+    connect_args: dict[str, object] = {"server_settings": {"application_name": "crm"}}
+    if settings.db_statement_timeout_ms:
+        connect_args["server_settings"]["statement_timeout"] = str(settings.db_statement_timeout_ms)  # type: ignore[index]
+    return create_async_engine(
+        url or settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@dataclass
+class Database:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        engine = make_engine(settings)
+        return cls(engine, make_sessionmaker(engine))
+
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """Yield a session; commit if the caller finished, roll back if it raised.
+
+        A domain error may ask to keep what was written before it (`keep_changes`), e.g. a
+        refresh-token reuse that revokes the whole token family and still answers 401.
+        """
+        async with self.sessions() as session:
+            try:
+                yield session
+            except BaseException as exc:
+                if getattr(exc, "keep_changes", False):
+                    await session.commit()
+                else:
+                    await session.rollback()
+                raise
+            else:
+                await session.commit()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, Field
+
+from app.domain.auth.models import Role
+from app.domain.auth.scopes import KNOWN_SCOPES
+from app.domain.auth.secrets import MIN_PASSWORD_LENGTH
+from app.domain.orgs.schemas import OrgRead
+from app.domain.schemas import Email, InputModel, Name, ReadModel
+
+Password = Annotated[
+    str,
+    Field(min_length=MIN_PASSWORD_LENGTH, max_length=256, examples=["correct horse battery"]),
+]
+
+
+def _scope(value: str) -> str:
+    if value not in KNOWN_SCOPES:
+        raise ValueError(f"unknown scope {value!r}; use '*' or '<area>:read' / '<area>:write'")
+    return value
+
+
+Scope = Annotated[str, Field(examples=["contacts:read"]), AfterValidator(_scope)]
+
+
+class SignupRequest(InputModel):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"org_name": "Acme Sales", "email": "ana@acme.test", "password": "correct horse battery",
+                          "name": "Ana Silva"}]
+        }
+    }
+
+    org_name: Name
+    email: Email
+    password: Password
+    name: Name
+
+
+class TokenPair(ReadModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds until the access token expires")
+
+
+class RefreshRequest(InputModel):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class UserRead(ReadModel):
+    id: UUID
+    email: str
+    name: str
+    role: Role
+    manager_id: UUID | None
+    active: bool
+    out_of_office: bool
+    last_login_at: datetime | None
+    deactivated_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class SignupResponse(TokenPair):
+    org: OrgRead
+    user: UserRead
+
+
+class UserInvite(InputModel):
+    model_config = {
+        "json_schema_extra": {"examples": [{"email": "rep@acme.test", "name": "Rui Costa", "role": "member"}]}
+    }
+
+    email: Email
+    name: Name
+    role: Role = Role.member
+    password: Password | None = Field(None, description="set an initial password; without one the user cannot log in yet")
+    manager_id: UUID | None = None
+
+
+class UserUpdate(InputModel):
+    """JSON Merge Patch. Users may change their own `name` and `out_of_office`; the rest is admin-only."""
+
+    name: Name | None = None
+    email: Email | None = None
+    role: Role | None = None
+    manager_id: UUID | None = None
+    out_of_office: bool | None = None
+
+
+class DeactivateRequest(InputModel):
+    reassign_to: UUID | None = Field(None, description="active user who takes over the leaving user's records")
+
+
+class ApiKeyCreate(InputModel):
+    model_config = {"json_schema_extra": {"examples": [{"name": "ERP sync", "scopes": ["contacts:write", "deals:read"]}]}}
+
+    name: Name
+    scopes: list[Scope] = Field(min_length=1, max_length=len(KNOWN_SCOPES))
+    expires_at: datetime | None = None
+
+
+class ApiKeyRead(ReadModel):
+    id: UUID
+    name: str
+    prefix: str = Field(description="public part of the key, to recognise it")
+    scopes: list[str]
+    created_by: UUID
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    secret: str = Field(description="the full key; shown only in this response", examples=["crm_1a2b3c4d5e6f_..."])
+
+
+class MeResponse(ReadModel):
+    type: Literal["user", "api_key"]
+    role: Role
+    scopes: list[str]
+    org: OrgRead
+    user: UserRead | None
+    api_key: ApiKeyRead | None

@@ -1,0 +1,175 @@
+"""Users of an organisation: invite, change, deactivate, with the role rules of the house."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.auth import secrets as sec
+from app.domain.auth.models import LoginEmail, RefreshToken, Role, User
+from app.domain.auth.principal import Principal
+from app.domain.auth.schemas import UserInvite, UserUpdate
+from app.domain.concurrency import check_version
+from app.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.domain.pagination import Page, PageRequest, keyset_page
+from app.settings import Settings
+
+SORTS = {"created_at": User.created_at, "updated_at": User.updated_at, "name": User.name, "email": User.email}
+
+
+async def create(session: AsyncSession, settings: Settings, org_id: UUID, *, email: str, name: str, role: Role,
+                 password: str | None, manager_id: UUID | None = None) -> User:
+    if manager_id is not None:
+        await _require_manager(session, org_id, manager_id, loc=("body", "manager_id"))
+    user = User(
+        org_id=org_id, email=email, name=name, role=role.value, manager_id=manager_id,
+        password_hash=sec.hash_password(settings, password) if password else None,
+    )
+    session.add(user)
+    await session.flush()
+    await _claim_email(session, user, email)
+    return user
+
+
+async def _claim_email(session: AsyncSession, user: User, email: str) -> None:
+    claimed = await session.scalar(
+        insert(LoginEmail).values(email=email, org_id=user.org_id, user_id=user.id)
+        .on_conflict_do_nothing(index_elements=[LoginEmail.email]).returning(LoginEmail.email)
+    )
+    if claimed is None:
+        raise Conflict(f"A user with email {email} already exists", field="email")
+
+
+async def get(session: AsyncSession, org_id: UUID, user_id: UUID) -> User:
+    user = await session.scalar(select(User).where(User.org_id == org_id, User.id == user_id,
+                                                   User.deleted_at.is_(None)))
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+async def list_page(session: AsyncSession, org_id: UUID, page: PageRequest, active: bool | None = None) -> Page[User]:
+    stmt = select(User).where(User.org_id == org_id, User.deleted_at.is_(None))
+    if active is not None:
+        stmt = stmt.where(User.active.is_(active))
+    return await keyset_page(session, stmt, page, SORTS, User.id)
+
+
+async def invite(session: AsyncSession, settings: Settings, actor: Principal, body: UserInvite) -> User:
+    if body.role is Role.owner and actor.role is not Role.owner:
+        raise Forbidden("Only an owner can add another owner")
+    return await create(session, settings, actor.org_id, email=body.email, name=body.name, role=body.role,
+                        password=body.password, manager_id=body.manager_id)
+
+
+SELF_SERVICE_FIELDS = {"name", "out_of_office"}
+
+
+async def update_user(session: AsyncSession, actor: Principal, user_id: UUID, patch: UserUpdate,
+                      expected_version: int | None) -> User:
+    user = await get(session, actor.org_id, user_id)
+    changes = patch.model_dump(exclude_unset=True)
+    is_admin = actor.role.at_least(Role.admin)
+    if not is_admin and not (actor.type == "user" and actor.id == user_id and changes.keys() <= SELF_SERVICE_FIELDS):
+        raise Forbidden("Only admins can change other users, and roles, emails or managers")
+    _guard_owner(actor, user)
+    check_version(user.version, expected_version)
+    for field in ("name", "out_of_office"):
+        if changes.get(field) is not None:
+            setattr(user, field, changes[field])
+    if "role" in changes and changes["role"] is not None and changes["role"] != user.role:
+        new_role = Role(changes["role"])
+        if new_role is Role.owner and actor.role is not Role.owner:
+            raise Forbidden("Only an owner can make another user an owner")
+        if user.role == Role.owner:
+            await _keep_an_owner(session, user)
+        user.role = new_role.value
+    if "manager_id" in changes:
+        if changes["manager_id"] is not None:
+            await _check_manager_chain(session, user, changes["manager_id"])
+        user.manager_id = changes["manager_id"]
+    if changes.get("email") and changes["email"] != user.email:
+        await session.execute(LoginEmail.__table__.delete().where(LoginEmail.email == user.email))
+        await _claim_email(session, user, changes["email"])
+        user.email = changes["email"]
+    await session.flush()
+    return user
+
+
+async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID, reassign_to: UUID | None) -> User:
+    user = await get(session, actor.org_id, user_id)
+    _guard_owner(actor, user)
+    if not user.active:
+        return user
+    if user.role == Role.owner:
+        await _keep_an_owner(session, user)
+    if reassign_to is not None:
+        heir = await get(session, actor.org_id, reassign_to) if reassign_to != user_id else None
+        if heir is None or not heir.active:
+            raise ValidationFailed("reassign_to must be another active user of the organisation",
+                                   loc=("body", "reassign_to"))
+        await reassign_owned_records(session, actor.org_id, user.id, heir.id)
+    user.active = False
+    user.deactivated_at = datetime.now(UTC)
+    await session.execute(
+        update(RefreshToken).where(RefreshToken.org_id == user.org_id, RefreshToken.user_id == user.id,
+                                   RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    await session.flush()
+    return user
+
+
+# Areas that own records (leads, deals, contacts, tasks) register a reassignment step here so that
+# deactivation hands everything over in the same transaction without this module knowing their tables.
+REASSIGNERS: list = []
+
+
+async def reassign_owned_records(session: AsyncSession, org_id: UUID, from_user: UUID, to_user: UUID) -> None:
+    for step in REASSIGNERS:
+        await step(session, org_id, from_user, to_user)
+
+
+def _guard_owner(actor: Principal, target: User) -> None:
+    if target.role == Role.owner and actor.role is not Role.owner and not (actor.type == "user" and actor.id == target.id):
+        raise Forbidden("Only an owner can change or deactivate an owner")
+
+
+async def _keep_an_owner(session: AsyncSession, leaving: User) -> None:
+    others = await session.scalar(
+        select(func.count()).select_from(User).where(
+            User.org_id == leaving.org_id, User.role == Role.owner.value, User.active.is_(True),
+            User.deleted_at.is_(None), User.id != leaving.id,
+        )
+    )
+    if not others:
+        raise Conflict("An organisation must keep at least one active owner")
+
+
+async def _require_manager(session: AsyncSession, org_id: UUID, manager_id: UUID, loc: tuple[str, ...]) -> User:
+    manager = await session.scalar(select(User).where(User.org_id == org_id, User.id == manager_id,
+                                                      User.deleted_at.is_(None)))
+    if manager is None:
+        raise ValidationFailed("manager_id is not a user of this organisation", loc=loc)
+    return manager
+
+
+async def _check_manager_chain(session: AsyncSession, user: User, manager_id: UUID) -> None:
+    """The manager must exist in the org and the chain must not loop back to the user."""
+    loc = ("body", "manager_id")
+    if manager_id == user.id:
+        raise ValidationFailed("A user cannot be their own manager", loc=loc)
+    await _require_manager(session, user.org_id, manager_id, loc=loc)
+    chain = select(User.id, User.manager_id).where(User.org_id == user.org_id, User.id == manager_id).cte(
+        "chain", recursive=True
+    )
+    chain = chain.union(
+        select(User.id, User.manager_id).where(User.org_id == user.org_id, User.id == chain.c.manager_id)
+    )
+    ids = set((await session.scalars(select(chain.c.id))).all())
+    if user.id in ids:
+        raise ValidationFailed("This manager would create a loop in the reporting chain", loc=loc)

@@ -1,0 +1,130 @@
+"""Keyset (cursor) pagination: a page costs the same at row 10 and at row 10 million.
+
+The cursor is opaque to clients: base64url of `[sort, last value, last id]`. Rows are ordered by
+the sort column and then by `id` (UUIDv7, unique), in the same direction, so the position is a
+row-value comparison `(col, id) < (:v, :id)` that a `(org_id, col, id)` index answers directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import orjson
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.domain.errors import ValidationFailed
+
+T = TypeVar("T")
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+DEFAULT_SORT = "-created_at"
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+    sort: str | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Sort:
+    key: str  # as the client wrote it, e.g. "-created_at"
+    column: InstrumentedAttribute[Any]
+    descending: bool
+
+
+def parse_sort(raw: str | None, allowed: Mapping[str, InstrumentedAttribute[Any]]) -> Sort:
+    key = raw or DEFAULT_SORT
+    name = key.removeprefix("-")
+    if name not in allowed:
+        raise ValidationFailed(
+            f"cannot sort by {name!r}; allowed: {', '.join(sorted(allowed))} (prefix '-' for descending)",
+            loc=("query", "sort"),
+        )
+    return Sort(key, allowed[name], key.startswith("-"))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (Decimal, UUID)):
+        return str(value)
+    return value
+
+
+def encode_cursor(sort: Sort, value: Any, row_id: UUID) -> str:
+    raw = orjson.dumps([sort.key, _jsonable(value), str(row_id)])
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _invalid() -> ValidationFailed:
+    return ValidationFailed("invalid or expired cursor; start again without one", loc=("query", "cursor"))
+
+
+def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, UUID]:
+    try:
+        key, value, row_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if key != sort.key:
+            raise ValidationFailed("the cursor belongs to another sort order", loc=("query", "cursor"))
+        python_type = sort.column.type.python_type
+        if value is not None:
+            if python_type is datetime:
+                value = datetime.fromisoformat(value)
+            elif python_type is date:
+                value = date.fromisoformat(value)
+            elif python_type in (Decimal, UUID, int, str, float):
+                value = python_type(value)
+        return value, UUID(row_id)
+    except ValidationFailed:
+        raise
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise _invalid() from None
+
+
+def apply_keyset(stmt: Select[Any], page: PageRequest, sort: Sort, id_column: InstrumentedAttribute[Any]) -> Select[Any]:
+    if not 1 <= page.limit <= MAX_LIMIT:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", loc=("query", "limit"))
+    if page.cursor:
+        value, row_id = decode_cursor(page.cursor, sort)
+        position = tuple_(sort.column, id_column)
+        bound = tuple_(value, row_id)
+        stmt = stmt.where(position < bound if sort.descending else position > bound)
+    if sort.descending:
+        stmt = stmt.order_by(sort.column.desc(), id_column.desc())
+    else:
+        stmt = stmt.order_by(sort.column.asc(), id_column.asc())
+    return stmt.limit(page.limit + 1)
+
+
+def cut_page(rows: Sequence[T], page: PageRequest, sort: Sort, value_of: Any = None) -> Page[T]:
+    """Trim the look-ahead row and build the next cursor from the last row kept."""
+    if len(rows) <= page.limit:
+        return Page(rows, None)
+    kept = rows[: page.limit]
+    last = kept[-1]
+    value = value_of(last) if value_of else getattr(last, sort.column.key)
+    return Page(kept, encode_cursor(sort, value, last.id))
+
+
+async def keyset_page(session: AsyncSession, stmt: Select[Any], page: PageRequest,
+                      allowed_sorts: Mapping[str, InstrumentedAttribute[Any]],
+                      id_column: InstrumentedAttribute[Any]) -> Page[Any]:
+    sort = parse_sort(page.sort, allowed_sorts)
+    rows = (await session.scalars(apply_keyset(stmt, page, sort, id_column))).all()
+    return cut_page(rows, page, sort)

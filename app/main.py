@@ -1,0 +1,110 @@
+"""create_app(): routers, middleware, error handlers and the lifespan of shared resources."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
+
+from app import __version__
+from app.api import errors
+from app.api.metrics import Metrics
+from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.api.problems import PROBLEM_MEDIA_TYPE
+from app.api.router import api_router
+from app.db import Database
+from app.logging import configure_logging
+from app.migrate import ensure_schema_current
+from app.settings import Settings, get_settings
+
+DESCRIPTION = """
+A headless CRM: contacts, companies, leads, deals in pipelines, activities, and the sync and
+automation around them, as a typed JSON API.
+
+**Auth**: `Authorization: Bearer <token>` where the token is a JWT access token from
+`POST /v1/auth/token` (15 minutes; renew with `POST /v1/auth/refresh`) or an API key (`crm_...`,
+created by an admin with scopes).
+
+**Errors** are `application/problem+json` (RFC 9457) with `type`, `title`, `status`, `detail`,
+`instance`; validation errors add `errors: [{loc, msg, type}]`.
+
+**Lists** are keyset-paginated: `?limit=1..200&cursor=<next_cursor>&sort=field|-field`, answering
+`{data, next_cursor}`.
+
+**Concurrency**: single objects carry `ETag: "<version>"`; send `If-Match` on PATCH/DELETE (412 when
+stale) and `If-None-Match` on GET (304 when unchanged).
+
+**Limits**: request bodies up to `CRM_MAX_BODY_BYTES` (1 MiB by default; 413 above). Rate-limited
+endpoints answer 429 with `Retry-After`.
+"""
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None, redis: Redis | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    owns_resources = db is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if owns_resources:
+            app.state.db = Database.from_settings(settings)
+            app.state.redis = Redis.from_url(settings.redis_url)
+            await ensure_schema_current(app.state.db.engine)
+            app.state.metrics.watch_pool(app.state.db.engine)
+        try:
+            yield
+        finally:
+            if owns_resources:
+                await app.state.redis.aclose()
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Headless CRM API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    if db is not None:
+        app.state.db = db
+        app.state.redis = redis
+        app.state.metrics.watch_pool(db.engine)
+    errors.install(app)
+    app.include_router(api_router)
+
+    # Outermost first: request id wraps everything, so even a 413 or a CORS refusal carries it.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key",
+                           "X-Request-ID"],
+            expose_headers=["ETag", "X-Request-ID", "Retry-After", "Location"],
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+
+    original_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = original_openapi()
+            # Errors are problem+json only: drop the application/json twin FastAPI adds for `model=`.
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    for response in operation.get("responses", {}).values():
+                        content = response.get("content", {})
+                        if PROBLEM_MEDIA_TYPE in content:
+                            content.pop("application/json", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,91 @@
+"""One typed settings class, read from `CRM_*` environment variables and `.env`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Environment = Literal["dev", "test", "production"]
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRM_", env_file=".env", extra="ignore")
+
+    env: Environment = Field("production", description="dev and test relax secrets; production requires them")
+    database_url: str | None = Field(None, description="postgresql+asyncpg://...; unset in dev = embedded")
+    database_admin_url: str | None = Field(None, description="URL used by migrations; defaults to database_url")
+    redis_url: str | None = Field(None, description="redis://... or unix://...; unset in dev = embedded")
+    data_dir: Path = Path(".crm-data")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    jwt_secret: SecretStr | None = None
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "headless-crm"
+    access_token_ttl_seconds: int = Field(900, ge=60)
+    refresh_token_ttl_days: int = Field(30, ge=1)
+    argon2_time_cost: int = Field(3, ge=1, description="argon2id passes (RFC 9106 second recommendation)")
+    argon2_memory_kib: int = Field(65_536, ge=8, description="argon2id memory in KiB")
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    signup_enabled: bool = True
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="largest accepted request body")
+    db_pool_size: int = Field(10, ge=1)
+    db_max_overflow: int = Field(10, ge=0)
+    db_statement_timeout_ms: int = Field(30_000, ge=0)
+    api_key_touch_seconds: int = Field(60, ge=0, description="how often last_used_at of a key is written")
+    allow_private_networks: bool = False
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _require_secrets_outside_dev(self) -> Settings:
+        if self.env == "production":
+            if self.jwt_secret is None or len(self.jwt_secret.get_secret_value()) < 32:
+                raise ValueError("CRM_JWT_SECRET (at least 32 characters) is required when CRM_ENV=production")
+            if not self.database_url or not self.redis_url:
+                raise ValueError("CRM_DATABASE_URL and CRM_REDIS_URL are required when CRM_ENV=production")
+        return self
+
+    @property
+    def migration_url(self) -> str:
+        url = self.database_admin_url or self.database_url
+        if url is None:
+            raise RuntimeError("no database URL configured")
+        return url
+
+    def jwt_key(self) -> str:
+        """The signing secret; in dev and test a random one is generated once and kept in the data dir."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        path = self.data_dir / "jwt_secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+        secret = path.read_text().strip()
+        self.jwt_secret = SecretStr(secret)
+        return secret
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
