@@ -27,6 +27,24 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Yield the session; commit if the caller finished, roll back if it raised.
+
+    A domain error may ask to keep what was written before it (`keep_changes`), e.g. a
+    refresh-token reuse that revokes the whole token family and still answers 401.
+    """
+    try:
+        yield session
+    except BaseException as exc:
+        if getattr(exc, "keep_changes", False):
+            await session.commit()
+        else:
+            await session.rollback()
+        raise
+    else:
+        await session.commit()
+
+
 @dataclass
 class Database:
     engine: AsyncEngine
@@ -38,22 +56,9 @@ class Database:
         return cls(engine, make_sessionmaker(engine))
 
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """Yield a session; commit if the caller finished, roll back if it raised.
-
-        A domain error may ask to keep what was written before it (`keep_changes`), e.g. a
-        refresh-token reuse that revokes the whole token family and still answers 401.
-        """
         async with self.sessions() as session:
-            try:
-                yield session
-            except BaseException as exc:
-                if getattr(exc, "keep_changes", False):
-                    await session.commit()
-                else:
-                    await session.rollback()
-                raise
-            else:
-                await session.commit()
+            async for s in transaction(session):
+                yield s
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,0 +1,38 @@
+# Two commands: `make dev` runs the service with everything it needs; `make test` runs every test.
+# Both create .venv from requirements.lock on first use (only Python 3.11+ is needed).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: dev test lint openapi lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+dev: $(STAMP)  ## run API + worker with embedded PostgreSQL and Redis (unless CRM_DATABASE_URL/CRM_REDIS_URL)
+	$(BIN)/crm dev
+
+test: $(STAMP)  ## the whole suite: lint, OpenAPI drift, migrations drift, tests (parallel)
+	$(BIN)/ruff check app tests migrations bench
+	$(BIN)/crm openapi --check
+	$(BIN)/python -m pytest -n auto --dist loadfile
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests migrations bench
+
+openapi: $(STAMP)  ## regenerate openapi/openapi.json
+	$(BIN)/crm openapi
+
+lock:  ## re-pin requirements.lock after changing pyproject.toml
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra test --generate-hashes --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
