@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -27,6 +28,7 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+@asynccontextmanager
 async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     """Yield the session; commit if the caller finished, roll back if it raised.
 
@@ -55,10 +57,11 @@ class Database:
         engine = make_engine(settings)
         return cls(engine, make_sessionmaker(engine))
 
+    @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
-            async for s in transaction(session):
-                yield s
+        # A context manager, not `async for`: an exception thrown in at `yield` must reach transaction().
+        async with self.sessions() as session, transaction(session):
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,18 +1,15 @@
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app import migrate
 from app.api.deps import get_session
-from app.db import Database, make_engine, make_sessionmaker, transaction
+from app.db import Database, transaction
 from app.main import create_app
 from app.settings import Settings
 from tests.servers import PostgresCluster, RedisServer
@@ -70,25 +67,34 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-async def session(database: Database) -> AsyncIterator[AsyncSession]:
+async def connection(database: Database) -> AsyncIterator[AsyncConnection]:
     """One outer transaction per test, rolled back at the end: what a test writes never leaks."""
     async with database.engine.connect() as conn:
         outer = await conn.begin()
-        s = AsyncSession(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False,
-                         autoflush=False)
         try:
-            yield s
+            yield conn
         finally:
-            await s.close()
             await outer.rollback()
 
 
+def savepoint_session(conn: AsyncConnection) -> AsyncSession:
+    """A session inside the test's transaction: its commit releases a savepoint, its rollback undoes it."""
+    return AsyncSession(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False)
+
+
 @pytest.fixture
-def app(settings: Settings, database: Database, redis: Redis, session: AsyncSession):
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    async with savepoint_session(connection) as s:
+        yield s
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database, redis: Redis, connection: AsyncConnection):
     application = create_app(settings, db=database, redis=redis)
 
     async def test_session() -> AsyncIterator[AsyncSession]:
-        async for s in transaction(session):
+        # A fresh session per request, as in production, all inside the test's outer transaction.
+        async with savepoint_session(connection) as s, transaction(s):
             yield s
 
     application.dependency_overrides[get_session] = test_session

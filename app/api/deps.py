@@ -35,7 +35,7 @@ def get_redis(request: Request) -> Redis:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The unit of work: one transaction per request, committed before the response is sent."""
-    async for session in request.app.state.db.unit_of_work():
+    async with request.app.state.db.unit_of_work() as session:
         yield session
 
 

@@ -27,9 +27,9 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-async def _check(coro_factory, timeout: float = 2.0) -> str:  # noqa: ANN001
+async def _check(coro_factory, limit_seconds: float = 2.0) -> str:  # noqa: ANN001
     try:
-        await asyncio.wait_for(coro_factory(), timeout)
+        await asyncio.wait_for(coro_factory(), limit_seconds)
         return "ok"
     except Exception as exc:  # readiness reports, it does not raise
         return f"failed: {type(exc).__name__}"

@@ -37,7 +37,8 @@ class Versioned:
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, object]:
-        return {"version_id_col": cls.version}
+        # eager_defaults: server-set columns (updated_at) come back with RETURNING, no lazy load later.
+        return {"version_id_col": cls.version, "eager_defaults": True}
 
 
 class TenantRecord(Timestamps, Versioned):

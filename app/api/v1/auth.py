@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Response, status
 
 from app.api.deps import SessionDep, SettingsDep
-from app.api.problems import NOT_FOUND, UNAUTHORIZED, VALIDATION, CONFLICT
+from app.api.problems import CONFLICT, NOT_FOUND, UNAUTHORIZED, VALIDATION
 from app.domain.auth import service
 from app.domain.auth.schemas import RefreshRequest, SignupRequest, SignupResponse, TokenPair, UserRead
 from app.domain.errors import NotFound

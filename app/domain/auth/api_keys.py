@@ -12,8 +12,7 @@ from app.domain.auth import secrets as sec
 from app.domain.auth.models import ApiKey, ApiKeyPrefix
 from app.domain.auth.principal import Principal
 from app.domain.auth.schemas import ApiKeyCreate
-from app.domain.errors import ValidationFailed
-from app.domain.errors import NotFound
+from app.domain.errors import NotFound, ValidationFailed
 from app.domain.pagination import Page, PageRequest, keyset_page
 
 SORTS = {"created_at": ApiKey.created_at, "name": ApiKey.name}

@@ -76,7 +76,11 @@ async def login(session: AsyncSession, settings: Settings, email: str, password:
     ok = sec.verify_password(settings, user.password_hash if user else None, password)
     if not ok or user is None or not user.active or user.deleted_at is not None:
         raise InvalidCredentials("Wrong email or password", error="invalid_grant")
-    user.last_login_at = _now()
+    # Bookkeeping, not an edit: neither `version` (the ETag) nor `updated_at` moves.
+    await session.execute(
+        update(User).where(User.org_id == user.org_id, User.id == user.id)
+        .values(last_login_at=_now(), updated_at=User.updated_at).execution_options(synchronize_session=False)
+    )
     return await issue_tokens(session, settings, user)
 
 

@@ -108,8 +108,9 @@ async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID, rea
     if user.role == Role.owner:
         await _keep_an_owner(session, user)
     if reassign_to is not None:
-        heir = await get(session, actor.org_id, reassign_to) if reassign_to != user_id else None
-        if heir is None or not heir.active:
+        heir = await session.scalar(select(User).where(User.org_id == actor.org_id, User.id == reassign_to,
+                                                       User.deleted_at.is_(None)))
+        if heir is None or heir.id == user_id or not heir.active:
             raise ValidationFailed("reassign_to must be another active user of the organisation",
                                    loc=("body", "reassign_to"))
         await reassign_owned_records(session, actor.org_id, user.id, heir.id)
