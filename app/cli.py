@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -115,6 +116,8 @@ def serve(
         typer.echo("CRM_DATABASE_URL and CRM_REDIS_URL are required (or use `crm dev`)", err=True)
         raise typer.Exit(2)
     settings.jwt_key()
+    # uvicorn re-raises the signal that stopped it after its graceful shutdown; a clean stop exits 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, log_config=None, access_log=False, proxy_headers=False)
 
