@@ -3,8 +3,23 @@
 from fastapi import APIRouter
 
 from app.api import ops
-from app.api.v1 import api_keys, auth, me, org, users
+from app.api.v1 import (
+    activities,
+    api_keys,
+    auth,
+    companies,
+    contacts,
+    custom_fields,
+    deals,
+    leads,
+    me,
+    org,
+    pipelines,
+    schema,
+    users,
+)
 
 api_router = APIRouter()
-for module in (ops, auth, me, org, users, api_keys):
+for module in (ops, auth, me, org, users, api_keys, contacts, companies, leads, pipelines, deals, activities,
+               custom_fields, schema):
     api_router.include_router(module.router)

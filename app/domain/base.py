@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import DateTime, ForeignKey, Integer, MetaData, func
+from sqlalchemy import DateTime, ForeignKey, ForeignKeyConstraint, Integer, MetaData, func
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -49,3 +50,20 @@ class TenantRecord(Timestamps, Versioned):
     )
     id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id, sort_order=-9)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SalesRecord(TenantRecord):
+    """Contacts, companies, leads, deals, activities: owned by a teammate, with custom fields."""
+
+    owner_id: Mapped[UUID] = mapped_column()
+    custom_fields: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")
+
+
+def owner_fk(table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["org_id", "owner_id"], ["users.org_id", "users.id"], name=f"fk_{table}_owner")
+
+
+def ref_fk(table: str, column: str, target: str, ondelete: str | None = None) -> ForeignKeyConstraint:
+    """A same-org reference: `(org_id, column) -> target(org_id, id)`."""
+    return ForeignKeyConstraint(["org_id", column], [f"{target}.org_id", f"{target}.id"],
+                                name=f"fk_{table}_{column}", ondelete=ondelete)

@@ -1,7 +1,16 @@
 """Every table, imported once so that metadata (alembic, tests) sees them all."""
 
+from app.domain.activities.models import Activity
 from app.domain.auth.models import ApiKey, ApiKeyPrefix, LoginEmail, RefreshToken, User
 from app.domain.base import Base
+from app.domain.companies.models import Company
+from app.domain.contacts.models import Contact
+from app.domain.custom_fields.models import CustomField
+from app.domain.deals.models import Deal, StageMove
+from app.domain.events.models import Event
+from app.domain.leads.models import Lead
 from app.domain.orgs.models import Org
+from app.domain.pipelines.models import Pipeline, Stage
 
-__all__ = ["ApiKey", "ApiKeyPrefix", "Base", "LoginEmail", "Org", "RefreshToken", "User"]
+__all__ = ["Activity", "ApiKey", "ApiKeyPrefix", "Base", "Company", "Contact", "CustomField", "Deal", "Event",
+           "Lead", "LoginEmail", "Org", "Pipeline", "RefreshToken", "Stage", "StageMove", "User"]

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, and_, or_, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -100,16 +100,29 @@ def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, UUID]:
 def apply_keyset(stmt: Select[Any], page: PageRequest, sort: Sort, id_column: InstrumentedAttribute[Any]) -> Select[Any]:
     if not 1 <= page.limit <= MAX_LIMIT:
         raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", loc=("query", "limit"))
+    col = sort.column
+    nullable = bool(getattr(getattr(col, "property", None), "columns", [col])[0].nullable)
     if page.cursor:
         value, row_id = decode_cursor(page.cursor, sort)
-        position = tuple_(sort.column, id_column)
-        bound = tuple_(value, row_id)
-        stmt = stmt.where(position < bound if sort.descending else position > bound)
+        stmt = stmt.where(_after(col, id_column, value, row_id, sort.descending, nullable))
+    # NULLs sort as PostgreSQL's btree keeps them (last ascending, first descending), so one index serves both.
     if sort.descending:
-        stmt = stmt.order_by(sort.column.desc(), id_column.desc())
+        stmt = stmt.order_by(col.desc().nulls_first(), id_column.desc())
     else:
-        stmt = stmt.order_by(sort.column.asc(), id_column.asc())
+        stmt = stmt.order_by(col.asc().nulls_last(), id_column.asc())
     return stmt.limit(page.limit + 1)
+
+
+def _after(col: Any, id_column: Any, value: Any, row_id: UUID, descending: bool, nullable: bool) -> Any:
+    """Rows strictly after the cursor position (value, id) in the page order."""
+    if value is None:
+        if descending:  # in the leading NULL block: rest of it, then every non-NULL row
+            return or_(and_(col.is_(None), id_column < row_id), col.is_not(None))
+        return and_(col.is_(None), id_column > row_id)  # in the trailing NULL block
+    position, bound = tuple_(col, id_column), tuple_(value, row_id)
+    if descending:
+        return position < bound
+    return or_(position > bound, col.is_(None)) if nullable else position > bound
 
 
 def cut_page(rows: Sequence[T], page: PageRequest, sort: Sort, value_of: Any = None) -> Page[T]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -31,3 +34,61 @@ Email = Annotated[
     AfterValidator(normalize_email),
 ]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+Text200 = Annotated[str, Field(max_length=200)]
+Source = Annotated[str, Field(min_length=1, max_length=64, examples=["web_form"])]
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Utm(InputModel):
+    source: Text200 | None = None
+    medium: Text200 | None = None
+    campaign: Text200 | None = None
+    term: Text200 | None = None
+    content: Text200 | None = None
+
+
+class Address(InputModel):
+    """Merged key by key on PATCH; `null` clears a key."""
+
+    street: Text200 | None = None
+    street2: Text200 | None = None
+    city: Text200 | None = None
+    region: Text200 | None = None
+    postal_code: Annotated[str, Field(max_length=32)] | None = None
+    country: Annotated[str, Field(max_length=64, examples=["DE"])] | None = None
+
+
+class ExternalId(InputModel):
+    source: Annotated[str, Field(min_length=1, max_length=64, examples=["erp"])]
+    id: Annotated[str, Field(min_length=1, max_length=200, examples=["C-10042"])]
+
+
+def _money_amount(value: Decimal) -> Decimal:
+    if not value.is_finite() or value < 0 or value >= Decimal("1e16"):
+        raise ValueError("amount must be between 0 and 9999999999999999.99")
+    if value != value.quantize(Decimal("0.01")):
+        raise ValueError("amount has at most 2 decimal places")
+    return value.quantize(Decimal("0.01"))
+
+
+Amount = Annotated[Decimal, AfterValidator(_money_amount), Field(examples=["1200.00"])]
+
+
+class RecordRead(ReadModel):
+    """Fields every sales record has."""
+
+    id: UUID
+    owner_id: UUID
+    custom_fields: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    deleted_at: datetime | None = None
+
+
+CustomFieldValues = Annotated[
+    dict[str, Any],
+    Field(max_length=200, description="values of the org's custom fields, by key; PATCH merges key by key"),
+]

@@ -38,10 +38,13 @@ def _now() -> datetime:
 async def provision_org(session: AsyncSession, settings: Settings, org_name: str, email: str, name: str,
                         password: str | None) -> tuple[Org, User]:
     """A new organisation with its first user, the owner."""
+    from app.domain.pipelines import service as pipelines
+
     org = await org_service.create(session, org_name)
     owner = await user_service.create(
         session, settings, org.id, email=email, name=name, role=Role.owner, password=password
     )
+    await pipelines.create_default(session, org.id, org.default_currency)
     return org, owner
 
 

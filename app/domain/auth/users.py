@@ -113,7 +113,7 @@ async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID, rea
         if heir is None or heir.id == user_id or not heir.active:
             raise ValidationFailed("reassign_to must be another active user of the organisation",
                                    loc=("body", "reassign_to"))
-        await reassign_owned_records(session, actor.org_id, user.id, heir.id)
+        await reassign_owned_records(session, actor, user.id, heir.id)
     user.active = False
     user.deactivated_at = datetime.now(UTC)
     await session.execute(
@@ -125,14 +125,15 @@ async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID, rea
     return user
 
 
-# Areas that own records (leads, deals, contacts, tasks) register a reassignment step here so that
-# deactivation hands everything over in the same transaction without this module knowing their tables.
-REASSIGNERS: list = []
+async def reassign_owned_records(session: AsyncSession, actor: Principal, from_user: UUID, to_user: UUID) -> None:
+    """Open leads, open deals, contacts and open tasks of a leaving user go to `to_user`, events written."""
+    from app.domain.activities import service as activities
+    from app.domain.contacts import service as contacts
+    from app.domain.deals import service as deals
+    from app.domain.leads import service as leads
 
-
-async def reassign_owned_records(session: AsyncSession, org_id: UUID, from_user: UUID, to_user: UUID) -> None:
-    for step in REASSIGNERS:
-        await step(session, org_id, from_user, to_user)
+    for area in (leads, deals, contacts, activities):
+        await area.reassign(session, actor, from_user, to_user)
 
 
 def _guard_owner(actor: Principal, target: User) -> None:

@@ -1,0 +1,65 @@
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from sqlalchemy import ColumnElement, func
+
+from app.api.deps import IfMatch, SessionDep, require
+from app.api.problems import AUTHED, NOT_FOUND, PRECONDITION
+from app.api.records import JSONBytes, one, record_routes
+from app.domain.activities import service
+from app.domain.activities.models import Activity
+from app.domain.activities.schemas import ActivityCreate, ActivityRead, ActivityUpdate
+from app.domain.auth.principal import Principal
+
+router = APIRouter(prefix="/v1/activities", tags=["activities"])
+SORTS = {"created_at": Activity.created_at, "updated_at": Activity.updated_at, "due_at": Activity.due_at}
+
+
+def filters(
+    assignee_id: UUID | None = None,
+    type: Annotated[list[Literal["task", "call", "meeting", "note", "email"]] | None, Query()] = None,
+    due_before: Annotated[datetime | None, Query(description="exclusive")] = None,
+    done: Annotated[bool | None, Query(description="true: completed only; false: open only")] = None,
+    overdue: Annotated[bool | None, Query(description="true: open and past due")] = None,
+    contact_id: UUID | None = None,
+    company_id: UUID | None = None,
+    deal_id: UUID | None = None,
+    lead_id: UUID | None = None,
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    for column, value in ((Activity.assignee_id, assignee_id), (Activity.contact_id, contact_id),
+                          (Activity.company_id, company_id), (Activity.deal_id, deal_id),
+                          (Activity.lead_id, lead_id)):
+        if value is not None:
+            where.append(column == value)
+    if type:
+        where.append(Activity.type.in_(type))
+    if due_before is not None:
+        where.append(Activity.due_at < due_before)
+    if done is not None:
+        where.append(Activity.done_at.is_not(None) if done else Activity.done_at.is_(None))
+    if overdue:
+        where.append(Activity.done_at.is_(None))
+        where.append(Activity.due_at < func.now())
+    elif overdue is False:
+        where.append((Activity.due_at >= func.now()) | Activity.due_at.is_(None) | Activity.done_at.is_not(None))
+    return where
+
+
+record_routes(router, kind=service.ACTIVITY, plural="activities", area="activities", create_schema=ActivityCreate,
+              update_schema=ActivityUpdate, create=service.create, update=service.update, sorts=SORTS,
+              filters=filters, sort_doc="Sorts: created_at, updated_at, due_at. My open tasks due before X: "
+                                        "`?assignee_id=<me>&done=false&due_before=X&sort=due_at`.")
+
+
+@router.post("/{record_id}/complete", response_model=ActivityRead, operation_id="completeActivity",
+             responses={**AUTHED, **NOT_FOUND, **PRECONDITION})
+async def complete(record_id: UUID, session: SessionDep, expected: IfMatch,
+                   who: Annotated[Principal, require("activities:write")]) -> JSONBytes:
+    """Mark done now (`activity.completed`). Completing a done activity changes nothing."""
+    obj = await service.complete(session, who, record_id, expected)
+    return one(service.ACTIVITY.dump(obj), obj.version, None)
+
+

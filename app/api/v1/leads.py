@@ -1,0 +1,47 @@
+from typing import Annotated, Literal
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Query
+from sqlalchemy import ColumnElement
+
+from app.api.deps import SessionDep, require
+from app.api.problems import AUTHED, CONFLICT, NOT_FOUND
+from app.api.records import JSONBytes, record_routes
+from app.domain.auth.principal import Principal
+from app.domain.leads import service
+from app.domain.leads.models import Lead
+from app.domain.leads.schemas import ConvertResult, LeadConvert, LeadCreate, LeadUpdate
+
+router = APIRouter(prefix="/v1/leads", tags=["leads"])
+SORTS = {"created_at": Lead.created_at, "updated_at": Lead.updated_at, "last_name": Lead.last_name}
+
+
+def filters(
+    status: Annotated[list[Literal["new", "working", "qualified", "disqualified", "converted"]] | None,
+                      Query(description="any of these statuses")] = None,
+    source: Annotated[str | None, Query(max_length=64)] = None,
+    form_id: UUID | None = None,
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if status:
+        where.append(Lead.status.in_(status))
+    if source is not None:
+        where.append(Lead.source == source)
+    if form_id is not None:
+        where.append(Lead.form_id == form_id)
+    return where
+
+
+record_routes(router, kind=service.LEAD, plural="leads", area="leads", create_schema=LeadCreate,
+              update_schema=LeadUpdate, create=service.create, update=service.update, sorts=SORTS,
+              filters=filters, sort_doc="Sorts: created_at, updated_at, last_name.")
+
+
+@router.post("/{record_id}/convert", response_model=ConvertResult, operation_id="convertLead",
+             responses={**AUTHED, **NOT_FOUND, **CONFLICT})
+async def convert_lead(record_id: UUID, body: LeadConvert, session: SessionDep,
+                       who: Annotated[Principal, require("leads:write")]) -> JSONBytes:
+    """Turn a lead into a contact (reused when its email or phone is already known), a company (reused
+    by name) and optionally a deal, in one transaction. The lead becomes `converted`."""
+    return JSONBytes(orjson.dumps(await service.convert(session, who, record_id, body)))

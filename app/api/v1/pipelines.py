@@ -1,0 +1,114 @@
+from typing import Annotated
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response, status
+
+from app.api.deps import IfMatch, PageDep, SessionDep, conditional, require
+from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
+from app.api.records import JSONBytes, one
+from app.api.schemas import ListPage
+from app.domain.auth.models import Role
+from app.domain.auth.principal import Principal
+from app.domain.pipelines import service
+from app.domain.pipelines.schemas import (
+    PipelineCreate,
+    PipelineRead,
+    PipelineUpdate,
+    StageCreate,
+    StageRead,
+    StageReorder,
+    StageUpdate,
+)
+
+router = APIRouter(prefix="/v1/pipelines", tags=["pipelines"])
+Reader = Annotated[Principal, require("pipelines:read")]
+Admin = Annotated[Principal, require("pipelines:write", Role.admin)]
+P = service.PIPELINE
+
+
+def _stage(stage: object) -> dict:
+    return StageRead.model_validate(stage).model_dump(mode="json")
+
+
+@router.get("", response_model=ListPage[PipelineRead], operation_id="listPipelines", responses=AUTHED)
+async def list_pipelines(session: SessionDep, who: Reader, page: PageDep) -> JSONBytes:
+    """Pipelines with their stages in order. Sorts: created_at, updated_at, name."""
+    result = await service.list_page(session, who.org_id, page)
+    return JSONBytes(orjson.dumps({"data": [P.dump(p) for p in result.items], "next_cursor": result.next_cursor}))
+
+
+@router.post("", status_code=201, response_model=PipelineRead, operation_id="createPipeline",
+             responses={**AUTHED, **CONFLICT})
+async def create_pipeline(body: PipelineCreate, session: SessionDep, who: Admin) -> Response:
+    """Create a pipeline with its stages inline (at least one open, one won and one lost stage). Admins."""
+    pipeline = await service.create(session, who, body)
+    return one(P.dump(pipeline), pipeline.version, None, 201, {"Location": f"/v1/pipelines/{pipeline.id}"})
+
+
+@router.get("/{pipeline_id}", response_model=PipelineRead, operation_id="getPipeline",
+            responses={**AUTHED, **NOT_FOUND})
+async def get_pipeline(pipeline_id: UUID, request: Request, session: SessionDep, who: Reader) -> Response:
+    pipeline = await service.get(session, who.org_id, pipeline_id)
+    conditional(request, pipeline.version)
+    return one(P.dump(pipeline), pipeline.version, None)
+
+
+@router.patch("/{pipeline_id}", response_model=PipelineRead, operation_id="updatePipeline",
+              responses={**AUTHED, **NOT_FOUND, **PRECONDITION})
+async def update_pipeline(pipeline_id: UUID, body: PipelineUpdate, session: SessionDep, who: Admin,
+                          expected: IfMatch) -> Response:
+    """Rename, change currency, or make it the default (the previous default stops being one)."""
+    pipeline = await service.update_pipeline(session, who, pipeline_id, body, expected)
+    return one(P.dump(pipeline), pipeline.version, None)
+
+
+@router.delete("/{pipeline_id}", status_code=204, response_class=Response, operation_id="deletePipeline",
+               responses={**AUTHED, **NOT_FOUND, **CONFLICT, **PRECONDITION})
+async def delete_pipeline(pipeline_id: UUID, session: SessionDep, who: Admin, expected: IfMatch) -> Response:
+    """Only a pipeline without deals, and not the default one (409 otherwise)."""
+    await service.delete_pipeline(session, who, pipeline_id, expected)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{pipeline_id}/stages", response_model=ListPage[StageRead], operation_id="listStages",
+            responses={**AUTHED, **NOT_FOUND})
+async def list_stages(pipeline_id: UUID, session: SessionDep, who: Reader) -> JSONBytes:
+    pipeline = await service.get(session, who.org_id, pipeline_id)
+    return JSONBytes(orjson.dumps({"data": [_stage(s) for s in pipeline.stages], "next_cursor": None}))
+
+
+@router.post("/{pipeline_id}/stages", status_code=201, response_model=StageRead, operation_id="createStage",
+             responses={**AUTHED, **NOT_FOUND})
+async def create_stage(pipeline_id: UUID, body: StageCreate, session: SessionDep, who: Admin) -> Response:
+    """Add a stage at `position` (default: last); later stages shift."""
+    stage = await service.add_stage(session, who, pipeline_id, body)
+    return one(_stage(stage), stage.version, None, 201)
+
+
+@router.patch("/{pipeline_id}/stages/{stage_id}", response_model=StageRead, operation_id="updateStage",
+              responses={**AUTHED, **NOT_FOUND, **CONFLICT, **PRECONDITION})
+async def update_stage(pipeline_id: UUID, stage_id: UUID, body: StageUpdate, session: SessionDep, who: Admin,
+                       expected: IfMatch) -> Response:
+    """Rename, change probability or rotting days; changing the kind of a stage holding deals is a 409."""
+    stage = await service.update_stage(session, who, pipeline_id, stage_id, body, expected)
+    return one(_stage(stage), stage.version, None)
+
+
+@router.delete("/{pipeline_id}/stages/{stage_id}", status_code=204, response_class=Response,
+               operation_id="deleteStage", responses={**AUTHED, **NOT_FOUND, **CONFLICT})
+async def delete_stage(pipeline_id: UUID, stage_id: UUID, session: SessionDep, who: Admin,
+                       move_deals_to: Annotated[UUID | None, Query(description="stage to move the stage's deals to")] = None,
+                       ) -> Response:
+    """A stage holding deals needs `move_deals_to` (409 otherwise); each move is recorded in stage history."""
+    await service.delete_stage(session, who, pipeline_id, stage_id, move_deals_to)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{pipeline_id}/stages/reorder", response_model=PipelineRead, operation_id="reorderStages",
+             responses={**AUTHED, **NOT_FOUND, **PRECONDITION})
+async def reorder_stages(pipeline_id: UUID, body: StageReorder, session: SessionDep, who: Admin,
+                         expected: IfMatch) -> Response:
+    """Put the stages in the given order (every stage exactly once)."""
+    pipeline = await service.reorder_stages(session, who, pipeline_id, body.stage_ids, expected)
+    return one(P.dump(pipeline), pipeline.version, None)

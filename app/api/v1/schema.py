@@ -1,0 +1,66 @@
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Path
+
+from app.api.deps import PageDep, SessionDep, require
+from app.api.problems import AUTHED, NOT_FOUND
+from app.api.records import JSONBytes
+from app.api.schemas import ListPage
+from app.domain.activities.schemas import ActivityRead
+from app.domain.auth.principal import Principal
+from app.domain.companies.schemas import CompanyRead
+from app.domain.contacts.schemas import ContactRead
+from app.domain.custom_fields import service as custom_fields
+from app.domain.deals.schemas import DealRead
+from app.domain.leads.schemas import LeadRead
+from app.domain.schemas import ReadModel
+from app.domain.timeline import service as timeline_service
+
+router = APIRouter(tags=["schema and timeline"])
+READS: dict[str, type[ReadModel]] = {"contact": ContactRead, "company": CompanyRead, "lead": LeadRead,
+                                     "deal": DealRead, "activity": ActivityRead}
+
+
+@router.get("/v1/schema/{object}", operation_id="getObjectSchema", responses=AUTHED,
+            response_model=dict[str, Any])
+async def object_schema(object: Literal["contact", "company", "lead", "deal", "activity"], session: SessionDep,
+                        who: Annotated[Principal, require("custom_fields:read")]) -> JSONBytes:
+    """JSON Schema (2020-12) of the object as the API returns it, including the organisation's custom fields
+    (types, options, required) under `custom_fields`, so a front end can render and validate forms."""
+    defs = await custom_fields.definitions(session, who.org_id, object)
+    return JSONBytes(orjson.dumps(custom_fields.object_schema(READS[object], defs, object)))
+
+
+class TimelineEntry(ReadModel):
+    id: UUID
+    kind: Literal["activity", "stage_change", "email", "sms", "form_submission", "call", "document", "file"]
+    occurred_at: str
+    actor: dict[str, Any] | None
+    summary: str
+    object_type: str
+    object_id: UUID
+    data: dict[str, Any]
+
+
+def _timeline_route(plural: str, object_type: str, area: str) -> None:
+    reader = Annotated[Principal, require(f"{area}:read")]
+
+    async def get_timeline(record_id: Annotated[UUID, Path()], session: SessionDep, who: reader,  # type: ignore[valid-type]
+                           page: PageDep) -> JSONBytes:
+        result = await timeline_service.timeline(session, who.org_id, object_type, record_id, page)
+        return JSONBytes(orjson.dumps({"data": list(result.items), "next_cursor": result.next_cursor}))
+
+    get_timeline.__doc__ = (f"The {object_type}'s history, newest first: activities and stage moves"
+                            + (" (a contact's includes its deals' and leads'; a company's its contacts' and deals')"
+                               if object_type in ("contact", "company") else "") + ". Keyset-paginated.")
+    router.add_api_route(f"/v1/{plural}/{{record_id}}/timeline", get_timeline, methods=["GET"],
+                         response_model=ListPage[TimelineEntry], operation_id=f"get{object_type.title()}Timeline",
+                         tags=[plural], responses={**AUTHED, **NOT_FOUND})
+
+
+for _plural, _object, _area in (("contacts", "contact", "contacts"), ("companies", "company", "companies"),
+                                ("deals", "deal", "deals"), ("leads", "lead", "leads")):
+    _timeline_route(_plural, _object, _area)
+

@@ -1,0 +1,86 @@
+"""Tasks, calls, meetings, notes and logged emails, linked to the records they are about."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.activities.models import Activity
+from app.domain.activities.schemas import ActivityCreate, ActivityRead, ActivityUpdate
+from app.domain.auth.principal import Principal
+from app.domain.companies.service import COMPANY
+from app.domain.concurrency import check_version
+from app.domain.contacts.service import CONTACT
+from app.domain.deals.service import DEAL
+from app.domain.leads import service as leads
+from app.domain.records import Kind, apply, prepare_values, reassign_owner, require_ref, require_user
+
+ACTIVITY = Kind(Activity, "activity", "Activity", ActivityRead)
+REFS = (("contact_id", CONTACT), ("company_id", COMPANY), ("deal_id", DEAL), ("lead_id", leads.LEAD))
+
+
+async def _check(session: AsyncSession, actor: Principal, values: dict[str, Any], current: Activity | None) -> None:
+    for field, kind in REFS:
+        if values.get(field) and (current is None or getattr(current, field) != values[field]):
+            await require_ref(session, kind, actor.org_id, values[field], field)
+    if values.get("assignee_id") and (current is None or current.assignee_id != values["assignee_id"]):
+        await require_user(session, actor.org_id, values["assignee_id"], "assignee_id")
+
+
+async def create(session: AsyncSession, actor: Principal, body: ActivityCreate | dict[str, Any]) -> Activity:
+    data = body.model_dump(mode="python") if isinstance(body, ActivityCreate) else dict(body)
+    if data.get("assignee_id") is None and data["type"] in ("task", "call", "meeting"):
+        data["assignee_id"] = data.get("owner_id") or actor.user_id
+    values = await prepare_values(session, actor, "activity", data)
+    await _check(session, actor, values, None)
+    activity = await ACTIVITY.created(session, actor, Activity(org_id=actor.org_id, **values))
+    if activity.done_at is not None:
+        await _completed(session, actor, activity)
+    return activity
+
+
+async def update(session: AsyncSession, actor: Principal, activity_id: UUID, patch: ActivityUpdate,
+                 expected_version: int | None) -> Activity:
+    activity = await ACTIVITY.get(session, actor.org_id, activity_id, for_update=True)
+    check_version(activity.version, expected_version)
+    before = ACTIVITY.dump(activity)
+    was_done = activity.done_at is not None
+    values = await prepare_values(session, actor, "activity", patch.model_dump(exclude_unset=True), activity)
+    await _check(session, actor, values, activity)
+    apply(activity, values, required=("type", "subject", "priority"))
+    now_done = activity.done_at is not None and not was_done
+    await ACTIVITY.updated(session, actor, activity, before,
+                           extra=[("activity.completed", {})] if now_done else ())
+    if now_done:
+        await _completed(session, actor, activity, emit=False)
+    return activity
+
+
+async def complete(session: AsyncSession, actor: Principal, activity_id: UUID,
+                   expected_version: int | None = None) -> Activity:
+    activity = await ACTIVITY.get(session, actor.org_id, activity_id, for_update=True)
+    check_version(activity.version, expected_version)
+    if activity.done_at is not None:
+        return activity  # completing twice is harmless
+    before = ACTIVITY.dump(activity)
+    activity.done_at = datetime.now(UTC)
+    await ACTIVITY.updated(session, actor, activity, before, extra=[("activity.completed", {})])
+    await _completed(session, actor, activity, emit=False)
+    return activity
+
+
+async def _completed(session: AsyncSession, actor: Principal, activity: Activity, emit: bool = True) -> None:
+    if emit:
+        await ACTIVITY.emit(session, actor, activity, "completed")
+    if activity.lead_id is not None and activity.done_at is not None:
+        await leads.mark_first_response(session, actor.org_id, activity.lead_id, activity.done_at)
+
+
+async def reassign(session: AsyncSession, actor: Principal, from_user: UUID, to_user: UUID) -> int:
+    """A leaving rep's open tasks go to a colleague."""
+    return await reassign_owner(session, actor, ACTIVITY,
+                                (Activity.assignee_id == from_user) & Activity.done_at.is_(None),
+                                from_user, to_user, column="assignee_id")

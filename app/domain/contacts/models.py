@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from sqlalchemy import Computed, Date, Index, String
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.domain.base import Base, SalesRecord, owner_fk, ref_fk
+
+PERSON_SEARCH = (
+    "to_tsvector('simple', coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' || "
+    "coalesce(email, '') || ' ' || coalesce(phone, ''){extra})"
+)
+
+
+class Contact(SalesRecord, Base):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        owner_fk("contacts"),
+        ref_fk("contacts", "company_id", "companies", ondelete="SET NULL (company_id)"),
+        Index(None, "org_id", "created_at", "id"),
+        Index(None, "org_id", "updated_at", "id"),
+        Index(None, "org_id", "last_name", "id"),
+        Index(None, "org_id", "owner_id", "created_at", "id"),
+        Index(None, "org_id", "company_id", "created_at", "id"),
+        Index(None, "org_id", "source", "created_at", "id"),
+        Index(None, "org_id", "email"),
+        Index(None, "org_id", "phone"),
+        Index("ix_contacts_tags", "tags", postgresql_using="gin"),
+        Index("ix_contacts_search", "search", postgresql_using="gin"),
+        Index("ix_contacts_custom_fields", "custom_fields", postgresql_using="gin",
+              postgresql_ops={"custom_fields": "jsonb_path_ops"}),
+        Index("ix_contacts_external_ids", "external_ids", postgresql_using="gin",
+              postgresql_ops={"external_ids": "jsonb_path_ops"}),
+    )
+
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    company_id: Mapped[UUID | None] = mapped_column()
+    title: Mapped[str | None] = mapped_column(String(200))
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
+    source: Mapped[str | None] = mapped_column(String(64))
+    utm: Mapped[dict | None] = mapped_column(JSONB)
+    birthday: Mapped[date | None] = mapped_column(Date)
+    address: Mapped[dict | None] = mapped_column(JSONB)
+    external_ids: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")
+    search: Mapped[str] = mapped_column(TSVECTOR, Computed(PERSON_SEARCH.format(extra=""), persisted=True))

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from app.domain.contacts.schemas import ExternalIds
+from app.domain.leads.schemas import MoneyIn
+from app.domain.schemas import CustomFieldValues, InputModel, Name, ReadModel, RecordRead, Text200
+
+Status = Literal["open", "won", "lost"]
+
+
+class Money(ReadModel):
+    amount: Decimal = Field(examples=["1200.00"], description="decimal string, 2 places")
+    currency: str = Field(examples=["EUR"])
+
+
+class DealCreate(InputModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "title": "Acme: 50 seats", "value": {"amount": "12000.00", "currency": "EUR"},
+        "expected_close_date": "2026-12-31"}]}}
+
+    title: Name
+    pipeline_id: UUID | None = Field(None, description="default: the organisation's default pipeline")
+    stage_id: UUID | None = Field(None, description="default: the pipeline's first open stage")
+    value: MoneyIn | None = None
+    expected_close_date: date | None = None
+    contact_id: UUID | None = None
+    company_id: UUID | None = None
+    lost_reason: Text200 | None = None
+    external_ids: ExternalIds = Field(default_factory=list)
+    owner_id: UUID | None = None
+    custom_fields: CustomFieldValues = Field(default_factory=dict)
+
+
+class DealUpdate(InputModel):
+    """Moving a deal is `{"stage_id": ...}`; into a lost stage it needs `lost_reason`. Changing
+    `pipeline_id` needs a `stage_id` of the new pipeline."""
+
+    title: Name | None = None
+    pipeline_id: UUID | None = None
+    stage_id: UUID | None = None
+    value: MoneyIn | None = None
+    expected_close_date: date | None = None
+    contact_id: UUID | None = None
+    company_id: UUID | None = None
+    lost_reason: Text200 | None = None
+    external_ids: ExternalIds | None = None
+    owner_id: UUID | None = None
+    custom_fields: CustomFieldValues | None = None
+
+
+class DealRead(RecordRead):
+    title: str
+    pipeline_id: UUID
+    stage_id: UUID
+    value: Money
+    expected_close_date: date | None
+    contact_id: UUID | None
+    company_id: UUID | None
+    status: Status
+    lost_reason: str | None
+    closed_at: datetime | None
+    stage_entered_at: datetime
+    external_ids: list[dict[str, str]]
+
+
+class StageMoveRead(ReadModel):
+    id: UUID
+    deal_id: UUID
+    from_stage_id: UUID | None
+    to_stage_id: UUID
+    moved_at: datetime
+    moved_by: dict[str, Any] = Field(examples=[{"type": "user", "id": "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"}])
+    seconds_in_previous: int | None

@@ -1,0 +1,177 @@
+"""Deals in pipelines: stage moves with history, status and closed_at following the stage kind."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.auth.principal import Principal
+from app.domain.companies.service import COMPANY
+from app.domain.concurrency import check_version
+from app.domain.contacts.service import CONTACT
+from app.domain.deals.models import Deal, StageMove
+from app.domain.deals.schemas import DealCreate, DealRead, DealUpdate
+from app.domain.errors import ValidationFailed
+from app.domain.pipelines import service as pipelines
+from app.domain.pipelines.models import Pipeline, Stage
+from app.domain.records import Kind, apply, prepare_values, reassign_owner, require_ref
+
+DEAL = Kind(Deal, "deal", "Deal", DealRead)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _pipeline_and_stage(session: AsyncSession, org_id: UUID, pipeline_id: UUID | None,
+                              stage_id: UUID | None) -> tuple[Pipeline, Stage]:
+    if pipeline_id is None and stage_id is not None:
+        stage = (await pipelines.stages_by_id(session, org_id, {stage_id})).get(stage_id)
+        if stage is None or stage.deleted_at is not None:
+            raise ValidationFailed("stage_id: no such stage in your organisation", loc=("body", "stage_id"))
+        pipeline_id = stage.pipeline_id
+    if pipeline_id is None:
+        pipeline = await pipelines.default_pipeline(session, org_id)
+        if pipeline is None:
+            raise ValidationFailed("pipeline_id is required: the organisation has no default pipeline",
+                                   loc=("body", "pipeline_id"))
+    else:
+        pipeline = await require_ref(session, pipelines.PIPELINE, org_id, pipeline_id, "pipeline_id")
+    stages = {s.id: s for s in pipeline.stages}
+    if stage_id is None:
+        first_open = next((s for s in pipeline.stages if s.kind == "open"), None)
+        assert first_open is not None  # every pipeline keeps an open stage
+        return pipeline, first_open
+    if stage_id not in stages:
+        raise ValidationFailed("stage_id must be a stage of the deal's pipeline", loc=("body", "stage_id"))
+    return pipeline, stages[stage_id]
+
+
+def _enter(deal: Deal, stage: Stage, now: datetime, lost_reason: str | None) -> None:
+    """Status and closed_at follow the stage kind; moving among won stages keeps the first closed_at."""
+    if stage.kind == "lost" and not lost_reason:
+        raise ValidationFailed("lost_reason is required to move a deal into a lost stage", loc=("body", "lost_reason"))
+    previous = deal.status
+    deal.status = stage.kind
+    if stage.kind == "open":
+        deal.closed_at = None
+        deal.lost_reason = None
+        return
+    if previous != stage.kind or deal.closed_at is None:
+        deal.closed_at = now
+    deal.lost_reason = lost_reason if stage.kind == "lost" else None
+
+
+async def create(session: AsyncSession, actor: Principal, body: DealCreate, **server_fields: Any) -> Deal:
+    data = body.model_dump(mode="python")
+    pipeline, stage = await _pipeline_and_stage(session, actor.org_id, data.pop("pipeline_id"), data.pop("stage_id"))
+    value = data.pop("value") or {}
+    lost_reason = data.pop("lost_reason")
+    values = await prepare_values(session, actor, "deal", data)
+    await _check_refs(session, actor.org_id, values)
+    now = _now()
+    deal = Deal(org_id=actor.org_id, pipeline_id=pipeline.id, stage_id=stage.id, stage_entered_at=now,
+                value_amount=value.get("amount") or 0, currency=(value.get("currency") or pipeline.currency).upper(),
+                status="open", **values, **server_fields)
+    _enter(deal, stage, now, lost_reason)
+    await DEAL.created(session, actor, deal)
+    session.add(StageMove(org_id=actor.org_id, deal_id=deal.id, from_stage_id=None, to_stage_id=stage.id,
+                          moved_at=now, moved_by=_who(actor), seconds_in_previous=None))
+    for type_, _ in _entered_events(stage, None):
+        await DEAL.emit(session, actor, deal, type_.split(".", 1)[1])
+    await session.flush()
+    return deal
+
+
+def _who(actor: Principal | None) -> dict[str, Any]:
+    return actor.actor if actor else {"type": "system", "id": None}
+
+
+def _entered_events(stage: Stage, previous_status: str | None) -> list[tuple[str, dict[str, Any]]]:
+    if stage.kind in ("won", "lost") and previous_status != stage.kind:
+        return [(f"deal.{stage.kind}", {})]
+    return []
+
+
+async def _check_refs(session: AsyncSession, org_id: UUID, values: dict[str, Any], deal: Deal | None = None) -> None:
+    for field, kind in (("contact_id", CONTACT), ("company_id", COMPANY)):
+        if values.get(field) and (deal is None or getattr(deal, field) != values[field]):
+            await require_ref(session, kind, org_id, values[field], field)
+
+
+async def update(session: AsyncSession, actor: Principal, deal_id: UUID, patch: DealUpdate,
+                 expected_version: int | None) -> Deal:
+    deal = await DEAL.get(session, actor.org_id, deal_id, for_update=True)
+    check_version(deal.version, expected_version)
+    before = DEAL.dump(deal)
+    changes = patch.model_dump(exclude_unset=True)
+    new_pipeline = changes.pop("pipeline_id", None)
+    new_stage = changes.pop("stage_id", None)
+    value = changes.pop("value", None)
+    lost_reason_given = "lost_reason" in changes
+    lost_reason = changes.pop("lost_reason", None)
+    if new_pipeline is not None and new_pipeline != deal.pipeline_id and new_stage is None:
+        raise ValidationFailed("moving a deal to another pipeline needs a stage_id of that pipeline",
+                               loc=("body", "stage_id"))
+    values = await prepare_values(session, actor, "deal", changes, deal)
+    await _check_refs(session, actor.org_id, values, deal)
+    apply(deal, values, required=("title",))
+    if value is not None:
+        deal.value_amount = value["amount"]
+        if value.get("currency"):
+            deal.currency = value["currency"].upper()
+    extra: list[tuple[str, dict[str, Any]]] = []
+    if new_stage is not None and new_stage != deal.stage_id:
+        pipeline, stage = await _pipeline_and_stage(session, actor.org_id, new_pipeline or deal.pipeline_id,
+                                                    new_stage)
+        extra = await _move(session, actor, deal, pipeline, stage, lost_reason if lost_reason_given else None)
+    elif lost_reason_given:
+        if deal.status == "lost" and not lost_reason:
+            raise ValidationFailed("a lost deal keeps its lost_reason", loc=("body", "lost_reason"))
+        if deal.status != "lost" and lost_reason:
+            raise ValidationFailed("lost_reason is only for lost deals", loc=("body", "lost_reason"))
+        deal.lost_reason = lost_reason
+    return await DEAL.updated(session, actor, deal, before, extra=extra)
+
+
+async def _move(session: AsyncSession, actor: Principal | None, deal: Deal, pipeline: Pipeline, stage: Stage,
+                lost_reason: str | None) -> list[tuple[str, dict[str, Any]]]:
+    now = _now()
+    previous_stage, previous_status, previous_pipeline = deal.stage_id, deal.status, deal.pipeline_id
+    session.add(StageMove(
+        org_id=deal.org_id, deal_id=deal.id, from_stage_id=previous_stage, to_stage_id=stage.id, moved_at=now,
+        moved_by=_who(actor), seconds_in_previous=max(0, int((now - deal.stage_entered_at).total_seconds())),
+    ))
+    _enter(deal, stage, now, lost_reason or (deal.lost_reason if stage.kind == "lost" else None))
+    deal.pipeline_id, deal.stage_id, deal.stage_entered_at = pipeline.id, stage.id, now
+    previous = {"stage_id": str(previous_stage)}
+    if previous_pipeline != pipeline.id:
+        previous["pipeline_id"] = str(previous_pipeline)
+    return [("deal.stage_changed", {"previous": previous})] + _entered_events(stage, previous_status)
+
+
+async def move_all(session: AsyncSession, actor: Principal, from_stage: UUID, to_stage: UUID) -> int:
+    """Move every live deal of a stage (before the stage is deleted), each move recorded."""
+    deals = list(await session.scalars(DEAL.scoped(actor.org_id).where(Deal.stage_id == from_stage).with_for_update()))
+    for deal in deals:
+        before = DEAL.dump(deal)
+        pipeline, stage = await _pipeline_and_stage(session, actor.org_id, deal.pipeline_id, to_stage)
+        extra = await _move(session, actor, deal, pipeline, stage, deal.lost_reason or "stage removed")
+        await DEAL.updated(session, actor, deal, before, extra=extra)
+    return len(deals)
+
+
+async def history(session: AsyncSession, org_id: UUID, deal_id: UUID) -> list[StageMove]:
+    await DEAL.get(session, org_id, deal_id, include_deleted=True)
+    return list(await session.scalars(select(StageMove).where(StageMove.org_id == org_id, StageMove.deal_id == deal_id)
+                                      .order_by(StageMove.moved_at, StageMove.id)))
+
+
+async def reassign(session: AsyncSession, actor: Principal, from_user: UUID, to_user: UUID) -> int:
+    """A leaving rep's open deals go to a colleague (won and lost deals keep their history's owner)."""
+    return await reassign_owner(session, actor, DEAL, (Deal.owner_id == from_user) & (Deal.status == "open"),
+                                from_user, to_user)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import Field, model_validator
+
+from app.domain.orgs.schemas import Currency
+from app.domain.schemas import InputModel, Name, ReadModel
+
+StageKind = Literal["open", "won", "lost"]
+
+
+class StageCreate(InputModel):
+    name: Name
+    probability: int = Field(ge=0, le=100, description="win likelihood in percent, for the weighted forecast")
+    kind: StageKind = "open"
+    rotting_days: int | None = Field(None, ge=1, le=3650, description="a deal idle this long is rotting")
+    position: int | None = Field(None, ge=0, description="0-based place in the pipeline; default last")
+
+
+class StageUpdate(InputModel):
+    name: Name | None = None
+    probability: int | None = Field(None, ge=0, le=100)
+    kind: StageKind | None = None
+    rotting_days: int | None = Field(None, ge=1, le=3650)
+
+
+class StageRead(ReadModel):
+    id: UUID
+    pipeline_id: UUID
+    name: str
+    position: int
+    probability: int
+    kind: StageKind
+    rotting_days: int | None
+    version: int
+
+
+class StageReorder(InputModel):
+    stage_ids: Annotated[list[UUID], Field(min_length=1, max_length=100, description="every stage, in the new order")]
+
+
+def check_stage_kinds(kinds: list[str]) -> None:
+    missing = [k for k in ("open", "won", "lost") if k not in kinds]
+    if missing:
+        raise ValueError(f"a pipeline needs at least one open, one won and one lost stage (missing: {', '.join(missing)})")
+
+
+class PipelineCreate(InputModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "name": "New business", "currency": "EUR", "stages": [
+            {"name": "Qualification", "probability": 10}, {"name": "Proposal", "probability": 50},
+            {"name": "Won", "probability": 100, "kind": "won"}, {"name": "Lost", "probability": 0, "kind": "lost"}]}]}}
+
+    name: Name
+    currency: Currency | None = Field(None, description="default: the organisation's default_currency")
+    is_default: bool = False
+    stages: Annotated[list[StageCreate], Field(min_length=3, max_length=100)]
+
+    @model_validator(mode="after")
+    def _kinds(self) -> PipelineCreate:
+        check_stage_kinds([s.kind for s in self.stages])
+        return self
+
+
+class PipelineUpdate(InputModel):
+    """Stages change through `/v1/pipelines/{id}/stages`."""
+
+    name: Name | None = None
+    currency: Currency | None = None
+    is_default: bool | None = None
+
+
+class PipelineRead(ReadModel):
+    id: UUID
+    name: str
+    currency: str
+    is_default: bool
+    stages: list[StageRead]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    deleted_at: datetime | None = None

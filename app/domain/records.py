@@ -1,0 +1,219 @@
+"""What every sales record shares: tenant-scoped reads, merge-patch writes, soft delete, restore and
+the event row that goes with each write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.auth.models import User
+from app.domain.auth.principal import Principal
+from app.domain.concurrency import check_version
+from app.domain.errors import NotFound, ValidationFailed
+from app.domain.events import service as events
+from app.domain.orgs.models import Org
+from app.domain.schemas import ReadModel
+
+M = TypeVar("M")
+
+RESTORE_WINDOW = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Kind(Generic[M]):
+    """One kind of record: its table, its name in events and URLs, and how it reads."""
+
+    model: type[M]
+    object_type: str  # "contact", as in events and custom fields
+    label: str  # "Contact", for messages
+    read: type[ReadModel]
+
+    def dump(self, obj: M) -> dict[str, Any]:
+        return self.read.model_validate(obj).model_dump(mode="json")
+
+    def scoped(self, org_id: UUID, include_deleted: bool = False) -> Select[Any]:
+        m = self.model
+        stmt = select(m).where(m.org_id == org_id)  # type: ignore[attr-defined]
+        return stmt if include_deleted else stmt.where(m.deleted_at.is_(None))  # type: ignore[attr-defined]
+
+    async def get(self, session: AsyncSession, org_id: UUID, record_id: UUID, include_deleted: bool = False,
+                  for_update: bool = False) -> M:
+        stmt = self.scoped(org_id, include_deleted).where(self.model.id == record_id)  # type: ignore[attr-defined]
+        if for_update:
+            stmt = stmt.with_for_update()
+        obj = await session.scalar(stmt)
+        if obj is None:
+            raise NotFound(f"{self.label} not found")
+        return obj
+
+    async def created(self, session: AsyncSession, actor: Principal | None, obj: M) -> M:
+        session.add(obj)
+        await session.flush()
+        await self.emit(session, actor, obj, "created")
+        return obj
+
+    async def updated(self, session: AsyncSession, actor: Principal | None, obj: M, before: dict[str, Any],
+                      extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> M:
+        """Flush an edit and write `<type>.updated` with the old values of what changed (nothing if nothing did)."""
+        await session.flush()
+        after = self.dump(obj)
+        previous = changed(before, after)
+        if previous:
+            await self.emit(session, actor, obj, "updated", previous=previous, after=after, extra=extra)
+        return obj
+
+    async def emit(self, session: AsyncSession, actor: Principal | None, obj: M, action: str,
+                   previous: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
+                   extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> None:
+        data: dict[str, Any] = {"object": after or self.dump(obj)}
+        if previous is not None:
+            data["previous"] = previous
+        rows = [(f"{self.object_type}.{action}", self.object_type, obj.id, obj.version, data)]  # type: ignore[attr-defined]
+        rows += [(type_, self.object_type, obj.id, obj.version, {"object": data["object"], **payload})  # type: ignore[attr-defined]
+                 for type_, payload in extra]
+        await events.emit_many(session, actor, obj.org_id, rows)  # type: ignore[attr-defined]
+
+    async def delete(self, session: AsyncSession, actor: Principal, record_id: UUID,
+                     expected_version: int | None) -> M:
+        obj = await self.get(session, actor.org_id, record_id, for_update=True)
+        check_version(obj.version, expected_version)  # type: ignore[attr-defined]
+        obj.deleted_at = datetime.now(UTC)  # type: ignore[attr-defined]
+        await session.flush()
+        await self.emit(session, actor, obj, "deleted")
+        return obj
+
+    async def restore(self, session: AsyncSession, actor: Principal, record_id: UUID) -> M:
+        obj = await self.get(session, actor.org_id, record_id, include_deleted=True, for_update=True)
+        if obj.deleted_at is None:  # type: ignore[attr-defined]
+            return obj
+        if obj.deleted_at < datetime.now(UTC) - RESTORE_WINDOW:  # type: ignore[attr-defined]
+            raise NotFound(f"{self.label} not found (deleted more than {RESTORE_WINDOW.days} days ago)")
+        obj.deleted_at = None  # type: ignore[attr-defined]
+        await session.flush()
+        await self.emit(session, actor, obj, "restored")
+        return obj
+
+
+def changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """Old values of the fields that differ (bookkeeping fields excluded)."""
+    skip = {"version", "updated_at"}
+    return {k: before.get(k) for k in after if k not in skip and before.get(k) != after.get(k)}
+
+
+def merge(current: Mapping[str, Any] | None, patch: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """RFC 7396 for one level: keys in `patch` replace, `null` removes. `patch=None` clears the whole object."""
+    if patch is None:
+        return None
+    out = dict(current or {})
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out or None
+
+
+async def org_settings(session: AsyncSession, org_id: UUID) -> Org:
+    org = await session.get(Org, org_id)
+    assert org is not None
+    return org
+
+
+async def require_user(session: AsyncSession, org_id: UUID, user_id: UUID, field: str,
+                       active: bool = True) -> None:
+    """A reference to a teammate in a body: must be an (active) user of this org, else 422 naming the field."""
+    row = await session.scalar(select(User.active).where(User.org_id == org_id, User.id == user_id,
+                                                         User.deleted_at.is_(None)))
+    if row is None or (active and not row):
+        raise ValidationFailed(f"{field} must be an active user of your organisation", loc=("body", field))
+
+
+async def require_ref(session: AsyncSession, kind: Kind[Any], org_id: UUID, ref_id: UUID, field: str) -> Any:
+    """A reference to another record in a body: must exist in this org and not be deleted, else 422."""
+    try:
+        return await kind.get(session, org_id, ref_id)
+    except NotFound:
+        raise ValidationFailed(f"{field}: no such {kind.object_type} in your organisation",
+                               loc=("body", field)) from None
+
+
+PHONE_FIELDS = ("phone",)
+
+
+async def prepare_values(session: AsyncSession, actor: Principal, object_type: str, changes: dict[str, Any],
+                         current: Any | None = None) -> dict[str, Any]:
+    """Turn validated input (create body, or the set fields of a merge patch) into column values:
+    phones to E.164 in the org's region, the owner checked (default: the caller), custom fields and
+    address merged key by key and validated. Raises 422 naming the field."""
+    from app.domain.custom_fields import service as custom_fields
+    from app.domain.normalize import normalize_phone
+
+    values = dict(changes)
+    region = None
+    if any(values.get(f) for f in PHONE_FIELDS) or "custom_fields" in values:
+        region = (await org_settings(session, actor.org_id)).default_phone_region
+    for field in PHONE_FIELDS:
+        if values.get(field):
+            try:
+                values[field] = normalize_phone(values[field], region)
+            except ValueError as exc:
+                raise ValidationFailed(f"{field}: {exc}", loc=("body", field)) from None
+    if current is None:
+        values["owner_id"] = values.get("owner_id") or actor.user_id
+        if values["owner_id"] is None:
+            raise ValidationFailed("owner_id is required for this caller", loc=("body", "owner_id"))
+        await require_user(session, actor.org_id, values["owner_id"], "owner_id")
+    elif "owner_id" in values:
+        if values["owner_id"] is None:
+            raise ValidationFailed("owner_id cannot be cleared; set another active user", loc=("body", "owner_id"))
+        if values["owner_id"] != current.owner_id:
+            await require_user(session, actor.org_id, values["owner_id"], "owner_id")
+    if "custom_fields" in values or current is None:
+        defs = await custom_fields.definitions(session, actor.org_id, object_type)
+        patch = values.get("custom_fields")
+        if current is not None and patch is None and "custom_fields" in values:
+            patch = {k: None for k in (current.custom_fields or {})}  # custom_fields: null clears them all
+        values["custom_fields"] = custom_fields.validate(defs, current.custom_fields if current else None,
+                                                         patch or {}, region)
+    if "address" in values and current is not None:
+        values["address"] = merge(current.address, values["address"])
+    elif "address" in values and values["address"] is not None:
+        values["address"] = {k: v for k, v in values["address"].items() if v is not None} or None
+    if values.get("utm") is not None:
+        values["utm"] = {k: v for k, v in values["utm"].items() if v is not None} or None
+    if "tags" in values and values["tags"] is not None:
+        values["tags"] = list(dict.fromkeys(values["tags"]))
+    return values
+
+
+def apply(obj: Any, values: Mapping[str, Any], required: Iterable[str] = ()) -> None:
+    """Set column values on a record; clearing a required field is a 422."""
+    for key, value in values.items():
+        if value is None and key in required:
+            raise ValidationFailed(f"{key} cannot be cleared", loc=("body", key))
+        if key in ("tags", "external_ids") and value is None:
+            value = []
+        setattr(obj, key, value)
+
+
+async def reassign_owner(session: AsyncSession, actor: Principal, kind: Kind[Any], where: Any, from_user: UUID,
+                         to_user: UUID, column: str = "owner_id") -> int:
+    """Hand matching live records to another teammate in one UPDATE, with an `.updated` event for each."""
+    model: Any = kind.model
+    rows = (await session.execute(
+        update(model).where(model.org_id == actor.org_id, model.deleted_at.is_(None), where)
+        .values({column: to_user, "version": model.version + 1})
+        .returning(model).execution_options(synchronize_session=False)
+    )).scalars().all()
+    await events.emit_many(session, actor, actor.org_id, [
+        (f"{kind.object_type}.updated", kind.object_type, r.id, r.version,
+         {"object": kind.dump(r), "previous": {column: str(from_user)}})
+        for r in rows
+    ])
+    return len(rows)
