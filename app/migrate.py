@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
@@ -20,12 +23,23 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+def _outside_event_loop(fn: Callable[[], None]) -> None:
+    """env.py runs its own event loop; from inside a running one, migrate on a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        fn()
+        return
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(fn).result()
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    _outside_event_loop(lambda: command.upgrade(alembic_config(url), revision))
 
 
 def downgrade(url: str, revision: str) -> None:
-    command.downgrade(alembic_config(url), revision)
+    _outside_event_loop(lambda: command.downgrade(alembic_config(url), revision))
 
 
 def head_revision() -> str | None:

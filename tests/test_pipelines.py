@@ -88,10 +88,11 @@ async def test_create_pipeline_with_inline_stages(client):
     acct = await signup(client)
     r = await client.patch("/v1/org", headers=acct.headers, json={"default_currency": "USD"})
     assert r.status_code == 200, r.text
-    stages = [
+    stages = [  # given out of order, each with its place
         {"name": "Won", "probability": 100, "kind": "won", "position": 2},
-        {"name": "Intro", "probability": 20, "rotting_days": 14},
-        {"name": "Lost", "probability": 0, "kind": "lost"},
+        {"name": "Intro", "probability": 20, "rotting_days": 14, "position": 0},
+        {"name": "Lost", "probability": 0, "kind": "lost", "position": 3},
+        {"name": "Demo", "probability": 50, "position": 1},
     ]
     r = await client.post("/v1/pipelines", headers=acct.headers, json={"name": "Partners", "stages": stages})
     assert r.status_code == 201, r.text
@@ -101,12 +102,12 @@ async def test_create_pipeline_with_inline_stages(client):
     assert body["name"] == "Partners"
     assert body["currency"] == "USD"  # the org's default currency
     assert body["is_default"] is False
-    assert [s["position"] for s in body["stages"]] == [0, 1, 2]
-    names = [s["name"] for s in body["stages"]]
-    assert set(names) == {"Won", "Intro", "Lost"}
-    assert names.index("Won") == 2
+    assert [(s["name"], s["position"], s["kind"]) for s in body["stages"]] == [
+        ("Intro", 0, "open"), ("Demo", 1, "open"), ("Won", 2, "won"), ("Lost", 3, "lost")]
     intro = _by_name(body)["Intro"]
-    assert intro["kind"] == "open" and intro["probability"] == 20 and intro["rotting_days"] == 14
+    assert intro["probability"] == 20 and intro["rotting_days"] == 14
+    assert _by_name(body)["Demo"]["rotting_days"] is None
+    assert (await _pipeline(client, acct, body["id"])) == body
 
     explicit = await _create_pipeline(client, acct, "Renewals", currency="GBP")
     assert explicit["currency"] == "GBP"

@@ -27,6 +27,7 @@ class Lead(SalesRecord, Base):
         Index(None, "org_id", "status", "created_at", "id"),
         Index(None, "org_id", "source", "created_at", "id"),
         Index(None, "org_id", "form_id", "created_at", "id"),
+        Index(None, "org_id", "contact_id"),
         Index(None, "org_id", "email"),
         Index(None, "org_id", "phone"),
         Index("ix_leads_search", "search", postgresql_using="gin"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import String, literal, or_, select, tuple_, union_all
+from sqlalchemy import String, literal, or_, select, tuple_, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities.models import Activity
@@ -30,50 +30,49 @@ def _live(model: Any, org_id: UUID) -> Any:
     return (model.org_id == org_id) & model.deleted_at.is_(None)
 
 
-def _scope(object_type: str, org_id: UUID, object_id: UUID) -> tuple[Any, Any]:
-    """-> (activity filter, deal-id subquery or None) for the record's timeline."""
+def _branches(object_type: str, org_id: UUID, object_id: UUID) -> list[tuple[str, Any]]:
+    """-> [(kind, filter)] where each filter is served by one index; kind is "activity" or "stage_change"."""
     if object_type == "deal":
-        return Activity.deal_id == object_id, select(literal(object_id)).scalar_subquery()
+        return [("activity", Activity.deal_id == object_id), ("stage_change", StageMove.deal_id == object_id)]
     if object_type == "lead":
-        return Activity.lead_id == object_id, None
+        return [("activity", Activity.lead_id == object_id)]
     if object_type == "contact":
         deals = select(Deal.id).where(_live(Deal, org_id), Deal.contact_id == object_id)
         leads = select(Lead.id).where(Lead.org_id == org_id, Lead.contact_id == object_id)
-        return (or_(Activity.contact_id == object_id, Activity.deal_id.in_(deals), Activity.lead_id.in_(leads)),
-                deals)
+        return [("activity", Activity.contact_id == object_id), ("activity", Activity.deal_id.in_(deals)),
+                ("activity", Activity.lead_id.in_(leads)), ("stage_change", StageMove.deal_id.in_(deals))]
     contacts = select(Contact.id).where(_live(Contact, org_id), Contact.company_id == object_id)
     deals = select(Deal.id).where(_live(Deal, org_id), or_(Deal.company_id == object_id,
                                                            Deal.contact_id.in_(contacts)))
-    return (or_(Activity.company_id == object_id, Activity.contact_id.in_(contacts), Activity.deal_id.in_(deals)),
-            deals)
+    return [("activity", Activity.company_id == object_id), ("activity", Activity.contact_id.in_(contacts)),
+            ("activity", Activity.deal_id.in_(deals)), ("stage_change", StageMove.deal_id.in_(deals))]
 
 
 async def timeline(session: AsyncSession, org_id: UUID, object_type: str, object_id: UUID,
                    page: PageRequest) -> Page[dict[str, Any]]:
+    """Each branch is an index scan cut at the page size (keyset condition pushed down), the branches are
+    merged with UNION (an activity reachable two ways appears once), then ordered and cut again."""
     await KINDS[object_type].get(session, org_id, object_id)  # 404 for unknown or another org's record
-    activity_filter, deal_ids = _scope(object_type, org_id, object_id)
-    parts = [
-        select(literal("activity", String).label("kind"), Activity.id.label("id"),
-               Activity.created_at.label("occurred_at"))
-        .where(_live(Activity, org_id), activity_filter)
-    ]
-    if deal_ids is not None:
-        parts.append(
-            select(literal("stage_change", String).label("kind"), StageMove.id.label("id"),
-                   StageMove.moved_at.label("occurred_at"))
-            .where(StageMove.org_id == org_id, StageMove.deal_id.in_(deal_ids))
-        )
-    entries = union_all(*parts).subquery("entries")
-    sort = Sort("-occurred_at", entries.c.occurred_at, True)
     if not 1 <= page.limit <= 200:
         raise ValidationFailed("limit must be between 1 and 200", loc=("query", "limit"))
-    stmt = select(entries.c.kind, entries.c.id, entries.c.occurred_at)
-    if page.cursor:
-        value, row_id = decode_cursor(page.cursor, sort)
-        stmt = stmt.where(tuple_(entries.c.occurred_at, entries.c.id) < tuple_(value, row_id))
-    stmt = stmt.order_by(entries.c.occurred_at.desc(), entries.c.id.desc()).limit(page.limit + 1)
+    probe = Sort("-occurred_at", Activity.created_at, True)
+    position = decode_cursor(page.cursor, probe) if page.cursor else None
+    parts = []
+    for kind, condition in _branches(object_type, org_id, object_id):
+        if kind == "activity":
+            time_col, id_col, base = Activity.created_at, Activity.id, _live(Activity, org_id)
+        else:
+            time_col, id_col, base = StageMove.moved_at, StageMove.id, StageMove.org_id == org_id
+        branch = select(literal(kind, String).label("kind"), id_col.label("id"), time_col.label("occurred_at")) \
+            .where(base, condition)
+        if position is not None:
+            branch = branch.where(tuple_(time_col, id_col) < tuple_(*position))
+        parts.append(branch.order_by(time_col.desc(), id_col.desc()).limit(page.limit + 1).subquery())
+    entries = union(*[select(p) for p in parts]).subquery("entries")
+    stmt = (select(entries.c.kind, entries.c.id, entries.c.occurred_at)
+            .order_by(entries.c.occurred_at.desc(), entries.c.id.desc()).limit(page.limit + 1))
     rows = (await session.execute(stmt)).all()
-    cut = cut_page(rows, page, sort, value_of=lambda r: r.occurred_at)
+    cut = cut_page(rows, page, probe, value_of=lambda r: r.occurred_at)
     return Page(await _hydrate(session, org_id, cut.items), cut.next_cursor)
 
 

@@ -1,0 +1,74 @@
+"""SQL round trips per request for the main endpoints: an N+1 regression fails here.
+
+Counts exclude the savepoint statements that the test harness itself adds around each request."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from tests.factories import signup
+
+
+@contextmanager
+def count_statements(database):
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        head = statement.lstrip().split(None, 1)[0].upper()
+        if head not in ("SAVEPOINT", "RELEASE", "ROLLBACK"):
+            seen.append(statement)
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+async def world(client):
+    acct = await signup(client)
+    key = await acct.api_key(["*"])
+    await client.get("/v1/me", headers=key)  # first use writes last_used_at; later uses within a minute do not
+    h = acct.headers
+    contact = (await client.post("/v1/contacts", headers=h, json={"first_name": "A", "email": "a@x.io"})).json()
+    deal = (await client.post("/v1/deals", headers=h, json={"title": "D", "contact_id": contact["id"]})).json()
+    for i in range(30):  # enough rows that a per-row query would show
+        c = (await client.post("/v1/contacts", headers=h, json={"first_name": f"C{i}"})).json()
+        await client.post("/v1/deals", headers=h, json={"title": f"D{i}", "contact_id": c["id"]})
+        await client.post("/v1/activities", headers=h, json={"type": "note", "subject": f"n{i}",
+                                                              "contact_id": contact["id"], "deal_id": deal["id"]})
+        await client.patch(f"/v1/deals/{deal['id']}", headers=h, json={"value": {"amount": str(i)}})
+    return acct, key, contact, deal
+
+
+CASES = [
+    # (name, method, path template, body, expected round trips)
+    ("get deal, API key", "GET", "/v1/deals/{deal}", None, 2),
+    ("list deals", "GET", "/v1/deals?limit=50", None, 2),
+    ("list deals by stage and owner", "GET", "/v1/deals?stage_id={stage}&owner_id={owner}", None, 2),
+    ("list contacts q", "GET", "/v1/contacts?q=c1", None, 2),
+    ("list pipelines", "GET", "/v1/pipelines", None, 3),
+    ("contact timeline", "GET", "/v1/contacts/{contact}/timeline?limit=50", None, 6),
+    ("create contact", "POST", "/v1/contacts", {"first_name": "New", "phone": "+4930123456"}, 6),
+    ("move deal", "PATCH", "/v1/deals/{deal}", {"stage_id": "{stage2}"}, 7),
+]
+
+
+@pytest.mark.parametrize(("name", "method", "path", "body", "expected"), CASES, ids=[c[0] for c in CASES])
+async def test_round_trips(client, database, world, name, method, path, body, expected):
+    acct, key, contact, deal = world
+    pipeline = (await client.get(f"/v1/pipelines/{deal['pipeline_id']}", headers=key)).json()
+    values = {"deal": deal["id"], "contact": contact["id"], "stage": deal["stage_id"], "owner": acct.user_id,
+              "stage2": pipeline["stages"][2]["id"]}
+    path = path.format(**values)
+    if body and "stage_id" in body:
+        body = {"stage_id": values["stage2"]}
+    with count_statements(database) as seen:
+        r = await client.request(method, path, headers=key, json=body)
+    assert r.status_code < 300, r.text
+    assert len(seen) == expected, "\n".join(s.split("\n")[0][:120] for s in seen)
