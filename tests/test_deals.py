@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy import text
+
 from tests.factories import signup
 
 WON2_STAGES = [
@@ -237,6 +239,21 @@ async def test_moves_are_recorded_in_stage_history(client):
     assert len(await _history(client, acct, deal["id"])) == 3
 
 
+async def test_seconds_in_previous_measures_the_stay(client, session):
+    acct = await signup(client)
+    _, stages = await _sales(client, acct)
+    deal = await _deal(client, acct)
+    # The deal has sat in its first stage for an hour and a half.
+    await session.execute(text("UPDATE deals SET stage_entered_at = stage_entered_at - interval '90 minutes' "
+                               "WHERE id = :id"), {"id": deal["id"]})
+    await session.commit()
+    await _move(client, acct, deal["id"], stages["Proposal"])
+    await _move(client, acct, deal["id"], stages["Negotiation"])
+    history = await _history(client, acct, deal["id"])
+    assert 5400 <= history[1]["seconds_in_previous"] < 5400 + 60
+    assert 0 <= history[2]["seconds_in_previous"] < 60
+
+
 async def test_won_lost_and_reopen(client):
     acct = await signup(client)
     _, stages = await _sales(client, acct)
@@ -262,6 +279,12 @@ async def test_won_lost_and_reopen(client):
     assert lost["lost_reason"] == "Too expensive"
     assert lost["closed_at"] is not None and _t(lost["closed_at"]) >= _t(won["closed_at"])
 
+    # A lost deal's reason can be corrected, not removed.
+    r = await client.patch(f"/v1/deals/{deal['id']}", headers=acct.headers, json={"lost_reason": "Chose a rival"})
+    assert r.status_code == 200 and r.json()["lost_reason"] == "Chose a rival"
+    r = await client.patch(f"/v1/deals/{deal['id']}", headers=acct.headers, json={"lost_reason": None})
+    assert ["body", "lost_reason"] in _locs(_problem(r, 422))
+
     reopened = await _move(client, acct, deal["id"], stages["Proposal"])
     assert reopened["status"] == "open"
     assert reopened["closed_at"] is None
@@ -271,6 +294,13 @@ async def test_won_lost_and_reopen(client):
     history = await _history(client, acct, deal["id"])
     assert [h["to_stage_id"] for h in history] == [stages["Qualification"], stages["Won"], stages["Lost"],
                                                    stages["Proposal"]]
+    # An open deal has no lost reason to set.
+    r = await client.patch(f"/v1/deals/{deal['id']}", headers=acct.headers, json={"lost_reason": "Whatever"})
+    assert ["body", "lost_reason"] in _locs(_problem(r, 422))
+
+    # Created straight into a won stage: won and closed at once.
+    closed = await _deal(client, acct, stage_id=stages["Won"])
+    assert closed["status"] == "won" and closed["closed_at"] is not None
 
     # A deal can be created straight into a lost stage only with a reason.
     r = await client.post("/v1/deals", headers=acct.headers, json={"title": "Dead", "stage_id": stages["Lost"]})

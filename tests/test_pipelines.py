@@ -454,3 +454,21 @@ async def test_another_orgs_pipeline_is_404(client):
                           json={"name": "x", "probability": 1})
     assert r.status_code == 404
     assert (await _pipeline(client, a, theirs["id"])) == theirs
+
+
+async def test_a_restored_deal_never_sits_in_a_deleted_stage(client):
+    acct = await signup(client)
+    sales = await _default_pipeline(client, acct)
+    stages = _by_name(sales)
+    deal = await _deal(client, acct, stage_id=stages["Proposal"]["id"])
+    assert (await client.delete(f"/v1/deals/{deal['id']}", headers=acct.headers)).status_code == 204
+    r = await client.delete(f"/v1/pipelines/{sales['id']}/stages/{stages['Proposal']['id']}", headers=acct.headers,
+                            params={"move_deals_to": stages["Negotiation"]["id"]})
+    assert r.status_code in (204, 409), r.text
+    r = await client.post(f"/v1/deals/{deal['id']}/restore", headers=acct.headers)
+    assert r.status_code == 200, r.text
+    live_stages = {s["id"] for s in (await _pipeline(client, acct, sales["id"]))["stages"]}
+    restored = r.json()
+    assert restored["stage_id"] in live_stages
+    board = (await client.get("/v1/deals", headers=acct.headers, params={"pipeline_id": sales["id"]})).json()["data"]
+    assert all(d["stage_id"] in live_stages for d in board)
