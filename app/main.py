@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from arq import create_pool
+from arq.connections import RedisSettings
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
@@ -51,7 +53,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, red
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if owns_resources:
             app.state.db = Database.from_settings(settings)
-            app.state.redis = Redis.from_url(settings.redis_url)
+            app.state.redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
             await ensure_schema_current(app.state.db.engine)
             app.state.metrics.watch_pool(app.state.db.engine)
         try:

@@ -48,9 +48,24 @@ class Settings(BaseSettings):
     api_key_touch_seconds: int = Field(60, ge=0, description="how often last_used_at of a key is written")
     allow_private_networks: bool = False
 
-    @field_validator("cors_origins", mode="before")
+    # Background work. Every timing is a setting so tests run in seconds with production defaults untouched.
+    outbox_sweep_seconds: float = Field(5, gt=0, description="how often pending events are re-enqueued")
+    outbox_sweep_grace_seconds: float = Field(2, ge=0, description="age before the sweeper takes an event")
+    webhook_timeout_seconds: float = Field(10, gt=0)
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 86400],
+        description="seconds before each retry; comma-separated in the environment")
+    webhook_retry_jitter: float = Field(0.1, ge=0, le=1, description="± fraction added to each retry delay")
+    webhook_disable_after_seconds: float = Field(5 * 86400, gt=0, description="failing this long disables")
+    reminder_sweep_seconds: float = Field(30, gt=0)
+    birthday_sweep_seconds: float = Field(900, gt=0)
+    birthday_hour: int = Field(9, ge=0, le=23, description="local hour of contact.birthday events")
+    worker_job_timeout_seconds: float = Field(300, gt=0, description="a job running longer is retried")
+    worker_max_jobs: int = Field(20, ge=1)
+
+    @field_validator("cors_origins", "webhook_retry_schedule", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value

@@ -4,6 +4,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -60,8 +62,9 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 
 @pytest.fixture(scope="session")
-async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url)
+async def redis(redis_server: RedisServer) -> AsyncIterator[ArqRedis]:
+    """The queue the API enqueues into (arq's Redis client)."""
+    client = await create_pool(RedisSettings.from_dsn(redis_server.url))
     yield client
     await client.aclose()
 

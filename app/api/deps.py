@@ -19,6 +19,7 @@ from app.domain.concurrency import ANY_VERSION
 from app.domain.errors import Forbidden, PreconditionFailed, Unauthorized
 from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.settings import Settings
+from app.workers import queue
 
 
 def get_settings(request: Request) -> Settings:
@@ -37,6 +38,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The unit of work: one transaction per request, committed before the response is sent."""
     async with request.app.state.db.unit_of_work() as session:
         yield session
+    # Committed: hand the new events to the relay (the outbox sweeper covers a failed hand-over).
+    queue.hand_over(getattr(request.app.state, "redis", None), session)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

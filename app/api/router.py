@@ -13,13 +13,15 @@ from app.api.v1 import (
     deals,
     leads,
     me,
+    notifications,
     org,
     pipelines,
     schema,
     users,
+    webhooks,
 )
 
 api_router = APIRouter()
 for module in (ops, auth, me, org, users, api_keys, contacts, companies, leads, pipelines, deals, activities,
-               custom_fields, schema):
+               custom_fields, schema, webhooks, notifications):
     api_router.include_router(module.router)

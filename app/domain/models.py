@@ -9,8 +9,11 @@ from app.domain.custom_fields.models import CustomField
 from app.domain.deals.models import Deal, StageMove
 from app.domain.events.models import Event
 from app.domain.leads.models import Lead
+from app.domain.notifications.models import Notification, OnceMark
 from app.domain.orgs.models import Org
 from app.domain.pipelines.models import Pipeline, Stage
+from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Activity", "ApiKey", "ApiKeyPrefix", "Base", "Company", "Contact", "CustomField", "Deal", "Event",
-           "Lead", "LoginEmail", "Org", "Pipeline", "RefreshToken", "Stage", "StageMove", "User"]
+           "Lead", "LoginEmail", "Notification", "OnceMark", "Org", "Pipeline", "RefreshToken", "Stage", "StageMove",
+           "User", "WebhookDelivery", "WebhookEndpoint"]

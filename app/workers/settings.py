@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from arq import cron
+import httpx
+from arq import cron, func
 from arq.connections import RedisSettings
 
 from app.db import Database
-from app.logging import configure_logging
+from app.logging import configure_logging, log
 from app.settings import Settings, get_settings
-from app.workers import maintenance
+from app.workers import jobs, maintenance
 
 HEALTH_CHECK_KEY = "crm:worker:health"
+
+
+async def _every(seconds: float, job: Callable[[dict[str, Any]], Awaitable[None]], ctx: dict[str, Any]) -> None:
+    """A periodic sweep inside the worker (sub-second periods for tests; arq's cron is per minute/second)."""
+    while True:
+        try:
+            await job(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed sweep is retried at the next tick
+            log.warning("sweep_failed", job=job.__name__, error=type(exc).__name__, detail=str(exc)[:200])
+        await asyncio.sleep(seconds)
 
 
 def worker_settings(settings: Settings) -> dict[str, Any]:
@@ -22,22 +38,40 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         configure_logging(settings.log_level, settings.log_json)
         ctx["settings"] = settings
         ctx["db"] = Database.from_settings(settings)
+        ctx["http"] = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        ctx["sweeps"] = [
+            asyncio.create_task(_every(settings.outbox_sweep_seconds, jobs.sweep_outbox, ctx)),
+            asyncio.create_task(_every(settings.reminder_sweep_seconds, jobs.sweep_timers, ctx)),
+            asyncio.create_task(_every(settings.birthday_sweep_seconds, jobs.sweep_birthdays, ctx)),
+        ]
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        for task in ctx.get("sweeps", []):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if "http" in ctx:
+            await ctx["http"].aclose()
         if "db" in ctx:
             await ctx["db"].dispose()
 
+    timeout = settings.worker_job_timeout_seconds
     return {
-        "functions": [maintenance.purge_expired_refresh_tokens],
+        "functions": [
+            func(jobs.dispatch_event, keep_result=0, timeout=timeout, max_tries=1000),
+            func(jobs.deliver_webhook, keep_result=0, timeout=timeout, max_tries=1000),
+            maintenance.purge_expired_refresh_tokens,
+        ],
         "cron_jobs": [cron(maintenance.purge_expired_refresh_tokens, hour={3}, minute={17}, run_at_startup=False)],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "health_check_key": HEALTH_CHECK_KEY,
         "health_check_interval": 30,
-        "max_jobs": 20,
-        "job_timeout": 300,
-        "keep_result": 3600,
+        "max_jobs": settings.worker_max_jobs,
+        "job_timeout": timeout,
+        "keep_result": 0,
+        "poll_delay": 0.2,
     }
 
 

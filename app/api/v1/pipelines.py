@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.deps import IfMatch, PageDep, SessionDep, conditional, require
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
-from app.api.records import JSONBytes, one
+from app.api.records import FieldsQuery, JSONBytes, one, parse_fields, shape
 from app.api.schemas import ListPage
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
@@ -32,10 +32,12 @@ def _stage(stage: object) -> dict:
 
 
 @router.get("", response_model=ListPage[PipelineRead], operation_id="listPipelines", responses=AUTHED)
-async def list_pipelines(session: SessionDep, who: Reader, page: PageDep) -> JSONBytes:
+async def list_pipelines(session: SessionDep, who: Reader, page: PageDep, fields: FieldsQuery = None) -> JSONBytes:
     """Pipelines with their stages in order. Sorts: created_at, updated_at, name."""
+    wanted = parse_fields(PipelineRead, fields)
     result = await service.list_page(session, who.org_id, page)
-    return JSONBytes(orjson.dumps({"data": [P.dump(p) for p in result.items], "next_cursor": result.next_cursor}))
+    return JSONBytes(orjson.dumps({"data": [shape(P.dump(p), wanted) for p in result.items],
+                                   "next_cursor": result.next_cursor}))
 
 
 @router.post("", status_code=201, response_model=PipelineRead, operation_id="createPipeline",
@@ -48,10 +50,12 @@ async def create_pipeline(body: PipelineCreate, session: SessionDep, who: Admin)
 
 @router.get("/{pipeline_id}", response_model=PipelineRead, operation_id="getPipeline",
             responses={**AUTHED, **NOT_FOUND})
-async def get_pipeline(pipeline_id: UUID, request: Request, session: SessionDep, who: Reader) -> Response:
+async def get_pipeline(pipeline_id: UUID, request: Request, session: SessionDep, who: Reader,
+                       fields: FieldsQuery = None) -> Response:
+    wanted = parse_fields(PipelineRead, fields)
     pipeline = await service.get(session, who.org_id, pipeline_id)
     conditional(request, pipeline.version)
-    return one(P.dump(pipeline), pipeline.version, None)
+    return one(P.dump(pipeline), pipeline.version, wanted)
 
 
 @router.patch("/{pipeline_id}", response_model=PipelineRead, operation_id="updatePipeline",

@@ -35,6 +35,11 @@ class Activity(SalesRecord, Base):
         Index(None, "org_id", "company_id", "created_at", "id"),
         Index(None, "org_id", "deal_id", "created_at", "id"),
         Index(None, "org_id", "lead_id", "created_at", "id"),
+        # reminder sweeps: activities whose reminder or due time has come, not yet announced
+        Index("ix_activities_reminder_pending", text("coalesce(remind_at, due_at)"),
+              postgresql_where=text("done_at IS NULL AND deleted_at IS NULL AND reminded_at IS NULL")),
+        Index("ix_activities_overdue_pending", "due_at",
+              postgresql_where=text("done_at IS NULL AND deleted_at IS NULL AND overdue_at IS NULL")),
         Index("ix_activities_custom_fields", "custom_fields", postgresql_using="gin",
               postgresql_ops={"custom_fields": "jsonb_path_ops"}),
     )
@@ -51,3 +56,5 @@ class Activity(SalesRecord, Base):
     deal_id: Mapped[UUID | None] = mapped_column()
     lead_id: Mapped[UUID | None] = mapped_column()
     priority: Mapped[str] = mapped_column(String(8), default="normal", server_default="normal")
+    reminded_at: Mapped[datetime | None] = mapped_column()  # activity.due written
+    overdue_at: Mapped[datetime | None] = mapped_column()  # activity.overdue written

@@ -51,12 +51,24 @@ async def update(session: AsyncSession, actor: Principal, activity_id: UUID, pat
     values = await prepare_values(session, actor, "activity", patch.model_dump(exclude_unset=True), activity)
     await _check(session, actor, values, activity)
     apply(activity, values, required=("type", "subject", "priority"))
+    _rearm_timers(activity, values)
     now_done = activity.done_at is not None and not was_done
     await ACTIVITY.updated(session, actor, activity, before,
                            extra=[("activity.completed", {})] if now_done else ())
     if now_done:
         await _completed(session, actor, activity, emit=False)
     return activity
+
+
+def _rearm_timers(activity: Activity, values: dict[str, Any]) -> None:
+    """A reminder or due time moved into the future fires again when it comes."""
+    now = datetime.now(UTC)
+    if {"due_at", "remind_at"} & values.keys():
+        reminder = activity.remind_at or activity.due_at
+        if reminder is None or reminder > now:
+            activity.reminded_at = None
+    if "due_at" in values and (activity.due_at is None or activity.due_at > now):
+        activity.overdue_at = None
 
 
 async def complete(session: AsyncSession, actor: Principal, activity_id: UUID,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID
 
-from sqlalchemy import Computed, Date, Index, String
+from sqlalchemy import Computed, Date, Index, String, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,6 +29,8 @@ class Contact(SalesRecord, Base):
         Index(None, "org_id", "email"),
         Index(None, "org_id", "phone"),
         Index("ix_contacts_tags", "tags", postgresql_using="gin"),
+        Index("ix_contacts_birthday", "org_id", text("extract(month from birthday)"), text("extract(day from birthday)"),
+              postgresql_where=text("birthday IS NOT NULL AND deleted_at IS NULL")),
         Index("ix_contacts_search", "search", postgresql_using="gin"),
         Index("ix_contacts_custom_fields", "custom_fields", postgresql_using="gin",
               postgresql_ops={"custom_fields": "jsonb_path_ops"}),

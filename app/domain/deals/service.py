@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -20,7 +21,24 @@ from app.domain.pipelines import service as pipelines
 from app.domain.pipelines.models import Pipeline, Stage
 from app.domain.records import Kind, apply, prepare_values, reassign_owner, require_ref
 
-DEAL = Kind(Deal, "deal", "Deal", DealRead)
+
+class _DealKind(Kind[Deal]):
+    async def restore(self, session: AsyncSession, actor: Principal, record_id: UUID) -> Deal:
+        """A deal restored after its stage (or pipeline) was deleted lands in the first open stage of its
+        pipeline (or of the default one), and that move is recorded like any other."""
+        deal = await super().restore(session, actor, record_id)
+        stage = (await pipelines.stages_by_id(session, actor.org_id, {deal.stage_id})).get(deal.stage_id)
+        if stage is not None and stage.deleted_at is None:
+            return deal
+        pipeline = await session.scalar(pipelines.PIPELINE.scoped(actor.org_id).where(Pipeline.id == deal.pipeline_id))
+        pipeline = pipeline or await pipelines.default_pipeline(session, actor.org_id)
+        first_open = next(s for s in pipeline.stages if s.kind == "open")
+        before = self.dump(deal)
+        extra = await _move(session, actor, deal, pipeline, first_open, None)
+        return await self.updated(session, actor, deal, before, extra=extra)
+
+
+DEAL = _DealKind(Deal, "deal", "Deal", DealRead)
 
 
 def _now() -> datetime:
@@ -75,7 +93,7 @@ async def create(session: AsyncSession, actor: Principal, body: DealCreate, **se
     await _check_refs(session, actor.org_id, values)
     now = _now()
     deal = Deal(org_id=actor.org_id, pipeline_id=pipeline.id, stage_id=stage.id, stage_entered_at=now,
-                value_amount=value.get("amount") or 0, currency=(value.get("currency") or pipeline.currency).upper(),
+                value_amount=value.get("amount") or Decimal("0.00"), currency=(value.get("currency") or pipeline.currency).upper(),
                 status="open", **values, **server_fields)
     _enter(deal, stage, now, lost_reason)
     await DEAL.created(session, actor, deal)

@@ -30,6 +30,7 @@ class Event(Base):
         Index(None, "org_id", "txid", "id"),
         Index(None, "org_id", "object_type", "object_id", "occurred_at"),
         Index(None, "occurred_at"),
+        Index("ix_events_undispatched", "occurred_at", postgresql_where=text("dispatched_at IS NULL")),
     )
 
     org_id: Mapped[UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
@@ -43,6 +44,7 @@ class Event(Base):
     version: Mapped[int | None] = mapped_column(BigInteger)
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    dispatched_at: Mapped[datetime | None] = mapped_column()  # set once consumers got it (the relay's mark)
 
 
 # Let reflection (alembic's compare) recognise the column type.

@@ -32,8 +32,15 @@ async def emit_many(session: AsyncSession, actor: Principal | dict[str, Any] | N
     if not rows:
         return
     who = _actor(actor)
-    await session.execute(insert(Event), [
+    values = [
         {"org_id": org_id, "id": new_id(), "type": type_, "object_type": object_type, "object_id": object_id,
          "action": type_.split(".", 1)[1], "actor": who, "version": version, "data": data}
         for type_, object_type, object_id, version, data in rows
-    ])
+    ]
+    await session.execute(insert(Event), values)
+    # After commit, the caller hands these to the relay (a lost hand-over is caught by the sweeper).
+    session.info.setdefault("event_ids", []).extend((v["org_id"], v["id"]) for v in values)
+
+
+def committed_event_ids(session: AsyncSession) -> list[tuple[UUID, UUID]]:
+    return session.info.pop("event_ids", [])

@@ -30,7 +30,8 @@ async def create(session: AsyncSession, actor: Principal, body: LeadCreate | dic
                  **server_fields: Any) -> Lead:
     data = body.model_dump(mode="python") if isinstance(body, LeadCreate) else body
     values = await prepare_values(session, actor, "lead", data)
-    values.setdefault("source", "api" if actor.type == "api_key" else None)
+    if not values.get("source") and actor.type == "api_key":
+        values["source"] = "api"
     return await LEAD.created(session, actor, Lead(org_id=actor.org_id, **values, **server_fields))
 
 

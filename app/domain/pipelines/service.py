@@ -49,16 +49,27 @@ async def _insert(session: AsyncSession, actor: Principal | None, org_id: UUID, 
     pipeline = Pipeline(org_id=org_id, name=body.name, currency=currency, is_default=body.is_default)
     session.add(pipeline)
     await session.flush()
-    ordered = sorted(enumerate(body.stages), key=lambda p: (p[1].position if p[1].position is not None else p[0], p[0]))
     session.add_all([
         Stage(org_id=org_id, pipeline_id=pipeline.id, name=s.name, position=i, probability=s.probability,
               kind=s.kind, rotting_days=s.rotting_days)
-        for i, (_, s) in enumerate(ordered)
+        for i, s in enumerate(_ordered(body.stages))
     ])
     await session.flush()
     await session.refresh(pipeline, ["stages"])
     await PIPELINE.emit(session, actor, pipeline, "created")
     return pipeline
+
+
+def _ordered(stages: list[StageCreate]) -> list[StageCreate]:
+    """Stages with an explicit `position` take that place (clamped); the others fill the gaps in order."""
+    slots: list[StageCreate | None] = [None] * len(stages)
+    for stage in sorted((s for s in stages if s.position is not None), key=lambda s: s.position or 0):
+        place = min(stage.position or 0, len(stages) - 1)
+        while slots[place] is not None:
+            place = (place + 1) % len(stages)
+        slots[place] = stage
+    rest = iter(s for s in stages if s.position is None)
+    return [slot if slot is not None else next(rest) for slot in slots]
 
 
 async def create(session: AsyncSession, actor: Principal, body: PipelineCreate) -> Pipeline:

@@ -55,6 +55,8 @@ async def timeline(session: AsyncSession, org_id: UUID, object_type: str, object
     await KINDS[object_type].get(session, org_id, object_id)  # 404 for unknown or another org's record
     if not 1 <= page.limit <= 200:
         raise ValidationFailed("limit must be between 1 and 200", loc=("query", "limit"))
+    if page.sort not in (None, "-occurred_at"):
+        raise ValidationFailed("a timeline is always newest first (sort=-occurred_at)", loc=("query", "sort"))
     probe = Sort("-occurred_at", Activity.created_at, True)
     position = decode_cursor(page.cursor, probe) if page.cursor else None
     parts = []

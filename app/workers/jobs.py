@@ -1,0 +1,71 @@
+"""Jobs: each receives ids, opens its own transaction, calls domain services. All are idempotent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from app.domain.events import dispatch as dispatcher
+from app.domain.events.service import committed_event_ids
+from app.domain.reminders import service as reminders
+from app.domain.webhooks import service as webhooks
+from app.logging import log
+from app.workers import queue
+
+
+async def dispatch_event(ctx: dict[str, Any], org_id: str, event_id: str) -> int:
+    async with ctx["db"].sessions.begin() as session:
+        deliveries = await dispatcher.dispatch(session, UUID(org_id), UUID(event_id))
+        follow_ups = committed_event_ids(session)  # e.g. notification.created
+    for d_org, d_id in deliveries or []:
+        await queue.deliver(ctx["redis"], d_org, d_id)
+    await queue.dispatch_events(ctx["redis"], follow_ups)
+    return len(deliveries or [])
+
+
+async def deliver_webhook(ctx: dict[str, Any], org_id: str, delivery_id: str) -> str:
+    settings, db = ctx["settings"], ctx["db"]
+    org, delivery = UUID(org_id), UUID(delivery_id)
+    async with db.sessions.begin() as session:
+        claimed = await webhooks.claim(session, org, delivery, settings.webhook_timeout_seconds + 30)
+    if claimed is None:
+        return "skipped"
+    row, endpoint = claimed
+    attempt = await webhooks.send(settings, ctx["http"], row, endpoint)
+    async with db.sessions.begin() as session:
+        delay = await webhooks.record(session, settings, org, delivery, attempt)
+        follow_ups = committed_event_ids(session)  # webhook.disabled
+    await queue.dispatch_events(ctx["redis"], follow_ups)
+    if delay is not None:
+        await queue.deliver(ctx["redis"], org, delivery, defer_seconds=delay)
+    log.info("webhook_attempt", delivery_id=delivery_id, status_code=attempt.get("status_code"),
+             error=attempt.get("error"), retry_in=delay)
+    return "sent"
+
+
+async def sweep_outbox(ctx: dict[str, Any]) -> None:
+    """Re-enqueue what a lost hand-over or a dead worker left behind."""
+    settings = ctx["settings"]
+    async with ctx["db"].sessions() as session:
+        events = await dispatcher.undispatched(session, settings.outbox_sweep_grace_seconds)
+        deliveries = await webhooks.due_deliveries(session, settings.outbox_sweep_grace_seconds)
+    await queue.dispatch_events(ctx["redis"], events)
+    for org_id, delivery_id, _ in deliveries:
+        await queue.deliver(ctx["redis"], org_id, delivery_id)
+
+
+async def sweep_timers(ctx: dict[str, Any]) -> None:
+    now = datetime.now(UTC)
+    async with ctx["db"].sessions.begin() as session:
+        await reminders.fire_due(session, now)
+        await reminders.fire_overdue(session, now)
+        new = committed_event_ids(session)
+    await queue.dispatch_events(ctx["redis"], new)
+
+
+async def sweep_birthdays(ctx: dict[str, Any]) -> None:
+    async with ctx["db"].sessions.begin() as session:
+        await reminders.fire_birthdays(session, datetime.now(UTC), ctx["settings"].birthday_hour)
+        new = committed_event_ids(session)
+    await queue.dispatch_events(ctx["redis"], new)

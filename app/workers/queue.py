@@ -1,0 +1,55 @@
+"""Typed ways to enqueue jobs: callers never spell job names or ids by hand.
+
+Job ids dedupe: while a job with the same id is queued or running, enqueueing again does nothing. Jobs
+keep no result, so the id is free again once the job has run; the database decides what still needs doing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from uuid import UUID
+
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.events.service import committed_event_ids
+from app.domain.webhooks.service import committed_delivery_ids
+from app.logging import log
+
+DISPATCH = "dispatch_event"
+DELIVER = "deliver_webhook"
+
+
+async def dispatch_events(redis: ArqRedis, ids: Iterable[tuple[UUID, UUID]]) -> None:
+    for org_id, event_id in ids:
+        await redis.enqueue_job(DISPATCH, str(org_id), str(event_id), _job_id=f"dispatch:{event_id}")
+
+
+async def deliver(redis: ArqRedis, org_id: UUID, delivery_id: UUID, defer_seconds: float | None = None) -> None:
+    await redis.enqueue_job(DELIVER, str(org_id), str(delivery_id), _job_id=f"deliver:{delivery_id}",
+                            _defer_by=defer_seconds)
+
+
+_pending: set[asyncio.Task[None]] = set()
+
+
+def hand_over(redis: ArqRedis | None, session: AsyncSession, limit_seconds: float = 2.0) -> None:
+    """After a commit: enqueue the transaction's new events and deliveries without making the response
+    wait. If Redis is down they stay pending in the database and the sweeper picks them up."""
+    events, deliveries = committed_event_ids(session), committed_delivery_ids(session)
+    if redis is None or not (events or deliveries):
+        return
+
+    async def run() -> None:
+        try:
+            async with asyncio.timeout(limit_seconds):
+                await dispatch_events(redis, events)
+                for org_id, delivery_id in deliveries:
+                    await deliver(redis, org_id, delivery_id)
+        except Exception as exc:  # noqa: BLE001 - the outbox sweeper is the safety net
+            log.warning("enqueue_failed", events=len(events), deliveries=len(deliveries), error=type(exc).__name__)
+
+    task = asyncio.create_task(run())
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
