@@ -88,3 +88,43 @@ def crm_env(database_url: str, redis_url: str, data_dir: Path, **extra: str) -> 
 
 def crm_command() -> list[str]:
     return [sys.executable, "-m", "app.cli"]
+
+
+class Receiver:
+    """A real HTTP endpoint on 127.0.0.1 that records what it receives and answers from a script."""
+
+    def __init__(self, statuses: list[int] | None = None, delay_first: float = 0.0) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[dict] = []
+        self.statuses = list(statuses or [])
+        self.delay_first = delay_first
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with receiver.lock:
+                    receiver.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()},
+                                              "body": body, "path": self.path})
+                    first = len(receiver.requests) == 1
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                if first and receiver.delay_first:
+                    time.sleep(receiver.delay_first)
+                self.send_response(status)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
