@@ -63,7 +63,15 @@ class Settings(BaseSettings):
     worker_job_timeout_seconds: float = Field(300, gt=0, description="a job running longer is retried")
     worker_max_jobs: int = Field(20, ge=1)
 
-    @field_validator("cors_origins", "webhook_retry_schedule", mode="before")
+    # Public lead forms.
+    form_rate_limit: int = Field(10, ge=1, description="submissions per form and client IP per window")
+    form_rate_window_seconds: int = Field(60, ge=1)
+    form_max_body_bytes: int = Field(65_536, ge=1024, description="largest accepted form submission")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="CIDRs whose X-Forwarded-For is believed, comma-separated")
+    public_url: str | None = Field(None, description="base URL of this API as browsers reach it (embed snippets)")
+
+    @field_validator("cors_origins", "webhook_retry_schedule", "trusted_proxies", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -43,7 +43,9 @@ def crm_error_response(request: Request, exc: CRMError) -> Response:
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, RateLimited):
+        headers.update(exc.headers)
         headers["Retry-After"] = str(exc.retry_after)
+    headers.update(getattr(request.state, "cors_headers", {}))  # set by routes with per-record CORS (forms)
     extensions: dict[str, Any] = dict(exc.extensions)
     if isinstance(exc, ValidationFailed):
         extensions["errors"] = exc.errors

@@ -11,11 +11,13 @@ from app.api.v1 import (
     contacts,
     custom_fields,
     deals,
+    forms,
     leads,
     me,
     notifications,
     org,
     pipelines,
+    public_forms,
     schema,
     users,
     webhooks,
@@ -23,5 +25,5 @@ from app.api.v1 import (
 
 api_router = APIRouter()
 for module in (ops, auth, me, org, users, api_keys, contacts, companies, leads, pipelines, deals, activities,
-               custom_fields, schema, webhooks, notifications):
+               custom_fields, schema, webhooks, notifications, forms, public_forms):
     api_router.include_router(module.router)

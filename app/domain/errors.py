@@ -67,9 +67,10 @@ class ValidationFailed(CRMError):
 class RateLimited(CRMError):
     status, slug, title = 429, "rate-limited", "Too many requests"
 
-    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+    def __init__(self, retry_after: int, detail: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail or f"Rate limit reached; retry in {retry_after} s")
         self.retry_after = retry_after
+        self.headers = headers or {}
 
 
 class ServiceUnavailable(CRMError):

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from app.domain.events import dispatch as dispatcher
 from app.domain.events.service import committed_event_ids
+from app.domain.forms import sla
 from app.domain.reminders import service as reminders
 from app.domain.webhooks import service as webhooks
 from app.logging import log
@@ -60,6 +61,7 @@ async def sweep_timers(ctx: dict[str, Any]) -> None:
     async with ctx["db"].sessions.begin() as session:
         await reminders.fire_due(session, now)
         await reminders.fire_overdue(session, now)
+        await sla.fire(session, now)
         new = committed_event_ids(session)
     await queue.dispatch_events(ctx["redis"], new)
 

@@ -13,7 +13,7 @@ from app.domain.auth.scopes import ALL, grants
 @dataclass(frozen=True, slots=True)
 class Principal:
     org_id: UUID
-    type: Literal["user", "api_key", "system"]
+    type: Literal["user", "api_key", "form", "system"]
     id: UUID
     role: Role
     scopes: frozenset[str]

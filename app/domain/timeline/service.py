@@ -18,6 +18,8 @@ from app.domain.deals.models import Deal, StageMove
 from app.domain.deals.schemas import StageMoveRead
 from app.domain.deals.service import DEAL
 from app.domain.errors import ValidationFailed
+from app.domain.forms.models import FormSubmission
+from app.domain.forms.schemas import SubmissionRead
 from app.domain.leads.models import Lead
 from app.domain.leads.service import LEAD
 from app.domain.pagination import Page, PageRequest, Sort, cut_page, decode_cursor
@@ -31,21 +33,25 @@ def _live(model: Any, org_id: UUID) -> Any:
 
 
 def _branches(object_type: str, org_id: UUID, object_id: UUID) -> list[tuple[str, Any]]:
-    """-> [(kind, filter)] where each filter is served by one index; kind is "activity" or "stage_change"."""
+    """-> [(kind, filter)] where each filter is served by one index."""
+    S = FormSubmission
     if object_type == "deal":
-        return [("activity", Activity.deal_id == object_id), ("stage_change", StageMove.deal_id == object_id)]
+        return [("activity", Activity.deal_id == object_id), ("stage_change", StageMove.deal_id == object_id),
+                ("form_submission", S.deal_id == object_id)]
     if object_type == "lead":
-        return [("activity", Activity.lead_id == object_id)]
+        return [("activity", Activity.lead_id == object_id), ("form_submission", S.lead_id == object_id)]
     if object_type == "contact":
         deals = select(Deal.id).where(_live(Deal, org_id), Deal.contact_id == object_id)
         leads = select(Lead.id).where(Lead.org_id == org_id, Lead.contact_id == object_id)
         return [("activity", Activity.contact_id == object_id), ("activity", Activity.deal_id.in_(deals)),
-                ("activity", Activity.lead_id.in_(leads)), ("stage_change", StageMove.deal_id.in_(deals))]
+                ("activity", Activity.lead_id.in_(leads)), ("stage_change", StageMove.deal_id.in_(deals)),
+                ("form_submission", S.contact_id == object_id), ("form_submission", S.lead_id.in_(leads))]
     contacts = select(Contact.id).where(_live(Contact, org_id), Contact.company_id == object_id)
     deals = select(Deal.id).where(_live(Deal, org_id), or_(Deal.company_id == object_id,
                                                            Deal.contact_id.in_(contacts)))
     return [("activity", Activity.company_id == object_id), ("activity", Activity.contact_id.in_(contacts)),
-            ("activity", Activity.deal_id.in_(deals)), ("stage_change", StageMove.deal_id.in_(deals))]
+            ("activity", Activity.deal_id.in_(deals)), ("stage_change", StageMove.deal_id.in_(deals)),
+            ("form_submission", S.contact_id.in_(contacts))]
 
 
 async def timeline(session: AsyncSession, org_id: UUID, object_type: str, object_id: UUID,
@@ -63,8 +69,10 @@ async def timeline(session: AsyncSession, org_id: UUID, object_type: str, object
     for kind, condition in _branches(object_type, org_id, object_id):
         if kind == "activity":
             time_col, id_col, base = Activity.created_at, Activity.id, _live(Activity, org_id)
-        else:
+        elif kind == "stage_change":
             time_col, id_col, base = StageMove.moved_at, StageMove.id, StageMove.org_id == org_id
+        else:
+            time_col, id_col, base = FormSubmission.received_at, FormSubmission.id, FormSubmission.org_id == org_id
         branch = select(literal(kind, String).label("kind"), id_col.label("id"), time_col.label("occurred_at")) \
             .where(base, condition)
         if position is not None:
@@ -91,9 +99,19 @@ async def _hydrate(session: AsyncSession, org_id: UUID, rows: list[Any]) -> list
         stage_ids = {s for m in moves.values() for s in (m.from_stage_id, m.to_stage_id) if s}
         names = dict((await session.execute(
             select(Stage.id, Stage.name).where(Stage.org_id == org_id, Stage.id.in_(stage_ids)))).all())
+    submission_ids = [r.id for r in rows if r.kind == "form_submission"]
+    submissions = {s.id: s for s in await session.scalars(select(FormSubmission).where(
+        FormSubmission.org_id == org_id, FormSubmission.id.in_(submission_ids)))} if submission_ids else {}
     out = []
     for r in rows:
-        if r.kind == "activity":
+        if r.kind == "form_submission":
+            sub = submissions[r.id]
+            data = SubmissionRead.model_validate(sub).model_dump(mode="json")
+            out.append({"id": str(sub.id), "kind": "form_submission", "occurred_at": r.occurred_at.isoformat(),
+                        "actor": {"type": "form", "id": str(sub.form_id)},
+                        "summary": "Web form submission" + (f" from {sub.page_url}" if sub.page_url else ""),
+                        "object_type": "form_submission", "object_id": str(sub.id), "data": data})
+        elif r.kind == "activity":
             a = activities[r.id]
             out.append({"id": str(a.id), "kind": "activity", "occurred_at": r.occurred_at.isoformat(),
                         "actor": {"type": "user", "id": str(a.owner_id)}, "summary": f"{a.type}: {a.subject}",
