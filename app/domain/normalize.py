@@ -19,4 +19,7 @@ def normalize_phone(raw: str, region: str | None) -> str:
         ) from None
     if not phonenumbers.is_possible_number(number):
         raise ValueError("not a possible phone number for its country")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if len(e164) > 16:  # "+" and at most 15 digits (ITU-T E.164)
+        raise ValueError("not a phone number: E.164 allows at most 15 digits")
+    return e164

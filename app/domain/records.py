@@ -12,10 +12,10 @@ from uuid import UUID
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.auth.models import User
+from app.domain.auth.models import Role, User
 from app.domain.auth.principal import Principal
 from app.domain.concurrency import check_version
-from app.domain.errors import NotFound, ValidationFailed
+from app.domain.errors import Forbidden, NotFound, ValidationFailed
 from app.domain.events import service as events
 from app.domain.orgs.models import Org
 from app.domain.schemas import ReadModel
@@ -83,6 +83,9 @@ class Kind(Generic[M]):
                      expected_version: int | None) -> M:
         obj = await self.get(session, actor.org_id, record_id, for_update=True)
         check_version(obj.version, expected_version)  # type: ignore[attr-defined]
+        owner = getattr(obj, "owner_id", None)
+        if owner is not None and not actor.role.at_least(Role.manager) and owner != actor.user_id:
+            raise Forbidden(f"Only the owner, a manager or an admin can delete this {self.label.lower()}")
         obj.deleted_at = datetime.now(UTC)  # type: ignore[attr-defined]
         await session.flush()
         await self.emit(session, actor, obj, "deleted")
