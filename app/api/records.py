@@ -2,12 +2,12 @@
 ETags, sparse `fields=` and the common filters. Each area's router adds its own filters and extras."""
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import AwareDatetime
 from sqlalchemy import ColumnElement
 
 from app.api.deps import IfMatch, PageDep, SessionDep, conditional, etag_of, require
@@ -54,9 +54,9 @@ def common_query(
     page: PageDep,
     q: Annotated[str | None, Query(max_length=200, description="search names, email, phone (word prefixes)")] = None,
     owner_id: UUID | None = None,
-    created_after: Annotated[datetime | None, Query(description="inclusive")] = None,
-    created_before: Annotated[datetime | None, Query(description="exclusive")] = None,
-    updated_since: Annotated[datetime | None, Query(description="inclusive")] = None,
+    created_after: Annotated[AwareDatetime | None, Query(description="inclusive")] = None,
+    created_before: Annotated[AwareDatetime | None, Query(description="exclusive")] = None,
+    updated_since: Annotated[AwareDatetime | None, Query(description="inclusive")] = None,
 ) -> ListQuery:
     """Also `cf.<key>=<value>` for custom fields (typed by the field's definition)."""
     cf = {k[3:]: v for k, v in request.query_params.items() if k.startswith("cf.")}

@@ -1,8 +1,8 @@
-from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 from sqlalchemy import ColumnElement, func
 
 from app.api.deps import IfMatch, SessionDep, require
@@ -20,7 +20,7 @@ SORTS = {"created_at": Activity.created_at, "updated_at": Activity.updated_at, "
 def filters(
     assignee_id: UUID | None = None,
     type: Annotated[list[Literal["task", "call", "meeting", "note", "email"]] | None, Query()] = None,
-    due_before: Annotated[datetime | None, Query(description="exclusive")] = None,
+    due_before: Annotated[AwareDatetime | None, Query(description="exclusive")] = None,
     done: Annotated[bool | None, Query(description="true: completed only; false: open only")] = None,
     overdue: Annotated[bool | None, Query(description="true: open and past due")] = None,
     contact_id: UUID | None = None,

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from app.domain.schemas import CustomFieldValues, InputModel, RecordRead
 
@@ -22,9 +21,9 @@ class ActivityCreate(InputModel):
     type: Type
     subject: Subject
     body: Body | None = None
-    due_at: datetime | None = None
-    remind_at: datetime | None = None
-    done_at: datetime | None = Field(None, description="set to log something already done (a call, a note)")
+    due_at: AwareDatetime | None = None
+    remind_at: AwareDatetime | None = None
+    done_at: AwareDatetime | None = Field(None, description="set to log something already done (a call, a note)")
     assignee_id: UUID | None = Field(None, description="default: the caller for tasks, calls and meetings")
     contact_id: UUID | None = None
     company_id: UUID | None = None
@@ -41,9 +40,9 @@ class ActivityUpdate(InputModel):
     type: Type | None = None
     subject: Subject | None = None
     body: Body | None = None
-    due_at: datetime | None = None
-    remind_at: datetime | None = None
-    done_at: datetime | None = None
+    due_at: AwareDatetime | None = None
+    remind_at: AwareDatetime | None = None
+    done_at: AwareDatetime | None = None
     assignee_id: UUID | None = None
     contact_id: UUID | None = None
     company_id: UUID | None = None
@@ -58,9 +57,9 @@ class ActivityRead(RecordRead):
     type: Type
     subject: str
     body: str | None
-    due_at: datetime | None
-    remind_at: datetime | None
-    done_at: datetime | None
+    due_at: AwareDatetime | None
+    remind_at: AwareDatetime | None
+    done_at: AwareDatetime | None
     assignee_id: UUID | None
     contact_id: UUID | None
     company_id: UUID | None

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from app.domain.auth.models import Role
 from app.domain.auth.scopes import KNOWN_SCOPES
@@ -103,7 +103,7 @@ class ApiKeyCreate(InputModel):
 
     name: Name
     scopes: list[Scope] = Field(min_length=1, max_length=len(KNOWN_SCOPES))
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
 
 
 class ApiKeyRead(ReadModel):
@@ -114,7 +114,7 @@ class ApiKeyRead(ReadModel):
     created_by: UUID
     created_at: datetime
     last_used_at: datetime | None
-    expires_at: datetime | None
+    expires_at: AwareDatetime | None
     revoked_at: datetime | None
 
 

@@ -72,22 +72,32 @@ async def fire_birthdays(session: AsyncSession, now: datetime, hour: int) -> int
     found = (await session.execute(text(_BIRTHDAYS), {"now": now, "hour": hour})).all()
     if not found:
         return 0
-    marks = [{"org_id": org_id, "key": f"birthday:{contact_id}:{local_day.year}"} for org_id, contact_id, local_day in found]
-    fresh = {(r.org_id, r.key) for r in (await session.execute(
-        insert(OnceMark).values(marks).on_conflict_do_nothing().returning(OnceMark.org_id, OnceMark.key))).all()}
+    fresh: set[tuple[UUID, str]] = set()
+    for chunk in _chunks(found, CHUNK):  # a busy day must not exceed a statement's parameter limit
+        marks = [{"org_id": org_id, "key": f"birthday:{contact_id}:{day.year}"} for org_id, contact_id, day in chunk]
+        fresh |= {(r.org_id, r.key) for r in (await session.execute(
+            insert(OnceMark).values(marks).on_conflict_do_nothing().returning(OnceMark.org_id, OnceMark.key))).all()}
     by_org: dict[UUID, list[tuple[UUID, date]]] = defaultdict(list)
     for org_id, contact_id, local_day in found:
         if (org_id, f"birthday:{contact_id}:{local_day.year}") in fresh:
             by_org[org_id].append((contact_id, local_day))
     count = 0
     for org_id, items in by_org.items():
-        days = dict(items)
-        contacts = await session.scalars(CONTACT.scoped(org_id).where(Contact.id.in_(list(days))))
-        rows: list[tuple[str, str, UUID, int | None, dict[str, Any]]] = [
-            ("contact.birthday", "contact", c.id, c.version, {"object": CONTACT.dump(c), "date": days[c.id].isoformat()})
-            for c in contacts]
-        await events.emit_many(session, SYSTEM, org_id, rows)
-        count += len(rows)
+        for chunk in _chunks(items, CHUNK):
+            days = dict(chunk)
+            contacts = await session.scalars(CONTACT.scoped(org_id).where(Contact.id.in_(list(days))))
+            rows: list[tuple[str, str, UUID, int | None, dict[str, Any]]] = [
+                ("contact.birthday", "contact", c.id, c.version,
+                 {"object": CONTACT.dump(c), "date": days[c.id].isoformat()}) for c in contacts]
+            await events.emit_many(session, SYSTEM, org_id, rows)
+            count += len(rows)
     return count
+
+
+CHUNK = 2000
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
