@@ -41,7 +41,7 @@ WITH owners AS (SELECT array_agg(id) AS ids FROM users WHERE org_id = :org),
 INSERT INTO contacts (org_id, id, owner_id, first_name, last_name, email, phone, company_id, tags, source,
                       custom_fields, external_ids, created_at, updated_at, version)
 SELECT :org, gen_random_uuid(),
-       (SELECT ids[1 + ((g * g) % array_length(ids, 1))] FROM owners),
+       (SELECT ids[1 + ((g::bigint * g) % array_length(ids, 1))::int] FROM owners),
        'First' || (g % 997), 'Last' || g, 'person' || g || '@example.com', '+4930' || (1000000 + g),
        CASE WHEN g % 3 = 0 THEN (SELECT ids[1 + (g % array_length(ids, 1))] FROM cos) END,
        CASE WHEN g % 10 = 0 THEN ARRAY['vip'] ELSE ARRAY[]::varchar[] END,
@@ -92,7 +92,7 @@ async def main(rows: int) -> dict[str, Any]:
         tmp = PostgresCluster()
         url = tmp.create_database("bench")
     migrate.upgrade(url)
-    settings = Settings(env="test", database_url=url, redis_url="redis://unused", jwt_secret="x" * 40,
+    settings = Settings(env="test", database_url=url, redis_url="redis://unused", jwt_secret="x" * 40, db_statement_timeout_ms=0,
                         argon2_time_cost=1, argon2_memory_kib=1024, log_level="WARNING", data_dir=tempfile.mkdtemp())
     db = Database.from_settings(settings)
     org_id, owner_id, key = await create_org_with_key(db, settings, "Big", f"big-{time.time()}@example.com", "O", None)
