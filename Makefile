@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: dev test lint openapi lock clean
+.PHONY: dev test lint openapi lock clean browser
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,13 @@ $(STAMP): requirements-dev.lock pyproject.toml
 dev: $(STAMP)  ## run API + worker with embedded PostgreSQL and Redis (unless CRM_DATABASE_URL/CRM_REDIS_URL)
 	$(BIN)/crm dev
 
-test: $(STAMP)  ## the whole suite: lint, OpenAPI drift, migrations drift, tests (parallel)
+browser:  ## Debian's Chromium and ChromeDriver for the browser tests (installed once, needs root or sudo)
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+test: $(STAMP) browser  ## the whole suite: lint, OpenAPI drift, migrations drift, tests (parallel)
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/crm openapi --check
 	$(BIN)/python -m pytest -n auto --dist loadfile
