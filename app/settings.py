@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     worker_job_timeout_seconds: float = Field(300, gt=0, description="a job running longer is retried")
     worker_max_jobs: int = Field(20, ge=1)
 
+    events_retention_days: int = Field(30, ge=1, description="the changes feed keeps events this long")
+    changes_max_wait_seconds: float = Field(30, ge=0)
+
     # Public lead forms.
     form_rate_limit: int = Field(10, ge=1, description="submissions per form and client IP per window")
     form_rate_window_seconds: int = Field(60, ge=1)

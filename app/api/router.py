@@ -7,6 +7,7 @@ from app.api.v1 import (
     activities,
     api_keys,
     auth,
+    changes,
     companies,
     contacts,
     custom_fields,
@@ -25,5 +26,5 @@ from app.api.v1 import (
 
 api_router = APIRouter()
 for module in (ops, auth, me, org, users, api_keys, contacts, companies, leads, pipelines, deals, activities,
-               custom_fields, schema, webhooks, notifications, forms, public_forms):
+               custom_fields, schema, webhooks, notifications, forms, public_forms, changes):
     api_router.include_router(module.router)

@@ -14,12 +14,16 @@ from app.ids import new_id
 
 
 class Xid8(UserDefinedType):
-    """PostgreSQL's 64-bit transaction id: the changes feed reads up to the oldest one still in flight."""
+    """PostgreSQL's 64-bit transaction id: the changes feed reads up to the oldest one still in flight.
+    Read as an int (asyncpg returns xid8 as text)."""
 
     cache_ok = True
 
     def get_col_spec(self, **kw: Any) -> str:
         return "xid8"
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        return lambda value: None if value is None else int(value)
 
 
 class Event(Base):

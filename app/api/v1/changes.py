@@ -1,0 +1,52 @@
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from app.api.deps import SessionDep, SettingsDep, require
+from app.api.problems import AUTHED, _doc
+from app.api.records import JSONBytes
+from app.domain.auth.principal import Principal
+from app.domain.events import feed
+
+router = APIRouter(prefix="/v1/changes", tags=["sync"])
+ObjectType = Literal["contact", "company", "lead", "deal", "activity", "pipeline", "form", "webhook", "notification"]
+
+
+class Envelope(BaseModel):
+    id: str
+    type: str = Field(examples=["deal.stage_changed"])
+    object_type: str
+    object_id: str
+    action: str
+    occurred_at: str
+    actor: dict[str, Any] = Field(examples=[{"type": "user", "id": "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"}])
+    version: int | None
+    data: dict[str, Any] = Field(description="{object, previous?}: the object after the change, old values of changed fields")
+
+
+class ChangesPage(BaseModel):
+    data: list[Envelope]
+    next_cursor: str = Field(description="always present: poll again with it")
+
+
+@router.get("", response_model=ChangesPage, operation_id="listChanges",
+            responses={**AUTHED, **_doc(410, "The cursor is older than the retention; resync from an export")})
+async def changes(
+    session: SessionDep,
+    settings: SettingsDep,
+    who: Annotated[Principal, require("changes:read")],
+    cursor: Annotated[str | None, Query(max_length=200, description="absent: from the oldest kept event")] = None,
+    types: Annotated[str | None, Query(max_length=300, description="comma-separated object types, e.g. contact,deal")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    wait: Annotated[float, Query(ge=0, le=30, description="long-poll up to this many seconds when nothing is new")] = 0,
+) -> JSONBytes:
+    """Every change in commit order: created/updated/deleted (tombstones)/restored and the other events,
+    each with its actor (skip your own writes) and the record's version. No event is skipped or repeated
+    between pages, even when transactions commit out of order. Events are kept
+    `CRM_EVENTS_RETENTION_DAYS` (30); an older cursor answers 410."""
+    wanted = [t.strip() for t in types.split(",") if t.strip()] if types else None
+    data, next_cursor = await feed.read(session, who.org_id, cursor, wanted, limit,
+                                        min(wait, settings.changes_max_wait_seconds), settings.events_retention_days)
+    return JSONBytes(orjson.dumps({"data": data, "next_cursor": next_cursor}))
