@@ -9,10 +9,12 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from redis.asyncio import Redis
 
 from app import __version__
 from app.api import errors
+from app.api.idempotency import IdempotencyMiddleware
 from app.api.metrics import Metrics
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.api.problems import PROBLEM_MEDIA_TYPE
@@ -81,7 +83,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None, red
     errors.install(app)
     app.include_router(api_router)
 
-    # Outermost first: request id wraps everything, so even a 413 or a CORS refusal carries it.
+    # add_middleware stacks outward: the last added runs first. Request id wraps everything (even a 413
+    # or a CORS refusal carries it); gzip and the body limit sit outside idempotency replays.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     worker_job_timeout_seconds: float = Field(300, gt=0, description="a job running longer is retried")
     worker_max_jobs: int = Field(20, ge=1)
 
+    idempotency_ttl_seconds: int = Field(86_400, ge=60, description="how long Idempotency-Key answers are kept")
     events_retention_days: int = Field(30, ge=1, description="the changes feed keeps events this long")
     changes_max_wait_seconds: float = Field(30, ge=0)
 

@@ -74,12 +74,12 @@ async def fire_birthdays(session: AsyncSession, now: datetime, hour: int) -> int
         return 0
     fresh: set[tuple[UUID, str]] = set()
     for chunk in _chunks(found, CHUNK):  # a busy day must not exceed a statement's parameter limit
-        marks = [{"org_id": org_id, "key": f"birthday:{contact_id}:{day.year}"} for org_id, contact_id, day in chunk]
+        marks = [{"org_id": org_id, "key": f"birthday:{contact_id}:{day.isoformat()}"} for org_id, contact_id, day in chunk]
         fresh |= {(r.org_id, r.key) for r in (await session.execute(
             insert(OnceMark).values(marks).on_conflict_do_nothing().returning(OnceMark.org_id, OnceMark.key))).all()}
     by_org: dict[UUID, list[tuple[UUID, date]]] = defaultdict(list)
     for org_id, contact_id, local_day in found:
-        if (org_id, f"birthday:{contact_id}:{local_day.year}") in fresh:
+        if (org_id, f"birthday:{contact_id}:{local_day.isoformat()}") in fresh:
             by_org[org_id].append((contact_id, local_day))
     count = 0
     for org_id, items in by_org.items():
