@@ -16,8 +16,10 @@ $(STAMP): requirements-dev.lock pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+PORT ?= 8000
+
 dev: $(STAMP)  ## run API + worker with embedded PostgreSQL and Redis (unless CRM_DATABASE_URL/CRM_REDIS_URL)
-	$(BIN)/crm dev
+	$(BIN)/crm dev --port $(PORT)
 
 browser:  ## Debian's Chromium and ChromeDriver for the browser tests (installed once, needs root or sudo)
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \

@@ -67,21 +67,6 @@ async def _run_dev(settings: Settings, with_worker: bool, started: list[str]) ->
         creds = await ensure_demo(db, settings)
     finally:
         await db.dispose()
-    base_url = f"http://{settings.host}:{settings.port}"
-    typer.echo(
-        "\n".join([
-            "",
-            f"  Headless CRM is running at {base_url}",
-            f"  API docs:      {base_url}/docs",
-            f"  API key:       {creds.api_key}",
-            f"  Demo login:    {creds.email} / {creds.password}",
-            f"  Try:           curl -H 'Authorization: Bearer {creds.api_key}' {base_url}/v1/me",
-            f"  Embedded:      {', '.join(started) or 'none (using CRM_DATABASE_URL and CRM_REDIS_URL)'}"
-            f" in {settings.data_dir.resolve()}",
-            "  Ctrl-C stops everything.",
-            "",
-        ])
-    )
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
                                            log_config=None, access_log=False))
     tasks = [asyncio.create_task(server.serve())]
@@ -89,6 +74,24 @@ async def _run_dev(settings: Settings, with_worker: bool, started: list[str]) ->
     if with_worker:
         arq_worker = Worker(**worker_settings(settings), handle_signals=False)
         tasks.append(asyncio.create_task(arq_worker.async_run()))
+    while not server.started and not tasks[0].done():  # noqa: ASYNC110 - uvicorn offers no started event
+        await asyncio.sleep(0.05)
+    if server.started:
+        base_url = f"http://{settings.host}:{settings.port}"
+        typer.echo(
+            "\n".join([
+                "",
+                f"  Headless CRM is running at {base_url}",
+                f"  API docs:      {base_url}/docs",
+                f"  API key:       {creds.api_key}",
+                f"  Demo login:    {creds.email} / {creds.password}",
+                f"  Try:           curl -H 'Authorization: Bearer {creds.api_key}' {base_url}/v1/me",
+                f"  Embedded:      {', '.join(started) or 'none (using CRM_DATABASE_URL and CRM_REDIS_URL)'}"
+                f" in {settings.data_dir.resolve()}",
+                "  Ctrl-C stops everything.",
+                "",
+            ])
+        )
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:

@@ -1,19 +1,26 @@
 """The HTTP face every sales record shares: list, create, read, merge-patch, delete, restore, with
 ETags, sparse `fields=` and the common filters. Each area's router adds its own filters and extras."""
 
+import csv
+import hashlib
+import io
 from collections.abc import Callable
-from typing import Annotated, Any
+from dataclasses import replace
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import ColumnElement
 
 from app.api.deps import IfMatch, PageDep, SessionDep, conditional, etag_of, require
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
 from app.api.schemas import ListPage
+from app.domain import bulk
 from app.domain.auth.principal import Principal
+from app.domain.bulk import Writers
 from app.domain.errors import ValidationFailed
 from app.domain.listing import ListQuery, list_records
 from app.domain.pagination import PageRequest
@@ -70,6 +77,44 @@ def no_filters() -> list[ColumnElement[bool]]:
     return []
 
 
+EXPORT_PAGE = 200
+ExternalSource = Annotated[str, Path(min_length=1, max_length=64, description="the partner system, e.g. erp")]
+ExternalKey = Annotated[str, Path(min_length=1, max_length=200, description="the record's id in that system")]
+
+
+class BatchRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    mode: Literal["create", "update", "upsert"] = "create"
+    items: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=bulk.MAX_BATCH)]
+
+
+class BatchResult(BaseModel):
+    status: Literal["created", "updated", "failed"]
+    id: str | None = None
+    error: dict[str, Any] | None = Field(None, description="the problem the single-item route would answer")
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchResult]
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    return value
+
+
+def conditional_list(request: Request, body: bytes) -> Response:
+    """A weak ETag over the page: a polling client gets 304 while nothing on it changed."""
+    etag = 'W/"' + hashlib.sha1(body, usedforsecurity=False).hexdigest() + '"'
+    if request.headers.get("if-none-match") in (etag, etag[2:]):
+        return Response(status_code=304, headers={"ETag": etag})
+    return JSONBytes(body, headers={"ETag": etag})
+
+
 def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str, create_schema: type,
                   update_schema: type, create: Callable[..., Any], update: Callable[..., Any],
                   sorts: dict[str, Any], filters: Callable[..., list[ColumnElement[bool]]] = no_filters,
@@ -81,17 +126,92 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
     Name = kind.label.replace(" ", "")
     Names = plural[0].upper() + plural[1:]
 
-    async def list_(session: SessionDep, who: Reader, query: Annotated[ListQuery, Depends(common_query)],
+    async def list_(request: Request, session: SessionDep, who: Reader,
+                    query: Annotated[ListQuery, Depends(common_query)],
                     where: Annotated[list[ColumnElement[bool]], Depends(filters)], fields: FieldsQuery = None,
                     ) -> Any:
         wanted = parse_fields(read, fields)
         page = await list_records(session, kind, who.org_id, query, sorts, where)
-        body = {"data": [shape(kind.dump(r), wanted) for r in page.items], "next_cursor": page.next_cursor}
-        return JSONBytes(orjson.dumps(body))
+        body = orjson.dumps({"data": [shape(kind.dump(r), wanted) for r in page.items],
+                             "next_cursor": page.next_cursor})
+        return conditional_list(request, body)
 
-    list_.__doc__ = f"List {plural}, newest first by default; keyset-paginated. {sort_doc}"
+    list_.__doc__ = (f"List {plural}, newest first by default; keyset-paginated. {sort_doc} "
+                     "A weak `ETag` lets mobile clients poll with `If-None-Match` (304 when unchanged).")
     router.add_api_route("", list_, methods=["GET"], response_model=ListPage[read], operation_id=f"list{Names}",
                          summary=f"List {plural}", responses=AUTHED)
+
+    async def export_csv(request: Request, who: Reader, query: Annotated[ListQuery, Depends(common_query)],
+                         where: Annotated[list[ColumnElement[bool]], Depends(filters)]) -> StreamingResponse:
+        db = request.app.state.db
+        columns = list(read.model_fields)
+
+        async def rows() -> Any:  # its own session: the response streams after the request's unit of work
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(columns)
+            yield out.getvalue().encode()
+            cursor = None
+            async with db.sessions() as session:
+                while True:
+                    page_query = replace(query, page=PageRequest(EXPORT_PAGE, cursor, query.page.sort))
+                    page = await list_records(session, kind, who.org_id, page_query, sorts, where)
+                    out.seek(0)
+                    out.truncate()
+                    for record in page.items:
+                        data = kind.dump(record)
+                        writer.writerow([_cell(data.get(c)) for c in columns])
+                    yield out.getvalue().encode()
+                    cursor = page.next_cursor
+                    if cursor is None:
+                        return
+
+        return StreamingResponse(rows(), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": f'attachment; filename="{plural}.csv"'})
+
+    export_csv.__doc__ = (f"All {plural} matching the list filters as CSV, streamed (constant memory on the "
+                          "server, any size). Objects and lists are JSON in their cells.")
+    router.add_api_route("/export.csv", export_csv, methods=["GET"], operation_id=f"export{Names}",
+                         summary=f"Export {plural} as CSV", response_class=StreamingResponse,
+                         responses={200: {"content": {"text/csv": {}}, "description": "CSV, header row first"},
+                                    **AUTHED})
+
+    writers = Writers(kind, create, update, create_schema, update_schema)
+
+    async def get_by_external_id(source: ExternalSource, external_id: ExternalKey, request: Request,
+                                 session: SessionDep, who: Reader) -> Any:
+        obj = await bulk.get_by_ref(session, who.org_id, kind, source, external_id)
+        conditional(request, obj.version)
+        return one(kind.dump(obj), obj.version, None)
+
+    get_by_external_id.__doc__ = f"Read a {kind.label.lower()} by a partner system's id."
+    router.add_api_route("/by-external-id/{source}/{external_id}", get_by_external_id, methods=["GET"],
+                         response_model=read, operation_id=f"get{Name}ByExternalId",
+                         summary=f"Get a {kind.label.lower()} by external id", responses={**AUTHED, **NOT_FOUND})
+
+    async def put_by_external_id(source: ExternalSource, external_id: ExternalKey, body: create_schema,  # type: ignore[valid-type]
+                                 session: SessionDep, who: Writer) -> Any:
+        obj, created = await bulk.upsert(session, who, writers, source, external_id,
+                                         body.model_dump(mode="python", exclude_unset=True))
+        return one(kind.dump(obj), obj.version, None, 201 if created else 200,
+                   {"Location": f"{router.prefix}/{obj.id}"} if created else None)
+
+    put_by_external_id.__doc__ = (f"Upsert: create the {kind.label.lower()} (201) or merge these fields into the one "
+                                  "holding this external id (200; a deleted one is restored). Safe to retry.")
+    router.add_api_route("/by-external-id/{source}/{external_id}", put_by_external_id, methods=["PUT"],
+                         response_model=read, operation_id=f"upsert{Name}ByExternalId",
+                         summary=f"Upsert a {kind.label.lower()} by external id",
+                         responses={201: {"model": read, "description": "created"}, **AUTHED, **CONFLICT})
+
+    async def batch_(body: BatchRequest, session: SessionDep, who: Writer) -> Any:
+        results = await bulk.batch(session, who, writers, body.mode, body.items)
+        return JSONBytes(orjson.dumps({"results": results}))
+
+    batch_.__doc__ = (f"Up to {bulk.MAX_BATCH} {plural} in one call: `create`, `update` (items carry `id`) or "
+                      "`upsert` (items carry `external_id: {source, id}`). One bad item fails alone; results "
+                      "come back in order.")
+    router.add_api_route("/batch", batch_, methods=["POST"], response_model=BatchResponse,
+                         operation_id=f"batch{Names}", summary=f"Write {plural} in a batch", responses=AUTHED)
 
     async def create_(body: create_schema, session: SessionDep, who: Writer) -> Any:  # type: ignore[valid-type]
         obj = await create(session, who, body)

@@ -55,8 +55,15 @@ class Kind(Generic[M]):
     async def created(self, session: AsyncSession, actor: Principal | None, obj: M) -> M:
         session.add(obj)
         await session.flush()
+        await self._sync_refs(session, obj)
         await self.emit(session, actor, obj, "created")
         return obj
+
+    async def _sync_refs(self, session: AsyncSession, obj: M) -> None:
+        if hasattr(obj, "external_ids"):
+            from app.domain import external_refs
+
+            await external_refs.sync(session, self.object_type, obj)
 
     async def updated(self, session: AsyncSession, actor: Principal | None, obj: M, before: dict[str, Any],
                       extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> M:
@@ -64,6 +71,8 @@ class Kind(Generic[M]):
         await session.flush()
         after = self.dump(obj)
         previous = changed(before, after)
+        if "external_ids" in previous:
+            await self._sync_refs(session, obj)
         if previous:
             await self.emit(session, actor, obj, "updated", previous=previous, after=after, extra=extra)
         return obj
