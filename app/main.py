@@ -87,7 +87,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None, red
     # or a CORS refusal carries it); gzip and the body limit sit outside idempotency replays.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       overrides={"/v1/imports": settings.import_max_bytes})
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,

@@ -98,7 +98,9 @@ async def integrity_error(request: Request, exc: IntegrityError) -> Response:
 
 
 async def database_error(request: Request, exc: DBAPIError) -> Response:
-    log.error("database_error", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+    # The server's message names the problem (no parameters, so no data or secrets); never sent to clients.
+    log.error("database_error", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__,
+              message=str(exc.orig).splitlines()[0][:300] if exc.orig else None)
     return problem_response(503, "unavailable", "Service unavailable",
                             "The database could not complete the request; retry shortly", _instance(request),
                             {"Retry-After": "1"})

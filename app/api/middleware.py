@@ -68,13 +68,22 @@ class RequestContextMiddleware:
 class BodySizeLimitMiddleware:
     """Refuse a declared Content-Length over the limit before reading anything; count streamed bodies."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, overrides: dict[str, int] | None = None) -> None:
+        self.app, self.default, self.overrides = app, max_bytes, overrides or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = next((n for prefix, n in self.overrides.items() if scope["path"].startswith(prefix)), self.default)
+        await _Limited(self.app, limit)(scope, receive, send)
+
+
+class _Limited:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             try:

@@ -64,13 +64,15 @@ def common_query(
     created_after: Annotated[AwareDatetime | None, Query(description="inclusive")] = None,
     created_before: Annotated[AwareDatetime | None, Query(description="exclusive")] = None,
     updated_since: Annotated[AwareDatetime | None, Query(description="inclusive")] = None,
+    import_id: Annotated[UUID | None, Query(description="records created by this import")] = None,
 ) -> ListQuery:
     """Also `cf.<key>=<value>` for custom fields (typed by the field's definition)."""
     cf = {k[3:]: v for k, v in request.query_params.items() if k.startswith("cf.")}
     if len(cf) > 20:
         raise ValidationFailed("at most 20 custom field filters", loc=("query",))
     return ListQuery(page=PageRequest(page.limit, page.cursor, page.sort), q=q, owner_id=owner_id,
-                     created_after=created_after, created_before=created_before, updated_since=updated_since, cf=cf)
+                     created_after=created_after, created_before=created_before, updated_since=updated_since, cf=cf,
+                     import_id=import_id)
 
 
 def no_filters() -> list[ColumnElement[bool]]:

@@ -13,6 +13,7 @@ from app.api.v1 import (
     custom_fields,
     deals,
     forms,
+    imports,
     leads,
     me,
     notifications,
@@ -26,5 +27,6 @@ from app.api.v1 import (
 
 api_router = APIRouter()
 for module in (ops, auth, me, org, users, api_keys, contacts, companies, leads, pipelines, deals, activities,
-               custom_fields, schema, webhooks, notifications, forms, public_forms, changes):
+               custom_fields, schema, webhooks, notifications, forms, public_forms, changes,
+               imports):
     api_router.include_router(module.router)

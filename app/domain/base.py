@@ -57,6 +57,7 @@ class SalesRecord(TenantRecord):
 
     owner_id: Mapped[UUID] = mapped_column()
     custom_fields: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")
+    import_id: Mapped[UUID | None] = mapped_column(default=None)  # the import that created it
 
 
 def owner_fk(table: str) -> ForeignKeyConstraint:

@@ -31,6 +31,7 @@ class ListQuery:
     updated_since: datetime | None = None
     cf: Mapping[str, str] = field(default_factory=dict)
     include_deleted: bool = False
+    import_id: UUID | None = None
 
 
 async def search_clause(session: AsyncSession, org_id: UUID, model: Any, q: str) -> ColumnElement[bool]:
@@ -68,6 +69,8 @@ async def list_records(session: AsyncSession, kind: Kind[Any], org_id: UUID, que
         stmt = stmt.where(model.created_at < query.created_before)
     if query.updated_since is not None:
         stmt = stmt.where(model.updated_at >= query.updated_since)
+    if query.import_id is not None:
+        stmt = stmt.where(model.import_id == query.import_id)
     if query.cf:
         defs = await custom_fields.definitions(session, org_id, kind.object_type)
         for key, raw in query.cf.items():

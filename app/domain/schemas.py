@@ -86,6 +86,7 @@ class RecordRead(ReadModel):
     updated_at: datetime
     version: int
     deleted_at: datetime | None = None
+    import_id: UUID | None = Field(None, description="the import that created the record, if any")
 
 
 CustomFieldValues = Annotated[

@@ -9,6 +9,7 @@ from uuid import UUID
 from app.domain.events import dispatch as dispatcher
 from app.domain.events.service import committed_event_ids
 from app.domain.forms import sla
+from app.domain.imports import service as imports
 from app.domain.reminders import service as reminders
 from app.domain.webhooks import service as webhooks
 from app.logging import log
@@ -45,15 +46,24 @@ async def deliver_webhook(ctx: dict[str, Any], org_id: str, delivery_id: str) ->
     return "sent"
 
 
+async def run_import(ctx: dict[str, Any], org_id: str, import_id: str) -> str:
+    outcome, new_events = await imports.run(ctx["db"], ctx["settings"], UUID(org_id), UUID(import_id))
+    await queue.dispatch_events(ctx["redis"], new_events)
+    return outcome
+
+
 async def sweep_outbox(ctx: dict[str, Any]) -> None:
     """Re-enqueue what a lost hand-over or a dead worker left behind."""
     settings = ctx["settings"]
     async with ctx["db"].sessions() as session:
         events = await dispatcher.undispatched(session, settings.outbox_sweep_grace_seconds)
         deliveries = await webhooks.due_deliveries(session, settings.outbox_sweep_grace_seconds)
+        pending_imports = await imports.unfinished(session, settings.outbox_sweep_grace_seconds)
     await queue.dispatch_events(ctx["redis"], events)
     for org_id, delivery_id, _ in deliveries:
         await queue.deliver(ctx["redis"], org_id, delivery_id)
+    for org_id, import_id in pending_imports:  # queued or interrupted imports (job ids dedupe running ones)
+        await queue.run_import(ctx["redis"], org_id, import_id)
 
 
 async def sweep_timers(ctx: dict[str, Any]) -> None:

@@ -14,11 +14,13 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.events.service import committed_event_ids
+from app.domain.imports.service import committed_import_ids
 from app.domain.webhooks.service import committed_delivery_ids
 from app.logging import log
 
 DISPATCH = "dispatch_event"
 DELIVER = "deliver_webhook"
+IMPORT = "run_import"
 
 
 async def dispatch_events(redis: ArqRedis, ids: Iterable[tuple[UUID, UUID]]) -> None:
@@ -31,6 +33,10 @@ async def deliver(redis: ArqRedis, org_id: UUID, delivery_id: UUID, defer_second
                             _defer_by=defer_seconds)
 
 
+async def run_import(redis: ArqRedis, org_id: UUID, import_id: UUID) -> None:
+    await redis.enqueue_job(IMPORT, str(org_id), str(import_id), _job_id=f"import:{import_id}")
+
+
 _pending: set[asyncio.Task[None]] = set()
 
 
@@ -38,7 +44,8 @@ def hand_over(redis: ArqRedis | None, session: AsyncSession, limit_seconds: floa
     """After a commit: enqueue the transaction's new events and deliveries without making the response
     wait. If Redis is down they stay pending in the database and the sweeper picks them up."""
     events, deliveries = committed_event_ids(session), committed_delivery_ids(session)
-    if redis is None or not (events or deliveries):
+    imports = committed_import_ids(session)
+    if redis is None or not (events or deliveries or imports):
         return
 
     async def run() -> None:
@@ -47,6 +54,8 @@ def hand_over(redis: ArqRedis | None, session: AsyncSession, limit_seconds: floa
                 await dispatch_events(redis, events)
                 for org_id, delivery_id in deliveries:
                     await deliver(redis, org_id, delivery_id)
+                for org_id, import_id in imports:
+                    await run_import(redis, org_id, import_id)
         except Exception as exc:  # noqa: BLE001 - the outbox sweeper is the safety net
             log.warning("enqueue_failed", events=len(events), deliveries=len(deliveries), error=type(exc).__name__)
 

@@ -15,6 +15,7 @@ PRIORITIES = ("low", "normal", "high")
 class Activity(SalesRecord, Base):
     __tablename__ = "activities"
     __table_args__ = (
+        Index("ix_activities_import", "org_id", "import_id", postgresql_where=text("import_id IS NOT NULL")),
         owner_fk("activities"),
         ref_fk("activities", "assignee_id", "users"),
         ref_fk("activities", "contact_id", "contacts"),

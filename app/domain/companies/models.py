@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Computed, Index, String
+from sqlalchemy import CheckConstraint, Computed, Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -12,6 +12,7 @@ SIZES = ("1-10", "11-50", "51-200", "201-500", "501-1000", "1001-5000", "5001+")
 class Company(SalesRecord, Base):
     __tablename__ = "companies"
     __table_args__ = (
+        Index("ix_companies_import", "org_id", "import_id", postgresql_where=text("import_id IS NOT NULL")),
         owner_fk("companies"),
         CheckConstraint(f"size IN ({', '.join(repr(s) for s in SIZES)})", name="size"),
         Index(None, "org_id", "created_at", "id"),

@@ -18,6 +18,7 @@ PERSON_SEARCH = (
 class Contact(SalesRecord, Base):
     __tablename__ = "contacts"
     __table_args__ = (
+        Index("ix_contacts_import", "org_id", "import_id", postgresql_where=text("import_id IS NOT NULL")),
         owner_fk("contacts"),
         ref_fk("contacts", "company_id", "companies", ondelete="SET NULL (company_id)"),
         Index(None, "org_id", "created_at", "id"),

@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Numeric, String
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Numeric, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,6 +18,7 @@ STATUSES = ("open", "won", "lost")
 class Deal(SalesRecord, Base):
     __tablename__ = "deals"
     __table_args__ = (
+        Index("ix_deals_import", "org_id", "import_id", postgresql_where=text("import_id IS NOT NULL")),
         owner_fk("deals"),
         ref_fk("deals", "pipeline_id", "pipelines"),
         ref_fk("deals", "stage_id", "pipeline_stages"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import CheckConstraint, Computed, Index, String
+from sqlalchemy import CheckConstraint, Computed, Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -17,6 +17,7 @@ OPEN_STATUSES = ("new", "working", "qualified")
 class Lead(SalesRecord, Base):
     __tablename__ = "leads"
     __table_args__ = (
+        Index("ix_leads_import", "org_id", "import_id", postgresql_where=text("import_id IS NOT NULL")),
         owner_fk("leads"),
         ref_fk("leads", "contact_id", "contacts"),
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in STATUSES)})", name="status"),

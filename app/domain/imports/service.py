@@ -1,0 +1,459 @@
+"""Imports: a file becomes records, deduplicated against itself and the database, in a worker.
+
+Rows stream from the file in batches; each batch commits with the import's progress, so a crashed or
+restarted worker resumes after the last committed batch. Duplicates inside the file are caught with a
+temporary table on the job's connection, so memory stays flat however long the file is.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any, BinaryIO
+from uuid import UUID
+
+from pydantic import ValidationError
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain import external_refs
+from app.domain.auth.principal import Principal
+from app.domain.custom_fields import service as custom_fields
+from app.domain.errors import Conflict, CRMError, NotFound, ValidationFailed
+from app.domain.events import service as events
+from app.domain.imports import reader
+from app.domain.imports.models import Import
+from app.domain.normalize import normalize_phone
+from app.domain.pagination import Page, PageRequest, keyset_page
+from app.domain.records import Kind, org_settings
+from app.domain.schemas import ReadModel, normalize_email
+from app.ids import new_id
+from app.settings import Settings
+
+BATCH = 500
+OBJECTS = ("contacts", "companies", "leads", "deals", "activities")
+
+
+class ImportRead(ReadModel):
+    id: UUID
+    object: str
+    status: str
+    filename: str
+    file_format: str
+    encoding: str | None
+    delimiter: str | None
+    mapping: dict[str, str]
+    dedupe_by: str
+    external_source: str | None
+    on_duplicate: str
+    dry_run: bool
+    total: int | None
+    processed: int
+    created: int
+    updated: int
+    skipped: int
+    failed: int
+    error: str | None
+    created_by: UUID
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    version: int
+
+
+IMPORT = Kind(Import, "import", "Import", ImportRead)
+SORTS = {"created_at": Import.created_at}
+
+
+def writers(object_name: str) -> Any:
+    """The record kind's services (imported lazily: imports sit above every area)."""
+    from app.domain.activities import service as activities
+    from app.domain.activities.schemas import ActivityCreate, ActivityUpdate
+    from app.domain.bulk import Writers
+    from app.domain.companies import service as companies
+    from app.domain.companies.schemas import CompanyCreate, CompanyUpdate
+    from app.domain.contacts import service as contacts
+    from app.domain.contacts.schemas import ContactCreate, ContactUpdate
+    from app.domain.deals import service as deals
+    from app.domain.deals.schemas import DealCreate, DealUpdate
+    from app.domain.leads import service as leads
+    from app.domain.leads.schemas import LeadCreate, LeadUpdate
+
+    return {
+        "contacts": Writers(contacts.CONTACT, contacts.create, contacts.update, ContactCreate, ContactUpdate),
+        "companies": Writers(companies.COMPANY, companies.create, companies.update, CompanyCreate, CompanyUpdate),
+        "leads": Writers(leads.LEAD, leads.create, leads.update, LeadCreate, LeadUpdate),
+        "deals": Writers(deals.DEAL, deals.create, deals.update, DealCreate, DealUpdate),
+        "activities": Writers(activities.ACTIVITY, activities.create, activities.update, ActivityCreate,
+                              ActivityUpdate),
+    }[object_name]
+
+
+def targets(object_name: str) -> set[str]:
+    w = writers(object_name)
+    return {f for f in w.create_schema.model_fields if f not in ("custom_fields", "external_ids", "utm", "address",
+                                                                 "value")}
+
+
+def file_path(settings: Settings, org_id: UUID, import_id: UUID, suffix: str = "") -> Path:
+    return settings.data_dir.resolve() / "imports" / str(org_id) / f"{import_id}{suffix}"
+
+
+async def preview(session: AsyncSession, org_id: UUID, object_name: str, path: Path, filename: str) -> dict[str, Any]:
+    sheet = reader.sniff(path, filename)
+    headers, sample = reader.decode_sample(path, sheet)
+    defs = await custom_fields.definitions(session, org_id, object_name.rstrip("s").replace("companie", "company")
+                                           .replace("activitie", "activity"))
+    return {"format": sheet.format, "encoding": sheet.encoding, "delimiter": sheet.delimiter, "headers": headers,
+            "sample": sample, "suggested_mapping": reader.suggest_mapping(
+                headers, targets(object_name), {k: f.label for k, f in defs.items()})}
+
+
+def object_type(object_name: str) -> str:
+    return {"contacts": "contact", "companies": "company", "leads": "lead", "deals": "deal",
+            "activities": "activity"}[object_name]
+
+
+async def create(session: AsyncSession, settings: Settings, actor: Principal, upload: BinaryIO, filename: str,
+                 object_name: str, mapping: dict[str, str] | None, dedupe_by: str, external_source: str | None,
+                 on_duplicate: str, dry_run: bool) -> Import:
+    if actor.user_id is None:
+        raise ValidationFailed("imports are made on behalf of a user")
+    if dedupe_by == "external_id" and not external_source:
+        raise ValidationFailed("dedupe_by=external_id needs external_source", loc=("body", "external_source"))
+    import_id = new_id()
+    path = file_path(settings, actor.org_id, import_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as out:
+        shutil.copyfileobj(upload, out, 1024 * 1024)
+    sheet = reader.sniff(path, filename)
+    headers, _ = reader.decode_sample(path, sheet, 0)
+    if not headers or not any(h.strip() for h in headers):
+        path.unlink(missing_ok=True)
+        raise ValidationFailed("the file has no header row", loc=("body", "file"))
+    if mapping is None:
+        defs = await custom_fields.definitions(session, actor.org_id, object_type(object_name))
+        mapping = reader.suggest_mapping(headers, targets(object_name), {k: f.label for k, f in defs.items()})
+    unknown = [h for h in mapping if h not in headers]
+    if unknown:
+        raise ValidationFailed(f"mapping names columns the file does not have: {', '.join(unknown[:5])}",
+                               loc=("body", "mapping"))
+    allowed = targets(object_name) | {"external_id", "tags"}
+    bad = [t for t in mapping.values() if t not in allowed and not re.fullmatch(r"cf\.[a-z][a-z0-9_]*", t)]
+    if bad:
+        raise ValidationFailed(f"cannot map to {', '.join(bad[:5])}", loc=("body", "mapping"))
+    if dedupe_by == "external_id" and "external_id" not in mapping.values():
+        raise ValidationFailed("dedupe_by=external_id needs a column mapped to external_id", loc=("body", "mapping"))
+    record = Import(org_id=actor.org_id, id=import_id, object=object_name, status="queued", filename=filename[:300],
+                    file_format=sheet.format, size_bytes=path.stat().st_size, mapping=mapping, dedupe_by=dedupe_by,
+                    external_source=external_source, on_duplicate=on_duplicate, dry_run=dry_run,
+                    encoding=sheet.encoding, delimiter=sheet.delimiter, created_by=actor.user_id)
+    await IMPORT.created(session, actor, record)
+    session.info.setdefault("import_ids", []).append((record.org_id, record.id))
+    return record
+
+
+def committed_import_ids(session: AsyncSession) -> list[tuple[UUID, UUID]]:
+    return session.info.pop("import_ids", [])
+
+
+async def unfinished(session: AsyncSession, older_than_seconds: float) -> list[tuple[UUID, UUID]]:
+    from datetime import timedelta
+
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+    rows = await session.execute(select(Import.org_id, Import.id).where(
+        Import.status.in_(("queued", "running")), Import.created_at <= cutoff).order_by(Import.created_at).limit(100))
+    return [(r.org_id, r.id) for r in rows]
+
+
+async def list_page(session: AsyncSession, org_id: UUID, page: PageRequest) -> Page[Import]:
+    return await keyset_page(session, IMPORT.scoped(org_id), page, SORTS, Import.id)
+
+
+async def cancel(session: AsyncSession, actor: Principal, import_id: UUID) -> Import:
+    record = await IMPORT.get(session, actor.org_id, import_id, for_update=True)
+    if record.status in ("queued", "running"):
+        before = IMPORT.dump(record)
+        record.status, record.finished_at = "cancelled", datetime.now(UTC)
+        await IMPORT.updated(session, actor, record, before)
+    return record
+
+
+# --- the job ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    processed: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+def _split_tags(value: str) -> list[str]:
+    return [t.strip() for t in re.split(r"[,;|]", value) if t.strip()][:50]
+
+
+def _coerce_custom(field_type: str, value: str) -> Any:
+    if field_type == "number":
+        try:
+            return int(value) if re.fullmatch(r"-?\d+", value) else float(value.replace(",", "."))
+        except ValueError:
+            return value
+    if field_type == "boolean":
+        lowered = value.strip().lower()
+        return lowered in ("true", "yes", "1", "y", "ja", "x") if lowered in (
+            "true", "yes", "1", "y", "ja", "x", "false", "no", "0", "n", "nein", "") else value
+    if field_type == "multiselect":
+        return _split_tags(value)
+    return value
+
+
+def parse_row(mapping_idx: list[tuple[int, str, str]], row: list[str], defs: dict[str, Any]) -> tuple[dict, str | None]:
+    """-> (field values, external id) from one row's cells; empty cells are left out."""
+    values: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    external = None
+    for index, _header, target in mapping_idx:
+        cell = row[index].strip() if index < len(row) else ""
+        if not cell:
+            continue
+        if target == "external_id":
+            external = cell[:200]
+        elif target == "tags":
+            values["tags"] = _split_tags(cell)
+        elif target.startswith("cf."):
+            key = target[3:]
+            field = defs.get(key)
+            custom[key] = _coerce_custom(field.type, cell) if field else cell
+        else:
+            values[target] = cell
+    if custom:
+        values["custom_fields"] = custom
+    return values, external
+
+
+def dedupe_key(values: dict[str, Any], external: str | None, dedupe_by: str, region: str | None) -> str | None:
+    try:
+        if dedupe_by == "email" and values.get("email"):
+            return "e:" + normalize_email(values["email"])
+        if dedupe_by == "phone" and values.get("phone"):
+            return "p:" + normalize_phone(values["phone"], region)
+    except ValueError:
+        return None
+    if dedupe_by == "external_id" and external:
+        return "x:" + external
+    return None
+
+
+async def _existing(session: AsyncSession, org_id: UUID, kind: Kind[Any], keys: list[str],
+                    source: str | None) -> dict[str, UUID]:
+    model: Any = kind.model
+    found: dict[str, UUID] = {}
+    emails = [k[2:] for k in keys if k.startswith("e:")]
+    phones = [k[2:] for k in keys if k.startswith("p:")]
+    externals = [k[2:] for k in keys if k.startswith("x:")]
+    if emails and hasattr(model, "email"):
+        for rid, email in (await session.execute(select(model.id, model.email).where(
+                model.org_id == org_id, model.deleted_at.is_(None), model.email.in_(emails)))).all():
+            found.setdefault("e:" + email, rid)
+    if phones and hasattr(model, "phone"):
+        for rid, phone in (await session.execute(select(model.id, model.phone).where(
+                model.org_id == org_id, model.deleted_at.is_(None), model.phone.in_(phones)))).all():
+            found.setdefault("p:" + phone, rid)
+    if externals and source:
+        ref = external_refs.ExternalRef
+        for rid, ext in (await session.execute(select(ref.record_id, ref.external_id).where(
+                ref.org_id == org_id, ref.object_type == kind.object_type, ref.source == source,
+                ref.external_id.in_(externals)))).all():
+            found["x:" + ext] = rid
+    return found
+
+
+def _errors_of(exc: Exception, header_of: dict[str, str]) -> list[tuple[str, str]]:
+    if isinstance(exc, ValidationError):
+        return [(header_of.get(str(e["loc"][0]), str(e["loc"][0])) if e["loc"] else "", e["msg"]) for e in exc.errors()]
+    if isinstance(exc, ValidationFailed):
+        return [(header_of.get(str(e["loc"][1]) if len(e["loc"]) > 1 else "", ""), e["msg"]) for e in exc.errors]
+    assert isinstance(exc, CRMError)
+    return [("", exc.detail)]
+
+
+async def run(db: Any, settings: Settings, org_id: UUID, import_id: UUID) -> tuple[str, list[tuple[UUID, UUID]]]:
+    """Process one import (idempotent: a finished import is left alone; a running one resumes).
+    -> (outcome, events to hand to the relay)."""
+    async with db.sessions.begin() as session:
+        record = await session.scalar(select(Import).where(Import.org_id == org_id, Import.id == import_id)
+                                      .with_for_update(skip_locked=True))
+        if record is None or record.status not in ("queued", "running"):
+            return "skipped", []
+        if record.dry_run:  # nothing was written: start over
+            record.processed = record.created = record.updated = record.skipped = record.failed = 0
+        record.status, record.started_at = "running", record.started_at or datetime.now(UTC)
+        path = file_path(settings, org_id, import_id)
+        sheet = reader.Sheet(record.file_format, record.encoding, record.delimiter)
+        if record.total is None:
+            record.total = reader.count_rows(path, sheet)
+        snapshot = IMPORT.dump(record)
+    try:
+        outcome = await _process(db, settings, org_id, snapshot, path, sheet)
+    except Exception as exc:  # noqa: BLE001 - the import fails visibly instead of retrying forever
+        async with db.sessions.begin() as session:
+            await session.execute(update(Import).where(Import.org_id == org_id, Import.id == import_id).values(
+                status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=datetime.now(UTC)))
+        raise
+    return outcome
+
+
+async def _process(db: Any, settings: Settings, org_id: UUID, snap: dict[str, Any], path: Path,
+                   sheet: reader.Sheet) -> tuple[str, list[tuple[UUID, UUID]]]:
+    import_id = UUID(snap["id"])
+    w = writers(snap["object"])
+    actor = Principal(org_id, "user", UUID(snap["created_by"]), _role_member(), frozenset(["*"]),
+                      UUID(snap["created_by"]))
+    rows = reader.rows(path, sheet)
+    header = next(rows, [])
+    mapping_idx = [(header.index(h), h, t) for h, t in snap["mapping"].items() if h in header]
+    header_of = {t: h for _, h, t in mapping_idx}
+    counts = Counts(**{k: snap[k] for k in ("processed", "created", "updated", "skipped", "failed")})
+    skip = counts.processed
+    errors_path = file_path(settings, org_id, import_id, ".errors.csv")
+    append = skip > 0 and errors_path.exists() and not snap["dry_run"]
+    with errors_path.open("a" if append else "w", newline="", encoding="utf-8") as errors_file:
+        errors = csv.writer(errors_file)
+        if not append:
+            errors.writerow(["row", "column", "reason"])
+        async with db.engine.connect() as conn:
+            await conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS import_seen (key text PRIMARY KEY)"))
+            await conn.execute(text("TRUNCATE import_seen"))
+            await conn.commit()
+            if skip:  # resuming: the rows already done still count as seen
+                for batch in _batches(islice(rows, skip), BATCH):
+                    await _remember(conn, [dedupe_key(*parse_row(mapping_idx, r, {}), snap["dedupe_by"], None)
+                                           for r in batch])
+            line = skip + 1
+            for batch in _batches(rows, BATCH):
+                session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=False)
+                async with session.begin():
+                    status = await session.scalar(select(Import.status).where(Import.org_id == org_id,
+                                                                              Import.id == import_id))
+                    if status == "cancelled":
+                        return "cancelled", []
+                    failures = await _batch(session, conn, w, actor, snap, mapping_idx, header_of, batch, line,
+                                            counts)
+                    await session.execute(update(Import).where(Import.org_id == org_id, Import.id == import_id)
+                                          .values(**counts.__dict__))
+                for row_no, column, reason in failures:
+                    errors.writerow([row_no, column, reason])
+                errors_file.flush()
+                line += len(batch)
+                await session.close()
+        async with db.sessions.begin() as session:
+            record = await session.scalar(select(Import).where(Import.org_id == org_id, Import.id == import_id)
+                                          .with_for_update())
+            if record.status == "running":
+                before = IMPORT.dump(record)
+                record.status, record.finished_at = "succeeded", datetime.now(UTC)
+                await IMPORT.updated(session, None, record, before)
+                await events.emit(session, None, "import.finished", "import", record.id, org_id,
+                                  {"object": IMPORT.dump(record)}, record.version)
+            new_events = events.committed_event_ids(session)
+    return "succeeded", new_events
+
+
+def _role_member() -> Any:
+    from app.domain.auth.models import Role
+
+    return Role.member
+
+
+def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
+    while True:
+        batch = list(islice(rows, size))
+        if not batch:
+            return
+        yield batch
+
+
+async def _remember(conn: Any, keys: list[str | None]) -> set[str]:
+    """Insert keys into the job's seen-table; -> the ones that were new."""
+    keys = [k for k in keys if k]
+    if not keys:
+        return set()
+    result = await conn.execute(text("INSERT INTO import_seen (key) SELECT unnest(CAST(:keys AS text[])) "
+                                     "ON CONFLICT DO NOTHING RETURNING key"), {"keys": keys})
+    return {r[0] for r in result}
+
+
+async def _batch(session: AsyncSession, conn: Any, w: Any, actor: Principal, snap: dict[str, Any],
+                 mapping_idx: list[tuple[int, str, str]], header_of: dict[str, str], batch: list[list[str]],
+                 first_line: int, counts: Counts) -> list[tuple[int, str, str]]:
+    org = await org_settings(session, actor.org_id)
+    defs = await custom_fields.definitions(session, actor.org_id, w.kind.object_type)
+    parsed = [parse_row(mapping_idx, row, defs) for row in batch]
+    keys = [dedupe_key(values, ext, snap["dedupe_by"], org.default_phone_region) for values, ext in parsed]
+    fresh = await _remember(conn, keys)
+    existing = await _existing(session, actor.org_id, w.kind, [k for k in keys if k], snap["external_source"])
+    made_here: dict[str, UUID] = {}
+    failures: list[tuple[int, str, str]] = []
+    source = snap["external_source"]
+    for offset, ((values, external), key) in enumerate(zip(parsed, keys, strict=True)):
+        line = first_line + offset + 1  # +1: the header is line 1
+        counts.processed += 1
+        if not values and not external:
+            counts.skipped += 1
+            continue
+        if external and source:
+            values["external_ids"] = [{"source": source, "id": external}]
+        target = existing.get(key) or made_here.get(key) if key else None
+        duplicate = key is not None and (target is not None or key not in fresh)
+        if duplicate and snap["on_duplicate"] == "skip":
+            counts.skipped += 1
+            continue
+        try:
+            savepoint = await session.begin_nested()
+            try:
+                if duplicate and target is not None:
+                    await w.update(session, actor, target, w.update_schema.model_validate(values), None)
+                    counts.updated += 1
+                elif duplicate:  # a repeat of an earlier row in a dry run: it would update that one
+                    w.update_schema.model_validate(values)
+                    counts.updated += 1
+                else:
+                    record = await _create(session, actor, w, values, UUID(snap["id"]))
+                    counts.created += 1
+                    if key:
+                        made_here[key] = record.id
+                if snap["dry_run"]:
+                    await savepoint.rollback()
+                else:
+                    await savepoint.commit()
+            except BaseException:
+                await savepoint.rollback()
+                raise
+        except (CRMError, ValidationError, Conflict) as exc:
+            counts.failed += 1
+            failures += [(line, column, reason) for column, reason in _errors_of(exc, header_of)]
+    return failures
+
+
+async def _create(session: AsyncSession, actor: Principal, w: Any, values: dict[str, Any], import_id: UUID) -> Any:
+    body = w.create_schema.model_validate(values)
+    data = {**body.model_dump(mode="python"), "import_id": import_id}
+    if w.kind.object_type in ("contact", "activity", "lead"):
+        return await w.create(session, actor, data)
+    return await w.create(session, actor, body, import_id=import_id)
+
+
+async def get(session: AsyncSession, org_id: UUID, import_id: UUID) -> Import:
+    try:
+        return await IMPORT.get(session, org_id, import_id)
+    except NotFound:
+        raise NotFound("Import not found") from None
