@@ -229,3 +229,15 @@ async def reassign_owner(session: AsyncSession, actor: Principal, kind: Kind[Any
         for r in rows
     ])
     return len(rows)
+
+
+def same_person(model: Any, email: str | None, phone: str | None) -> Any:
+    """Rows whose email (stored lower-case) or E.164 phone matches; None when there is nothing to match on."""
+    from sqlalchemy import or_
+
+    conditions = []
+    if email:
+        conditions.append(model.email == email.lower())
+    if phone:
+        conditions.append(model.phone == phone)
+    return or_(*conditions) if conditions else None

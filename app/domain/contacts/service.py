@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.auth.principal import Principal
@@ -11,7 +10,7 @@ from app.domain.companies.service import COMPANY
 from app.domain.concurrency import check_version
 from app.domain.contacts.models import Contact
 from app.domain.contacts.schemas import ContactCreate, ContactRead, ContactUpdate
-from app.domain.records import Kind, apply, prepare_values, reassign_owner, require_ref
+from app.domain.records import Kind, apply, prepare_values, reassign_owner, require_ref, same_person
 
 CONTACT = Kind(Contact, "contact", "Contact", ContactRead)
 
@@ -43,16 +42,10 @@ async def update(session: AsyncSession, actor: Principal, contact_id: UUID, patc
 async def find_by_email_or_phone(session: AsyncSession, org_id: UUID, email: str | None,
                                  phone: str | None) -> Contact | None:
     """The oldest live contact with this email (case-insensitive, stored lower-case) or E.164 phone."""
-    conditions = []
-    if email:
-        conditions.append(Contact.email == email.lower())
-    if phone:
-        conditions.append(Contact.phone == phone)
-    if not conditions:
+    match = same_person(Contact, email, phone)
+    if match is None:
         return None
-    return await session.scalar(
-        CONTACT.scoped(org_id).where(or_(*conditions)).order_by(Contact.created_at, Contact.id).limit(1)
-    )
+    return await session.scalar(CONTACT.scoped(org_id).where(match).order_by(Contact.created_at, Contact.id).limit(1))
 
 
 async def reassign(session: AsyncSession, actor: Principal, from_user: UUID, to_user: UUID) -> int:

@@ -21,7 +21,7 @@ from app.domain.errors import Conflict, ValidationFailed
 from app.domain.events import service as events
 from app.domain.leads.models import OPEN_STATUSES, Lead
 from app.domain.leads.schemas import LeadConvert, LeadCreate, LeadRead, LeadUpdate
-from app.domain.records import Kind, apply, prepare_values, reassign_owner
+from app.domain.records import Kind, apply, prepare_values, reassign_owner, same_person
 
 LEAD = Kind(Lead, "lead", "Lead", LeadRead)
 
@@ -49,16 +49,10 @@ async def update(session: AsyncSession, actor: Principal, lead_id: UUID, patch: 
 
 async def find_open_by_email_or_phone(session: AsyncSession, org_id: UUID, email: str | None,
                                       phone: str | None) -> Lead | None:
-    conditions = []
-    if email:
-        conditions.append(Lead.email == email.lower())
-    if phone:
-        conditions.append(Lead.phone == phone)
-    if not conditions:
+    match = same_person(Lead, email, phone)
+    if match is None:
         return None
-    from sqlalchemy import or_
-
-    return await session.scalar(LEAD.scoped(org_id).where(Lead.status.in_(OPEN_STATUSES), or_(*conditions))
+    return await session.scalar(LEAD.scoped(org_id).where(Lead.status.in_(OPEN_STATUSES), match)
                                 .order_by(Lead.created_at, Lead.id).limit(1))
 
 
