@@ -55,7 +55,8 @@ class Kind(Generic[M]):
     async def created(self, session: AsyncSession, actor: Principal | None, obj: M) -> M:
         session.add(obj)
         await session.flush()
-        await self._sync_refs(session, obj)
+        if getattr(obj, "external_ids", None):
+            await self._sync_refs(session, obj)
         await self.emit(session, actor, obj, "created")
         return obj
 
@@ -131,8 +132,14 @@ def merge(current: Mapping[str, Any] | None, patch: Mapping[str, Any] | None) ->
     return out or None
 
 
+def memo(session: AsyncSession) -> dict[Any, Any]:
+    """Lookups that cannot change within one transaction's work (org settings, field definitions, active
+    teammates), remembered for the session so a batch does not repeat them per row."""
+    return session.info.setdefault("memo", {})
+
+
 async def org_settings(session: AsyncSession, org_id: UUID) -> Org:
-    org = await session.get(Org, org_id)
+    org = await session.get(Org, org_id)  # the identity map answers repeats
     assert org is not None
     return org
 
@@ -140,8 +147,12 @@ async def org_settings(session: AsyncSession, org_id: UUID) -> Org:
 async def require_user(session: AsyncSession, org_id: UUID, user_id: UUID, field: str,
                        active: bool = True) -> None:
     """A reference to a teammate in a body: must be an (active) user of this org, else 422 naming the field."""
-    row = await session.scalar(select(User.active).where(User.org_id == org_id, User.id == user_id,
-                                                         User.deleted_at.is_(None)))
+    cache = memo(session)
+    if ("user", org_id, user_id) in cache:
+        row = cache[("user", org_id, user_id)]
+    else:
+        row = cache[("user", org_id, user_id)] = await session.scalar(select(User.active).where(
+            User.org_id == org_id, User.id == user_id, User.deleted_at.is_(None)))
     if row is None or (active and not row):
         raise ValidationFailed(f"{field} must be an active user of your organisation", loc=("body", field))
 

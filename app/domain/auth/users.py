@@ -116,6 +116,7 @@ async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID, rea
         await reassign_owned_records(session, actor, user.id, heir.id)
     user.active = False
     user.deactivated_at = datetime.now(UTC)
+    session.info.get("memo", {}).clear()  # remembered "active teammate" answers no longer hold
     await session.execute(
         update(RefreshToken).where(RefreshToken.org_id == user.org_id, RefreshToken.user_id == user.id,
                                    RefreshToken.revoked_at.is_(None))

@@ -25,6 +25,18 @@ MAX_TEXT = 10_000
 
 
 async def definitions(session: AsyncSession, org_id: UUID, object_name: str) -> dict[str, CustomField]:
+    cache = session.info.setdefault("memo", {})
+    key = ("custom_fields", org_id, object_name)
+    if key not in cache:
+        cache[key] = await _definitions(session, org_id, object_name)
+    return cache[key]
+
+
+def forget_definitions(session: AsyncSession) -> None:
+    session.info.get("memo", {}).clear()
+
+
+async def _definitions(session: AsyncSession, org_id: UUID, object_name: str) -> dict[str, CustomField]:
     rows = await session.scalars(
         select(CustomField).where(CustomField.org_id == org_id, CustomField.object == object_name,
                                   CustomField.deleted_at.is_(None)).order_by(CustomField.position, CustomField.key)
@@ -54,6 +66,7 @@ async def create(session: AsyncSession, actor: Principal, body: CustomFieldCreat
     field = CustomField(org_id=actor.org_id, **body.model_dump())
     session.add(field)
     await session.flush()
+    forget_definitions(session)
     return field
 
 
@@ -70,6 +83,7 @@ async def update(session: AsyncSession, actor: Principal, field_id: UUID, patch:
     for key, value in changes.items():
         setattr(field, key, value)
     await session.flush()
+    forget_definitions(session)
     return field
 
 
@@ -82,6 +96,7 @@ async def delete(session: AsyncSession, actor: Principal, field_id: UUID, expect
     field.deleted_at = datetime.now(UTC)
     field.key = f"{field.key}__deleted_{field.id.hex[:8]}"[:64]  # frees the key for a new definition
     await session.flush()
+    forget_definitions(session)
 
 
 def _coerce(field: CustomField, value: Any, region: str | None) -> Any:
