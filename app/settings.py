@@ -68,7 +68,6 @@ class Settings(BaseSettings):
     changes_max_wait_seconds: float = Field(30, ge=0)
 
     import_max_bytes: int = Field(1 << 30, ge=1024, description="largest import upload")
-    import_job_timeout_seconds: float = Field(6 * 3600, gt=0)
 
     # Public lead forms.
     form_rate_limit: int = Field(10, ge=1, description="submissions per form and client IP per window")

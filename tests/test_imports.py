@@ -3,23 +3,19 @@ on real PostgreSQL and Redis, then read back through the API (progress, counts, 
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import csv
 import io
 import json
 import uuid
-from contextlib import asynccontextmanager
 from datetime import date, datetime
 
-from arq.worker import Worker
 from openpyxl import Workbook
 from sqlalchemy import select
 
 from app.domain.events.models import Event
-from app.workers.settings import worker_settings
 from tests.factories import signup, unique_email
-from tests.test_webhooks import FAST, eventually
+from tests.workers import FAST, eventually, running_worker
 
 COUNTS = ("total", "processed", "created", "updated", "skipped", "failed")
 CONTACT_MAPPING = {"Email": "email", "First Name": "first_name", "Last Name": "last_name", "Phone": "phone"}
@@ -44,33 +40,8 @@ async def upload(c, acct, name: str, data: bytes, *, object: str = "contacts", m
     return r
 
 
-@asynccontextmanager
-async def worker(settings):
-    """A real arq worker in this process (as `running_worker`), closed only once it is idle: closing cancels
-    jobs in flight (e.g. the dispatch of `import.finished`), and arq's close then re-raises their
-    cancellation."""
-    w = Worker(**worker_settings(settings.model_copy(update=FAST)), handle_signals=False)
-    task = asyncio.create_task(w.async_run())
-    try:
-        yield w
-    finally:
-        for _ in range(3):  # idle three times in a row: follow-up jobs had their chance to start
-            await eventually(_idle(w), within=10, interval=0.05)
-            await asyncio.sleep(0.1)
-        try:
-            await w.close()
-        except asyncio.CancelledError:
-            if asyncio.current_task().cancelling():
-                raise
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-def _idle(w):
-    async def check():
-        return all(t.done() for t in w.tasks.values())
-
-    return check
+def worker(settings):
+    return running_worker(settings.model_copy(update=FAST))
 
 
 async def finished(c, acct, import_id: str, within: float = 20.0) -> dict:

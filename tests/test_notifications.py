@@ -5,15 +5,11 @@ test commits through the API and lets a real arq worker hand the events over and
 
 from __future__ import annotations
 
-import asyncio
-import time
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import httpx
 import pytest
-from arq.worker import Worker
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,8 +18,8 @@ from app.domain.events.models import Event
 from app.domain.notifications import service as notifications
 from app.domain.reminders.service import fire_due
 from app.main import create_app
-from app.workers.settings import worker_settings
 from tests.factories import signup
+from tests.workers import FAST, eventually, running_worker
 
 SYSTEM = {"type": "system", "id": None}
 ROW_KEYS = {"id", "kind", "title", "object_type", "object_id", "created_at", "read_at"}
@@ -232,10 +228,6 @@ async def test_reminder_due_notifies_the_assignee(client, session):
 
 # --- end to end: committed writes, a real worker ----------------------------------------------------------------
 
-FAST = {"outbox_sweep_seconds": 0.3, "outbox_sweep_grace_seconds": 0.5, "reminder_sweep_seconds": 0.3,
-        "birthday_sweep_seconds": 60, "worker_job_timeout_seconds": 10, "allow_private_networks": True}
-
-
 @pytest.fixture
 def fast_settings(settings):
     return settings.model_copy(update=FAST)
@@ -246,29 +238,6 @@ async def api(fast_settings, database, redis):
     app = create_app(fast_settings, db=database, redis=redis)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm.test") as c:
         yield c
-
-
-@asynccontextmanager
-async def running_worker(settings):
-    worker = Worker(**worker_settings(settings), handle_signals=False)
-    task = asyncio.create_task(worker.async_run())
-    try:
-        yield worker
-    finally:
-        await worker.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-async def eventually(check, within: float = 20.0, interval: float = 0.1):
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s (last: {result!r})")
-        await asyncio.sleep(interval)
 
 
 async def test_worker_tells_the_assignee_of_the_task_and_its_reminder(api, fast_settings, database):

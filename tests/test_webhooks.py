@@ -6,13 +6,10 @@ import asyncio
 import json
 import signal
 import subprocess
-import time
 import uuid
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
@@ -24,41 +21,14 @@ from app.domain.events.models import Event
 from app.domain.outbound import BlockedDestination, resolve_checked
 from app.domain.webhooks.models import WebhookDelivery
 from app.main import create_app
-from app.workers.settings import worker_settings
 from tests.factories import signup
 from tests.servers import Receiver, crm_command, crm_env
-
-FAST = {"outbox_sweep_seconds": 0.3, "outbox_sweep_grace_seconds": 0.5, "webhook_retry_schedule": [0.2, 0.2, 0.2],
-        "webhook_retry_jitter": 0.0, "reminder_sweep_seconds": 0.5, "webhook_timeout_seconds": 3,
-        "worker_job_timeout_seconds": 10, "allow_private_networks": True}
+from tests.workers import FAST, eventually, running_worker
 
 
 @pytest.fixture
 def fast_settings(settings):
     return settings.model_copy(update=FAST)
-
-
-@asynccontextmanager
-async def running_worker(settings):
-    worker = Worker(**worker_settings(settings), handle_signals=False)
-    task = asyncio.create_task(worker.async_run())
-    try:
-        yield worker
-    finally:
-        await worker.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-async def eventually(check, within: float = 15.0, interval: float = 0.1):
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s (last: {result!r})")
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture
@@ -235,8 +205,7 @@ async def test_worker_killed_mid_delivery_delivers_after_restart(api, fast_setti
         first.send_signal(signal.SIGKILL)  # mid-request: the receiver is still sleeping on it
         first.wait(5)
         second = subprocess.Popen([*crm_command(), "worker"], env=env,  # noqa: ASYNC220
-                                  stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await eventually(lambda: _async(len(receiver.requests) >= 2), within=40)
         ids = {r["headers"]["webhook-id"] for r in receiver.requests}
         assert len(ids) == 1  # the same message, retried

@@ -10,7 +10,7 @@ from app.domain.deals.models import Deal, StageMove
 from app.domain.events.models import Event
 from app.domain.external_refs import ExternalRef
 from app.domain.forms.models import Form, FormKey, FormSubmission, SlaTimer
-from app.domain.imports.models import Import
+from app.domain.imports.models import Import, ImportKey
 from app.domain.leads.models import Lead
 from app.domain.notifications.models import Notification, OnceMark
 from app.domain.orgs.models import Org
@@ -18,5 +18,5 @@ from app.domain.pipelines.models import Pipeline, Stage
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Activity", "ApiKey", "ApiKeyPrefix", "Base", "Company", "Contact", "CustomField", "Deal", "Event", "ExternalRef",
-           "Form", "FormKey", "FormSubmission", "Import", "Lead", "LoginEmail", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "RefreshToken", "Stage", "StageMove",
+           "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "RefreshToken", "Stage", "StageMove",
            "User", "WebhookDelivery", "WebhookEndpoint"]

@@ -30,7 +30,8 @@ async def deliver_webhook(ctx: dict[str, Any], org_id: str, delivery_id: str) ->
     settings, db = ctx["settings"], ctx["db"]
     org, delivery = UUID(org_id), UUID(delivery_id)
     async with db.sessions.begin() as session:
-        claimed = await webhooks.claim(session, org, delivery, settings.webhook_timeout_seconds + 30)
+        # the lease outlives one attempt (timeout) with room to record it; a dead worker's lease expires soon
+        claimed = await webhooks.claim(session, org, delivery, 2 * settings.webhook_timeout_seconds + 5)
     if claimed is None:
         return "skipped"
     row, endpoint = claimed
@@ -47,8 +48,12 @@ async def deliver_webhook(ctx: dict[str, Any], org_id: str, delivery_id: str) ->
 
 
 async def run_import(ctx: dict[str, Any], org_id: str, import_id: str) -> str:
-    outcome, new_events = await imports.run(ctx["db"], ctx["settings"], UUID(org_id), UUID(import_id))
+    """One slice of an import (at most ~80% of the job timeout); the rest goes on in the next job."""
+    budget = ctx["settings"].worker_job_timeout_seconds * 0.8
+    outcome, new_events = await imports.run(ctx["db"], ctx["settings"], UUID(org_id), UUID(import_id), budget)
     await queue.dispatch_events(ctx["redis"], new_events)
+    if outcome.startswith("continue:"):
+        await queue.run_import(ctx["redis"], UUID(org_id), UUID(import_id), part=int(outcome.split(":")[1]))
     return outcome
 
 

@@ -33,8 +33,8 @@ async def deliver(redis: ArqRedis, org_id: UUID, delivery_id: UUID, defer_second
                             _defer_by=defer_seconds)
 
 
-async def run_import(redis: ArqRedis, org_id: UUID, import_id: UUID) -> None:
-    await redis.enqueue_job(IMPORT, str(org_id), str(import_id), _job_id=f"import:{import_id}")
+async def run_import(redis: ArqRedis, org_id: UUID, import_id: UUID, part: int = 0) -> None:
+    await redis.enqueue_job(IMPORT, str(org_id), str(import_id), _job_id=f"import:{import_id}:{part}")
 
 
 _pending: set[asyncio.Task[None]] = set()

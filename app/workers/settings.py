@@ -60,7 +60,9 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         "functions": [
             func(jobs.dispatch_event, keep_result=0, timeout=timeout, max_tries=1000),
             func(jobs.deliver_webhook, keep_result=0, timeout=timeout, max_tries=1000),
-            func(jobs.run_import, keep_result=0, timeout=settings.import_job_timeout_seconds, max_tries=1000),
+            # imports run in slices shorter than the job timeout and re-enqueue themselves: arq keeps a crashed
+            # job "in progress" for the longest timeout of any function, so no function may have a long one
+            func(jobs.run_import, keep_result=0, timeout=timeout, max_tries=1000),
             maintenance.purge_expired_refresh_tokens,
             maintenance.purge_old_events,
         ],

@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-25 13:35:31.946411+00:00
+Create Date: 2026-11-25 13:56:04.549405+00:00
 """
 
 from collections.abc import Sequence
@@ -18,6 +18,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table('import_keys',
+    sa.Column('org_id', sa.UUID(), nullable=False),
+    sa.Column('import_id', sa.UUID(), nullable=False),
+    sa.Column('key', sa.String(length=400), nullable=False),
+    sa.PrimaryKeyConstraint('org_id', 'import_id', 'key', name=op.f('pk_import_keys')),
+    prefixes=['UNLOGGED']
+    )
     op.create_table('imports',
     sa.Column('org_id', sa.UUID(), nullable=False),
     sa.Column('id', sa.UUID(), nullable=False),
@@ -79,3 +86,4 @@ def downgrade() -> None:
     op.drop_index('ix_imports_unfinished', table_name='imports', postgresql_where=sa.text("status IN ('queued', 'running')"))
     op.drop_index(op.f('ix_imports_org_id_created_at_id'), table_name='imports')
     op.drop_table('imports')
+    op.drop_table('import_keys')

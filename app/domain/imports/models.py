@@ -42,3 +42,15 @@ class Import(TenantRecord, Base):
     created_by: Mapped[UUID] = mapped_column()
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class ImportKey(Base):
+    """Dedupe keys an import has seen (email, phone or external id), so a repeat later in the file is caught
+    without holding the file in memory. UNLOGGED: scratch data, dropped when the import finishes."""
+
+    __tablename__ = "import_keys"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    org_id: Mapped[UUID] = mapped_column(primary_key=True)
+    import_id: Mapped[UUID] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)

@@ -65,12 +65,13 @@ def rows(path: Path, sheet: Sheet) -> Iterator[list[str]]:
     if sheet.format == "xlsx":
         from openpyxl import load_workbook
 
-        book = load_workbook(path, read_only=True, data_only=True)
-        try:
-            for row in book.worksheets[0].iter_rows(values_only=True):
-                yield [_text(v) for v in row]
-        finally:
-            book.close()
+        with path.open("rb") as f:  # a file object: openpyxl refuses paths without an .xlsx suffix
+            book = load_workbook(f, read_only=True, data_only=True)
+            try:
+                for row in book.worksheets[0].iter_rows(values_only=True):
+                    yield [_text(v) for v in row]
+            finally:
+                book.close()
         return
     if sheet.format == "xls":
         import xlrd
@@ -109,7 +110,7 @@ SYNONYMS = {
     "birthday": {"birthday", "date_of_birth", "dob", "birth_date"},
     "external_id": {"external_id", "id", "record_id", "customer_id", "crm_id"},
     "company_name": {"company", "company_name", "organisation", "organization", "firma", "account"},
-    "name": {"name", "company_name", "organisation", "organization"},
+    "name": {"name", "company", "company_name", "organisation", "organization", "firma", "account"},
     "domain": {"domain", "website", "web", "url"},
     "industry": {"industry", "sector"},
     "subject": {"subject", "summary"},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,8 @@ from typing import Any, BinaryIO
 from uuid import UUID
 
 from pydantic import ValidationError
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import external_refs
@@ -28,7 +30,7 @@ from app.domain.custom_fields import service as custom_fields
 from app.domain.errors import Conflict, CRMError, NotFound, ValidationFailed
 from app.domain.events import service as events
 from app.domain.imports import reader
-from app.domain.imports.models import Import
+from app.domain.imports.models import Import, ImportKey
 from app.domain.normalize import normalize_phone
 from app.domain.pagination import Page, PageRequest, keyset_page
 from app.domain.records import Kind, org_settings
@@ -132,10 +134,20 @@ async def create(session: AsyncSession, settings: Settings, actor: Principal, up
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as out:
         shutil.copyfileobj(upload, out, 1024 * 1024)
+    try:
+        return await _register(session, settings, actor, path, import_id, filename, object_name, mapping, dedupe_by,
+                               external_source, on_duplicate, dry_run)
+    except BaseException:
+        path.unlink(missing_ok=True)  # a refused upload leaves nothing behind
+        raise
+
+
+async def _register(session: AsyncSession, settings: Settings, actor: Principal, path: Path, import_id: UUID,
+                    filename: str, object_name: str, mapping: dict[str, str] | None, dedupe_by: str,
+                    external_source: str | None, on_duplicate: str, dry_run: bool) -> Import:
     sheet = reader.sniff(path, filename)
     headers, _ = reader.decode_sample(path, sheet, 0)
     if not headers or not any(h.strip() for h in headers):
-        path.unlink(missing_ok=True)
         raise ValidationFailed("the file has no header row", loc=("body", "file"))
     if mapping is None:
         defs = await custom_fields.definitions(session, actor.org_id, object_type(object_name))
@@ -150,8 +162,9 @@ async def create(session: AsyncSession, settings: Settings, actor: Principal, up
         raise ValidationFailed(f"cannot map to {', '.join(bad[:5])}", loc=("body", "mapping"))
     if dedupe_by == "external_id" and "external_id" not in mapping.values():
         raise ValidationFailed("dedupe_by=external_id needs a column mapped to external_id", loc=("body", "mapping"))
+    size = path.stat().st_size  # noqa: ASYNC240 - a local stat, no real blocking
     record = Import(org_id=actor.org_id, id=import_id, object=object_name, status="queued", filename=filename[:300],
-                    file_format=sheet.format, size_bytes=path.stat().st_size, mapping=mapping, dedupe_by=dedupe_by,
+                    file_format=sheet.format, size_bytes=size, mapping=mapping, dedupe_by=dedupe_by,
                     external_source=external_source, on_duplicate=on_duplicate, dry_run=dry_run,
                     encoding=sheet.encoding, delimiter=sheet.delimiter, created_by=actor.user_id)
     await IMPORT.created(session, actor, record)
@@ -281,21 +294,28 @@ def _errors_of(exc: Exception, header_of: dict[str, str]) -> list[tuple[str, str
     if isinstance(exc, ValidationError):
         return [(header_of.get(str(e["loc"][0]), str(e["loc"][0])) if e["loc"] else "", e["msg"]) for e in exc.errors()]
     if isinstance(exc, ValidationFailed):
-        return [(header_of.get(str(e["loc"][1]) if len(e["loc"]) > 1 else "", ""), e["msg"]) for e in exc.errors]
+        return [(_column(tuple(e["loc"]), header_of), e["msg"]) for e in exc.errors]
     assert isinstance(exc, CRMError)
     return [("", exc.detail)]
 
 
-async def run(db: Any, settings: Settings, org_id: UUID, import_id: UUID) -> tuple[str, list[tuple[UUID, UUID]]]:
-    """Process one import (idempotent: a finished import is left alone; a running one resumes).
-    -> (outcome, events to hand to the relay)."""
+def _column(loc: tuple[Any, ...], header_of: dict[str, str]) -> str:
+    """("body", "custom_fields", "seats") -> the column mapped to cf.seats; ("body", "phone") -> to phone."""
+    if len(loc) > 2 and loc[1] == "custom_fields":
+        return header_of.get(f"cf.{loc[2]}", "")
+    return header_of.get(str(loc[1]), "") if len(loc) > 1 else ""
+
+
+async def run(db: Any, settings: Settings, org_id: UUID, import_id: UUID,
+              budget_seconds: float = float("inf")) -> tuple[str, list[tuple[UUID, UUID]]]:
+    """Process an import for at most `budget_seconds` (idempotent: a finished import is left alone; a running
+    one resumes after its last committed batch). -> (outcome, events for the relay); outcome
+    `continue:<processed>` asks for another slice."""
     async with db.sessions.begin() as session:
         record = await session.scalar(select(Import).where(Import.org_id == org_id, Import.id == import_id)
                                       .with_for_update(skip_locked=True))
         if record is None or record.status not in ("queued", "running"):
             return "skipped", []
-        if record.dry_run:  # nothing was written: start over
-            record.processed = record.created = record.updated = record.skipped = record.failed = 0
         record.status, record.started_at = "running", record.started_at or datetime.now(UTC)
         path = file_path(settings, org_id, import_id)
         sheet = reader.Sheet(record.file_format, record.encoding, record.delimiter)
@@ -303,7 +323,7 @@ async def run(db: Any, settings: Settings, org_id: UUID, import_id: UUID) -> tup
             record.total = reader.count_rows(path, sheet)
         snapshot = IMPORT.dump(record)
     try:
-        outcome = await _process(db, settings, org_id, snapshot, path, sheet)
+        outcome = await _process(db, settings, org_id, snapshot, path, sheet, time.monotonic() + budget_seconds)
     except Exception as exc:  # noqa: BLE001 - the import fails visibly instead of retrying forever
         async with db.sessions.begin() as session:
             await session.execute(update(Import).where(Import.org_id == org_id, Import.id == import_id).values(
@@ -313,7 +333,7 @@ async def run(db: Any, settings: Settings, org_id: UUID, import_id: UUID) -> tup
 
 
 async def _process(db: Any, settings: Settings, org_id: UUID, snap: dict[str, Any], path: Path,
-                   sheet: reader.Sheet) -> tuple[str, list[tuple[UUID, UUID]]]:
+                   sheet: reader.Sheet, deadline: float) -> tuple[str, list[tuple[UUID, UUID]]]:
     import_id = UUID(snap["id"])
     w = writers(snap["object"])
     actor = Principal(org_id, "user", UUID(snap["created_by"]), _role_member(), frozenset(["*"]),
@@ -325,39 +345,33 @@ async def _process(db: Any, settings: Settings, org_id: UUID, snap: dict[str, An
     counts = Counts(**{k: snap[k] for k in ("processed", "created", "updated", "skipped", "failed")})
     skip = counts.processed
     errors_path = file_path(settings, org_id, import_id, ".errors.csv")
-    append = skip > 0 and errors_path.exists() and not snap["dry_run"]
+    append = skip > 0 and errors_path.exists()
     with errors_path.open("a" if append else "w", newline="", encoding="utf-8") as errors_file:
         errors = csv.writer(errors_file)
         if not append:
             errors.writerow(["row", "column", "reason"])
-        async with db.engine.connect() as conn:
-            await conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS import_seen (key text PRIMARY KEY)"))
-            await conn.execute(text("TRUNCATE import_seen"))
-            await conn.commit()
-            if skip:  # resuming: the rows already done still count as seen
-                for batch in _batches(islice(rows, skip), BATCH):
-                    await _remember(conn, [dedupe_key(*parse_row(mapping_idx, r, {}), snap["dedupe_by"], None)
-                                           for r in batch])
-            line = skip + 1
-            for batch in _batches(rows, BATCH):
-                session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=False)
-                async with session.begin():
-                    status = await session.scalar(select(Import.status).where(Import.org_id == org_id,
-                                                                              Import.id == import_id))
-                    if status == "cancelled":
-                        return "cancelled", []
-                    failures = await _batch(session, conn, w, actor, snap, mapping_idx, header_of, batch, line,
-                                            counts)
-                    await session.execute(update(Import).where(Import.org_id == org_id, Import.id == import_id)
-                                          .values(**counts.__dict__))
-                for row_no, column, reason in failures:
-                    errors.writerow([row_no, column, reason])
-                errors_file.flush()
-                line += len(batch)
-                await session.close()
+        for _ in islice(rows, skip):  # resuming: the rows already done (their keys are remembered)
+            pass
+        line = skip + 1
+        for batch in _batches(rows, BATCH):
+            async with db.sessions.begin() as session:
+                status = await session.scalar(select(Import.status).where(Import.org_id == org_id,
+                                                                          Import.id == import_id))
+                if status == "cancelled":
+                    return "cancelled", []
+                failures = await _batch(session, w, actor, snap, mapping_idx, header_of, batch, line, counts)
+                await session.execute(update(Import).where(Import.org_id == org_id, Import.id == import_id)
+                                      .values(**counts.__dict__))
+            for row_no, column, reason in failures:
+                errors.writerow([row_no, column, reason])
+            errors_file.flush()
+            line += len(batch)
+            if time.monotonic() > deadline:
+                return f"continue:{counts.processed}", []
         async with db.sessions.begin() as session:
             record = await session.scalar(select(Import).where(Import.org_id == org_id, Import.id == import_id)
                                           .with_for_update())
+            await session.execute(delete(ImportKey).where(ImportKey.org_id == org_id, ImportKey.import_id == import_id))
             if record.status == "running":
                 before = IMPORT.dump(record)
                 record.status, record.finished_at = "succeeded", datetime.now(UTC)
@@ -382,26 +396,27 @@ def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
         yield batch
 
 
-async def _remember(conn: Any, keys: list[str | None]) -> set[str]:
-    """Insert keys into the job's seen-table; -> the ones that were new."""
-    keys = [k for k in keys if k]
+async def _remember(session: AsyncSession, org_id: UUID, import_id: UUID, keys: list[str | None]) -> set[str]:
+    """Record the batch's dedupe keys for this import; -> the ones not seen before (earlier in the file)."""
+    keys = list(dict.fromkeys(k for k in keys if k))
     if not keys:
         return set()
-    result = await conn.execute(text("INSERT INTO import_seen (key) SELECT unnest(CAST(:keys AS text[])) "
-                                     "ON CONFLICT DO NOTHING RETURNING key"), {"keys": keys})
+    result = await session.execute(
+        insert(ImportKey).values([{"org_id": org_id, "import_id": import_id, "key": k} for k in keys])
+        .on_conflict_do_nothing().returning(ImportKey.key))
     return {r[0] for r in result}
 
 
-async def _batch(session: AsyncSession, conn: Any, w: Any, actor: Principal, snap: dict[str, Any],
+async def _batch(session: AsyncSession, w: Any, actor: Principal, snap: dict[str, Any],
                  mapping_idx: list[tuple[int, str, str]], header_of: dict[str, str], batch: list[list[str]],
                  first_line: int, counts: Counts) -> list[tuple[int, str, str]]:
     org = await org_settings(session, actor.org_id)
     defs = await custom_fields.definitions(session, actor.org_id, w.kind.object_type)
     parsed = [parse_row(mapping_idx, row, defs) for row in batch]
     keys = [dedupe_key(values, ext, snap["dedupe_by"], org.default_phone_region) for values, ext in parsed]
-    fresh = await _remember(conn, keys)
+    fresh = await _remember(session, actor.org_id, UUID(snap["id"]), keys)
     existing = await _existing(session, actor.org_id, w.kind, [k for k in keys if k], snap["external_source"])
-    made_here: dict[str, UUID] = {}
+    made_here: dict[str, UUID | None] = {}
     failures: list[tuple[int, str, str]] = []
     source = snap["external_source"]
     for offset, ((values, external), key) in enumerate(zip(parsed, keys, strict=True)):
@@ -412,8 +427,8 @@ async def _batch(session: AsyncSession, conn: Any, w: Any, actor: Principal, sna
             continue
         if external and source:
             values["external_ids"] = [{"source": source, "id": external}]
-        target = existing.get(key) or made_here.get(key) if key else None
-        duplicate = key is not None and (target is not None or key not in fresh)
+        target = (existing.get(key) or made_here.get(key)) if key else None
+        duplicate = key is not None and (target is not None or key in made_here or key not in fresh)
         if duplicate and snap["on_duplicate"] == "skip":
             counts.skipped += 1
             continue
@@ -429,8 +444,8 @@ async def _batch(session: AsyncSession, conn: Any, w: Any, actor: Principal, sna
                 else:
                     record = await _create(session, actor, w, values, UUID(snap["id"]))
                     counts.created += 1
-                    if key:
-                        made_here[key] = record.id
+                    if key:  # a dry run rolls the record back: later repeats only validate
+                        made_here[key] = None if snap["dry_run"] else record.id
                 if snap["dry_run"]:
                     await savepoint.rollback()
                 else:
