@@ -3,10 +3,11 @@ one UNION query with keyset pagination, then hydrated with one query per kind on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import String, literal, or_, select, tuple_, union
+from sqlalchemy import String, literal, or_, select, true, tuple_, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities.models import Activity
@@ -32,8 +33,16 @@ def _live(model: Any, org_id: UUID) -> Any:
     return (model.org_id == org_id) & model.deleted_at.is_(None)
 
 
+@dataclass(frozen=True)
+class Via:
+    """Entries reached through parent records (a contact's deals, say): `column IN parents`."""
+
+    column: Any
+    parents: Any  # a SELECT of parent ids
+
+
 def _branches(object_type: str, org_id: UUID, object_id: UUID) -> list[tuple[str, Any]]:
-    """-> [(kind, filter)] where each filter is served by one index."""
+    """-> [(kind, filter)]: each filter is served by one index, directly or per parent (see Via)."""
     S = FormSubmission
     if object_type == "deal":
         return [("activity", Activity.deal_id == object_id), ("stage_change", StageMove.deal_id == object_id),
@@ -43,15 +52,40 @@ def _branches(object_type: str, org_id: UUID, object_id: UUID) -> list[tuple[str
     if object_type == "contact":
         deals = select(Deal.id).where(_live(Deal, org_id), Deal.contact_id == object_id)
         leads = select(Lead.id).where(Lead.org_id == org_id, Lead.contact_id == object_id)
-        return [("activity", Activity.contact_id == object_id), ("activity", Activity.deal_id.in_(deals)),
-                ("activity", Activity.lead_id.in_(leads)), ("stage_change", StageMove.deal_id.in_(deals)),
-                ("form_submission", S.contact_id == object_id), ("form_submission", S.lead_id.in_(leads))]
+        return [("activity", Activity.contact_id == object_id), ("activity", Via(Activity.deal_id, deals)),
+                ("activity", Via(Activity.lead_id, leads)), ("stage_change", Via(StageMove.deal_id, deals)),
+                ("form_submission", S.contact_id == object_id), ("form_submission", Via(S.lead_id, leads))]
     contacts = select(Contact.id).where(_live(Contact, org_id), Contact.company_id == object_id)
     deals = select(Deal.id).where(_live(Deal, org_id), or_(Deal.company_id == object_id,
                                                            Deal.contact_id.in_(contacts)))
-    return [("activity", Activity.company_id == object_id), ("activity", Activity.contact_id.in_(contacts)),
-            ("activity", Activity.deal_id.in_(deals)), ("stage_change", StageMove.deal_id.in_(deals)),
-            ("form_submission", S.contact_id.in_(contacts))]
+    return [("activity", Activity.company_id == object_id), ("activity", Via(Activity.contact_id, contacts)),
+            ("activity", Via(Activity.deal_id, deals)), ("stage_change", Via(StageMove.deal_id, deals)),
+            ("form_submission", Via(S.contact_id, contacts))]
+
+
+_COLUMNS = {
+    "activity": (Activity.created_at, Activity.id, lambda org_id: _live(Activity, org_id)),
+    "stage_change": (StageMove.moved_at, StageMove.id, lambda org_id: StageMove.org_id == org_id),
+    "form_submission": (FormSubmission.received_at, FormSubmission.id, lambda org_id: FormSubmission.org_id == org_id),
+}
+
+
+def _branch(kind: str, condition: Any, org_id: UUID, position: tuple[Any, UUID] | None, limit: int) -> Any:
+    """Newest `limit` entries of one branch. Through parents, a LATERAL join takes each parent's newest
+    entries from the (org_id, parent, time, id) index, whatever the planner guesses about the parent set."""
+    time_col, id_col, base = _COLUMNS[kind]
+    rows = select(literal(kind, String).label("kind"), id_col.label("id"), time_col.label("occurred_at")).where(
+        base(org_id))
+    if position is not None:
+        rows = rows.where(tuple_(time_col, id_col) < tuple_(*position))
+    if isinstance(condition, Via):
+        parents = condition.parents.subquery()
+        per_parent = (rows.where(condition.column == parents.c.id).order_by(time_col.desc(), id_col.desc())
+                      .limit(limit).lateral())
+        return (select(per_parent.c.kind, per_parent.c.id, per_parent.c.occurred_at)
+                .select_from(parents).join(per_parent, true())
+                .order_by(per_parent.c.occurred_at.desc(), per_parent.c.id.desc()).limit(limit).subquery())
+    return rows.where(condition).order_by(time_col.desc(), id_col.desc()).limit(limit).subquery()
 
 
 async def timeline(session: AsyncSession, org_id: UUID, object_type: str, object_id: UUID,
@@ -65,19 +99,8 @@ async def timeline(session: AsyncSession, org_id: UUID, object_type: str, object
         raise ValidationFailed("a timeline is always newest first (sort=-occurred_at)", loc=("query", "sort"))
     probe = Sort("-occurred_at", Activity.created_at, True)
     position = decode_cursor(page.cursor, probe) if page.cursor else None
-    parts = []
-    for kind, condition in _branches(object_type, org_id, object_id):
-        if kind == "activity":
-            time_col, id_col, base = Activity.created_at, Activity.id, _live(Activity, org_id)
-        elif kind == "stage_change":
-            time_col, id_col, base = StageMove.moved_at, StageMove.id, StageMove.org_id == org_id
-        else:
-            time_col, id_col, base = FormSubmission.received_at, FormSubmission.id, FormSubmission.org_id == org_id
-        branch = select(literal(kind, String).label("kind"), id_col.label("id"), time_col.label("occurred_at")) \
-            .where(base, condition)
-        if position is not None:
-            branch = branch.where(tuple_(time_col, id_col) < tuple_(*position))
-        parts.append(branch.order_by(time_col.desc(), id_col.desc()).limit(page.limit + 1).subquery())
+    parts = [_branch(kind, condition, org_id, position, page.limit + 1)
+             for kind, condition in _branches(object_type, org_id, object_id)]
     entries = union(*[select(p) for p in parts]).subquery("entries")
     stmt = (select(entries.c.kind, entries.c.id, entries.c.occurred_at)
             .order_by(entries.c.occurred_at.desc(), entries.c.id.desc()).limit(page.limit + 1))
