@@ -26,7 +26,7 @@ from app.demo import create_org_with_key
 from app.main import create_app
 from app.settings import Settings
 
-BIG_TABLES = {"contacts", "deals", "activities", "leads", "events", "deal_stage_history", "companies"}
+SEEDED = {"contacts", "deals", "activities", "companies"}  # the tables the seed fills
 
 
 SEED = """
@@ -162,8 +162,9 @@ async def main(rows: int) -> dict[str, Any]:
                     scans = _scans(plan["Plan"], [])
                     statements.append({"sql": " ".join(sql.split())[:160], "ms": round(plan["Execution Time"], 2),
                                        "scans": scans,
+                                       # an empty table is read by a sequential scan, rightly: not a finding
                                        "seq_scan_on_big_table": any(s["node"] == "Seq Scan" and s["relation"]
-                                                                    in BIG_TABLES for s in scans)})
+                                                                    in SEEDED for s in scans)})
             report.append({"case": name, "path": path, "params": params, "round_trips": len(captured),
                            "statements": statements})
     await db.dispose()
