@@ -116,3 +116,19 @@ async def committed_client(settings: Settings, database: Database, redis: Redis)
     application = create_app(settings, db=database, redis=redis)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://crm.test") as c:
         yield c
+
+
+@pytest.fixture
+def fast_settings(settings: Settings) -> Settings:
+    """Worker timings short enough for tests (see tests/workers.py)."""
+    from tests.workers import FAST
+
+    return settings.model_copy(update=FAST)
+
+
+@pytest.fixture
+async def api(fast_settings: Settings, database: Database, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its real unit of work (every request commits) and fast worker timings."""
+    application = create_app(fast_settings, db=database, redis=redis)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://crm.test") as c:
+        yield c

@@ -8,8 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import httpx
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,9 +15,8 @@ from app.domain.events.dispatch import dispatch
 from app.domain.events.models import Event
 from app.domain.notifications import service as notifications
 from app.domain.reminders.service import fire_due
-from app.main import create_app
 from tests.factories import signup
-from tests.workers import FAST, eventually, running_worker
+from tests.workers import eventually, running_worker
 
 SYSTEM = {"type": "system", "id": None}
 ROW_KEYS = {"id", "kind", "title", "object_type", "object_id", "created_at", "read_at"}
@@ -227,18 +224,6 @@ async def test_reminder_due_notifies_the_assignee(client, session):
 
 
 # --- end to end: committed writes, a real worker ----------------------------------------------------------------
-
-@pytest.fixture
-def fast_settings(settings):
-    return settings.model_copy(update=FAST)
-
-
-@pytest.fixture
-async def api(fast_settings, database, redis):
-    app = create_app(fast_settings, db=database, redis=redis)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm.test") as c:
-        yield c
-
 
 async def test_worker_tells_the_assignee_of_the_task_and_its_reminder(api, fast_settings, database):
     owner = await signup(api)  # committed: the factories use unique e-mails

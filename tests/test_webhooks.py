@@ -23,19 +23,7 @@ from app.domain.webhooks.models import WebhookDelivery
 from app.main import create_app
 from tests.factories import signup
 from tests.servers import Receiver, crm_command, crm_env
-from tests.workers import FAST, eventually, running_worker
-
-
-@pytest.fixture
-def fast_settings(settings):
-    return settings.model_copy(update=FAST)
-
-
-@pytest.fixture
-async def api(fast_settings, database, redis):
-    app = create_app(fast_settings, db=database, redis=redis)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm.test") as c:
-        yield c
+from tests.workers import eventually, running_worker
 
 
 @pytest.fixture
