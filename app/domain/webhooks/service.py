@@ -183,7 +183,7 @@ async def send(settings: Settings, client: httpx.AsyncClient, delivery: WebhookD
     """POST the payload, signed; -> the attempt record. Never raises for network trouble."""
     body = orjson.dumps(delivery.payload)
     timestamp = int(time.time())
-    headers = signing.headers(endpoint.secret, f"msg_{delivery.id.hex}", timestamp, body)
+    headers = signing.headers(endpoint.secret, str(delivery.id), timestamp, body)  # webhook-id = the log row id
     started = time.perf_counter()
     attempt: dict[str, Any] = {"at": _now().isoformat(), "status_code": None}
     try:
