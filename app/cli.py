@@ -168,10 +168,19 @@ def create_org(
         typer.echo("CRM_DATABASE_URL is required", err=True)
         raise typer.Exit(2)
 
+    try:
+        login = normalize_email(email)
+    except ValueError as exc:
+        typer.echo(f"--email: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if password is not None and len(password) < 10:
+        typer.echo("--password: at least 10 characters", err=True)
+        raise typer.Exit(2)
+
     async def run() -> tuple[str, str, str]:
         db = Database.from_settings(settings)
         try:
-            return await create_org_with_key(db, settings, name, normalize_email(email), owner_name, password)
+            return await create_org_with_key(db, settings, name, login, owner_name, password)
         finally:
             await db.dispose()
 

@@ -30,7 +30,7 @@ Scope = Annotated[str, Field(examples=["contacts:read"]), AfterValidator(_scope)
 class SignupRequest(InputModel):
     model_config = {
         "json_schema_extra": {
-            "examples": [{"org_name": "Acme Sales", "email": "ana@acme.test", "password": "correct horse battery",
+            "examples": [{"org_name": "Acme Sales", "email": "ana@example.com", "password": "correct horse battery",
                           "name": "Ana Silva"}]
         }
     }
@@ -74,7 +74,7 @@ class SignupResponse(TokenPair):
 
 class UserInvite(InputModel):
     model_config = {
-        "json_schema_extra": {"examples": [{"email": "rep@acme.test", "name": "Rui Costa", "role": "member"}]}
+        "json_schema_extra": {"examples": [{"email": "rep@example.com", "name": "Rui Costa", "role": "member"}]}
     }
 
     email: Email
