@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.db import Database
 from app.domain.auth import api_keys
 from app.domain.auth import service as auth_service
-from app.domain.auth.models import LoginEmail
+from app.domain.auth.models import LoginEmail, Role
 from app.domain.auth.principal import Principal
 from app.domain.auth.schemas import ApiKeyCreate
 from app.domain.errors import Unauthorized
@@ -53,8 +53,6 @@ async def ensure_demo(db: Database, settings: Settings) -> DemoCredentials:
             org_id = await session.scalar(select(LoginEmail.org_id).where(LoginEmail.email == saved.email))
             owner_id = await session.scalar(select(LoginEmail.user_id).where(LoginEmail.email == saved.email))
             if org_id is not None:
-                from app.domain.auth.models import Role
-
                 who = Principal.for_user(org_id, owner_id, Role.owner)
                 _, saved.api_key = await api_keys.create(session, who, ApiKeyCreate(name="demo", scopes=["*"]))
                 _write(path, saved)

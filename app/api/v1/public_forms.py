@@ -41,6 +41,17 @@ async def preflight(public_key: PublicKey, request: Request, session: SessionDep
     return Response(status_code=204, headers=headers)
 
 
+class MalformedJSON(CRMError):
+    status, slug, title = 400, "malformed-json", "Malformed JSON"
+
+
+class UnsupportedMediaType(CRMError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+    def __init__(self) -> None:
+        super().__init__("Send application/json, application/x-www-form-urlencoded or multipart/form-data")
+
+
 async def _read_fields(request: Request, max_bytes: int) -> tuple[dict, bool]:
     """-> (fields, came from an HTML form). JSON objects, urlencoded and multipart (text parts) are accepted."""
     declared = request.headers.get("content-length")
@@ -54,7 +65,7 @@ async def _read_fields(request: Request, max_bytes: int) -> tuple[dict, bool]:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise CRMErrorMalformed() from None
+            raise MalformedJSON() from None
         if not isinstance(data, dict):
             raise ValidationFailed("send a JSON object of field names to values", loc=("body",))
         return data, False
@@ -65,17 +76,6 @@ async def _read_fields(request: Request, max_bytes: int) -> tuple[dict, bool]:
         form = await request.form(max_files=0, max_fields=intake.MAX_FIELDS + 1, max_part_size=intake.MAX_VALUE * 4)
         return {k: v for k, v in form.multi_items() if isinstance(v, str)}, True
     raise UnsupportedMediaType()
-
-
-class CRMErrorMalformed(CRMError):
-    status, slug, title = 400, "malformed-json", "Malformed JSON"
-
-
-class UnsupportedMediaType(CRMError):
-    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
-
-    def __init__(self) -> None:
-        super().__init__("Send application/json, application/x-www-form-urlencoded or multipart/form-data")
 
 
 def _wants_html(request: Request, from_html_form: bool) -> bool:
