@@ -188,6 +188,31 @@ def create_org(
     typer.echo(json.dumps({"org_id": org_id, "owner_id": owner_id, "api_key": key}))
 
 
+@cli.command("seed-bench")
+def seed_bench(
+    scale: Annotated[float, typer.Option(help="1.0 = 1M deals, 300k contacts, 2M activities ...")] = 1.0,
+    small_orgs: Annotated[int, typer.Option(help="small organisations beside the big one")] = 200,
+) -> None:
+    """Write the benchmark dataset with COPY into CRM_DATABASE_URL; prints the big org's id and API key (JSON)."""
+    from app.bench_seed import seed
+    from app.db import Database
+
+    settings = _settings()
+    if not settings.database_url:
+        typer.echo("CRM_DATABASE_URL is required", err=True)
+        raise typer.Exit(2)
+    settings = settings.model_copy(update={"db_statement_timeout_ms": 0})
+
+    async def run() -> dict:
+        db = Database.from_settings(settings)
+        try:
+            return await seed(db, settings, scale, small_orgs)
+        finally:
+            await db.dispose()
+
+    typer.echo(json.dumps(asyncio.run(run())))
+
+
 @cli.command()
 def openapi(
     output: Annotated[Path, typer.Option(help="where the document lives")] = Path("openapi/openapi.json"),
