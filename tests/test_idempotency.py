@@ -71,3 +71,20 @@ async def test_large_lists_are_gzipped(committed_client):
     raw = await c.get("/v1/contacts", headers={**acct.headers, "Accept-Encoding": "identity"})
     assert "content-encoding" not in raw.headers
     assert len(gzip.compress(raw.content)) < len(raw.content)
+
+
+async def test_large_uploads_stream_through_and_replay_by_key(committed_client):
+    c = committed_client
+    acct = await signup(c)
+    rows = "".join(f"Person{i},p{i}-{uuid.uuid4().hex[:6]}@example.com,{'x' * 40}\n" for i in range(20_000))
+    data = ("First Name,E-Mail,Notes\n" + rows).encode()
+    assert len(data) > 1 << 20  # larger than what the middleware buffers
+    key = {"Idempotency-Key": f"upload-{uuid.uuid4()}"}
+    first = await c.post("/v1/imports", headers={**acct.headers, **key}, files={"file": ("big.csv", data)},
+                         data={"object": "contacts", "dry_run": "true"})
+    again = await c.post("/v1/imports", headers={**acct.headers, **key}, files={"file": ("big.csv", data)},
+                         data={"object": "contacts", "dry_run": "true"})
+    assert first.status_code == 202 and again.status_code == 202
+    assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
+    listed = (await c.get("/v1/imports", headers=acct.headers)).json()["data"]
+    assert [i["id"] for i in listed] == [first.json()["id"]]
