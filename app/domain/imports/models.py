@@ -42,6 +42,7 @@ class Import(TenantRecord, Base):
     created_by: Mapped[UUID] = mapped_column()
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+    leased_until: Mapped[datetime | None] = mapped_column()  # a worker is on it until then
 
 
 class ImportKey(Base):

@@ -13,7 +13,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -177,11 +177,12 @@ def committed_import_ids(session: AsyncSession) -> list[tuple[UUID, UUID]]:
 
 
 async def unfinished(session: AsyncSession, older_than_seconds: float) -> list[tuple[UUID, UUID]]:
-    from datetime import timedelta
-
+    """Queued imports nobody started, and running ones whose worker's lease ran out."""
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+    now = datetime.now(UTC)
     rows = await session.execute(select(Import.org_id, Import.id).where(
-        Import.status.in_(("queued", "running")), Import.created_at <= cutoff).order_by(Import.created_at).limit(100))
+        Import.status.in_(("queued", "running")), Import.created_at <= cutoff,
+        (Import.leased_until.is_(None)) | (Import.leased_until < now)).order_by(Import.created_at).limit(100))
     return [(r.org_id, r.id) for r in rows]
 
 
@@ -311,12 +312,20 @@ async def run(db: Any, settings: Settings, org_id: UUID, import_id: UUID,
     """Process an import for at most `budget_seconds` (idempotent: a finished import is left alone; a running
     one resumes after its last committed batch). -> (outcome, events for the relay); outcome
     `continue:<processed>` asks for another slice."""
+    lease = min(budget_seconds, settings.worker_job_timeout_seconds) + LEASE_MARGIN_SECONDS
     async with db.sessions.begin() as session:
-        record = await session.scalar(select(Import).where(Import.org_id == org_id, Import.id == import_id)
-                                      .with_for_update(skip_locked=True))
-        if record is None or record.status not in ("queued", "running"):
+        # One slice at a time: the lease keeps a re-enqueued job off an import that another job is working on;
+        # a crashed worker's lease simply runs out and the next job resumes after the last committed batch.
+        now = datetime.now(UTC)
+        record = await session.scalar(
+            update(Import).where(Import.org_id == org_id, Import.id == import_id,
+                                 Import.status.in_(("queued", "running")),
+                                 (Import.leased_until.is_(None)) | (Import.leased_until < now))
+            .values(leased_until=now + timedelta(seconds=lease)).returning(Import)
+            .execution_options(synchronize_session=False))
+        if record is None:
             return "skipped", []
-        record.status, record.started_at = "running", record.started_at or datetime.now(UTC)
+        record.status, record.started_at = "running", record.started_at or now
         path = file_path(settings, org_id, import_id)
         sheet = reader.Sheet(record.file_format, record.encoding, record.delimiter)
         if record.total is None:
@@ -327,9 +336,16 @@ async def run(db: Any, settings: Settings, org_id: UUID, import_id: UUID,
     except Exception as exc:  # noqa: BLE001 - the import fails visibly instead of retrying forever
         async with db.sessions.begin() as session:
             await session.execute(update(Import).where(Import.org_id == org_id, Import.id == import_id).values(
-                status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=datetime.now(UTC)))
+                status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=datetime.now(UTC),
+                leased_until=None))
         raise
+    async with db.sessions.begin() as session:  # the slice is over: the next job may take it at once
+        await session.execute(update(Import).where(Import.org_id == org_id, Import.id == import_id)
+                              .values(leased_until=None))
     return outcome
+
+
+LEASE_MARGIN_SECONDS = 60
 
 
 async def _process(db: Any, settings: Settings, org_id: UUID, snap: dict[str, Any], path: Path,
