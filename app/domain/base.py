@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import DateTime, ForeignKey, ForeignKeyConstraint, Integer, MetaData, func
+from sqlalchemy import DateTime, ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -68,3 +68,8 @@ def ref_fk(table: str, column: str, target: str, ondelete: str | None = None) ->
     """A same-org reference: `(org_id, column) -> target(org_id, id)`."""
     return ForeignKeyConstraint(["org_id", column], [f"{target}.org_id", f"{target}.id"],
                                 name=f"fk_{table}_{column}", ondelete=ondelete)
+
+
+def jsonb_gin(table: str, column: str) -> Index:
+    """A GIN index for containment filters (`@>`) on a jsonb column."""
+    return Index(f"ix_{table}_{column}", column, postgresql_using="gin", postgresql_ops={column: "jsonb_path_ops"})

@@ -6,7 +6,7 @@ from uuid import UUID
 from sqlalchemy import CheckConstraint, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.domain.base import Base, SalesRecord, owner_fk, ref_fk
+from app.domain.base import Base, SalesRecord, jsonb_gin, owner_fk, ref_fk
 
 TYPES = ("task", "call", "meeting", "note", "email")
 PRIORITIES = ("low", "normal", "high")
@@ -41,8 +41,7 @@ class Activity(SalesRecord, Base):
               postgresql_where=text("done_at IS NULL AND deleted_at IS NULL AND reminded_at IS NULL")),
         Index("ix_activities_overdue_pending", "due_at",
               postgresql_where=text("done_at IS NULL AND deleted_at IS NULL AND overdue_at IS NULL")),
-        Index("ix_activities_custom_fields", "custom_fields", postgresql_using="gin",
-              postgresql_ops={"custom_fields": "jsonb_path_ops"}),
+        jsonb_gin("activities", "custom_fields"),
     )
 
     type: Mapped[str] = mapped_column(String(16))

@@ -4,7 +4,7 @@ from sqlalchemy import CheckConstraint, Computed, Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.domain.base import Base, SalesRecord, owner_fk
+from app.domain.base import Base, SalesRecord, jsonb_gin, owner_fk
 
 SIZES = ("1-10", "11-50", "51-200", "201-500", "501-1000", "1001-5000", "5001+")
 
@@ -22,10 +22,8 @@ class Company(SalesRecord, Base):
         Index(None, "org_id", "domain"),
         Index(None, "org_id", "phone"),
         Index("ix_companies_search", "search", postgresql_using="gin"),
-        Index("ix_companies_custom_fields", "custom_fields", postgresql_using="gin",
-              postgresql_ops={"custom_fields": "jsonb_path_ops"}),
-        Index("ix_companies_external_ids", "external_ids", postgresql_using="gin",
-              postgresql_ops={"external_ids": "jsonb_path_ops"}),
+        jsonb_gin("companies", "custom_fields"),
+        jsonb_gin("companies", "external_ids"),
     )
 
     name: Mapped[str] = mapped_column(String(200))

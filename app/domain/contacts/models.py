@@ -7,7 +7,7 @@ from sqlalchemy import Computed, Date, Index, String, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.domain.base import Base, SalesRecord, owner_fk, ref_fk
+from app.domain.base import Base, SalesRecord, jsonb_gin, owner_fk, ref_fk
 
 PERSON_SEARCH = (
     "to_tsvector('simple', coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' || "
@@ -33,10 +33,8 @@ class Contact(SalesRecord, Base):
         Index("ix_contacts_birthday", "org_id", text("extract(month from birthday)"), text("extract(day from birthday)"),
               postgresql_where=text("birthday IS NOT NULL AND deleted_at IS NULL")),
         Index("ix_contacts_search", "search", postgresql_using="gin"),
-        Index("ix_contacts_custom_fields", "custom_fields", postgresql_using="gin",
-              postgresql_ops={"custom_fields": "jsonb_path_ops"}),
-        Index("ix_contacts_external_ids", "external_ids", postgresql_using="gin",
-              postgresql_ops={"external_ids": "jsonb_path_ops"}),
+        jsonb_gin("contacts", "custom_fields"),
+        jsonb_gin("contacts", "external_ids"),
     )
 
     first_name: Mapped[str | None] = mapped_column(String(100))

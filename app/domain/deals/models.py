@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Num
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.domain.base import Base, SalesRecord, owner_fk, ref_fk
+from app.domain.base import Base, SalesRecord, jsonb_gin, owner_fk, ref_fk
 from app.ids import new_id
 
 STATUSES = ("open", "won", "lost")
@@ -36,10 +36,8 @@ class Deal(SalesRecord, Base):
         Index(None, "org_id", "status", "created_at", "id"),
         Index(None, "org_id", "contact_id", "created_at", "id"),
         Index(None, "org_id", "company_id", "created_at", "id"),
-        Index("ix_deals_custom_fields", "custom_fields", postgresql_using="gin",
-              postgresql_ops={"custom_fields": "jsonb_path_ops"}),
-        Index("ix_deals_external_ids", "external_ids", postgresql_using="gin",
-              postgresql_ops={"external_ids": "jsonb_path_ops"}),
+        jsonb_gin("deals", "custom_fields"),
+        jsonb_gin("deals", "external_ids"),
     )
 
     title: Mapped[str] = mapped_column(String(200))

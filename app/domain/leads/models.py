@@ -7,7 +7,7 @@ from sqlalchemy import CheckConstraint, Computed, Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.domain.base import Base, SalesRecord, owner_fk, ref_fk
+from app.domain.base import Base, SalesRecord, jsonb_gin, owner_fk, ref_fk
 from app.domain.contacts.models import PERSON_SEARCH
 
 STATUSES = ("new", "working", "qualified", "disqualified", "converted")
@@ -32,10 +32,8 @@ class Lead(SalesRecord, Base):
         Index(None, "org_id", "email"),
         Index(None, "org_id", "phone"),
         Index("ix_leads_search", "search", postgresql_using="gin"),
-        Index("ix_leads_custom_fields", "custom_fields", postgresql_using="gin",
-              postgresql_ops={"custom_fields": "jsonb_path_ops"}),
-        Index("ix_leads_external_ids", "external_ids", postgresql_using="gin",
-              postgresql_ops={"external_ids": "jsonb_path_ops"}),
+        jsonb_gin("leads", "custom_fields"),
+        jsonb_gin("leads", "external_ids"),
     )
 
     title: Mapped[str | None] = mapped_column(String(200))
