@@ -88,6 +88,28 @@ async def test_unknown_field_is_422_naming_it(client):
     assert all(e["loc"][-1] == "is_superuser" for e in errors)
 
 
+@pytest.mark.parametrize("body", [
+    {"first_name": "Ana\u0000"},
+    {"first_name": "Ana", "custom_fields": {"note": "a\u0000b"}},
+    {"first_name": "Ana", "custom_fields": {"k\u0000": "v"}},
+    {"first_name": "Ana", "tags": ["ok", "b\u0000d"]},
+])
+async def test_a_nul_character_anywhere_in_a_body_is_422_not_a_database_error(client, body):
+    acct = await signup(client)
+    r = await client.post("/v1/contacts", json=body, headers=acct.headers)
+    errors = assert_validation(r, "/v1/contacts")
+    assert any("NUL" in e["msg"] for e in errors)
+    r = await client.get("/v1/contacts", headers=acct.headers)
+    assert r.json()["data"] == []
+
+
+@pytest.mark.parametrize("url", ["/v1/contacts?q=a%00b", "/v1/contacts/by-external-id/erp/a%00b"])
+async def test_a_nul_character_in_the_url_is_400(client, url):
+    acct = await signup(client)
+    r = await client.get(url, headers=acct.headers)
+    assert_problem(r, 400, url.split("?")[0].replace("%00", ""), "/problems/bad-request")
+
+
 async def test_server_owned_field_cannot_be_set(client):
     r = await client.post("/v1/auth/signup", json=signup_body(id="0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"))
     errors = assert_validation(r, "/v1/auth/signup")

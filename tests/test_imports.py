@@ -572,3 +572,66 @@ async def test_finished_import_writes_an_event_and_notifies_its_creator(committe
     assert [(e.object_type, str(e.object_id)) for e in events] == [("import", import_id)]
     assert events[0].data["object"]["status"] == "succeeded"
     assert events[0].data["object"]["created"] == 1
+
+
+# --- batched writes ------------------------------------------------------------------------------------
+
+async def test_a_batch_writes_every_row_with_its_created_event_in_file_order(committed_client, settings, database):
+    c = committed_client
+    acct = await signup(c)
+    emails = [unique_email(f"b{i}") for i in range(700)]  # more than one batch
+    lines = ["Email,First Name"] + [f"{e},Name{i}" for i, e in enumerate(emails)] + [f"{emails[3]},Again"]
+    body = await run_import(c, acct, settings, "many.csv", csv_text(lines).encode(), mapping={
+        "Email": "email", "First Name": "first_name"}, on_duplicate="update")
+    assert counts(body) == {"total": 701, "processed": 701, "created": 700, "updated": 1, "skipped": 0, "failed": 0}
+    async with database.sessions() as s:
+        events = (await s.scalars(select(Event).where(Event.org_id == uuid.UUID(acct.org_id),
+                                                      Event.object_type == "contact").order_by(Event.id))).all()
+    created = [e for e in events if e.type == "contact.created"]
+    assert [e.data["object"]["email"] for e in created] == emails
+    assert all(e.version == 1 and e.data["object"]["version"] == 1 and e.data["object"]["created_at"]
+               and e.data["object"]["custom_fields"] == {} for e in created)
+    updated = [e for e in events if e.type == "contact.updated"]
+    assert [(e.data["object"]["email"], e.data["object"]["first_name"], e.version) for e in updated] == [
+        (emails[3], "Again", 2)]
+    assert events.index(updated[0]) > events.index(created[3])  # the update follows the create in the feed
+    r = await c.get(f"/v1/contacts/{updated[0].object_id}", headers=acct.headers)
+    assert (r.json()["email"], r.json()["first_name"], r.json()["version"]) == (emails[3], "Again", 2)
+
+
+async def test_a_row_the_database_refuses_fails_alone_and_the_batch_is_redone_row_by_row(
+        committed_client, settings, database):
+    """A constraint the API does not know of (added by a DBA, say) refuses one row: that row is reported in
+    errors.csv, every other row of the batch is written once, with one event each."""
+    c = committed_client
+    acct = await signup(c)
+    emails = [unique_email(f"r{i}") for i in range(5)]
+    async with database.engine.begin() as conn:
+        await conn.exec_driver_sql("ALTER TABLE contacts ADD CONSTRAINT ck_test_no_mallory "
+                                   "CHECK (first_name IS DISTINCT FROM 'Mallory') NOT VALID")
+    try:
+        lines = ["Email,First Name"] + [f"{e},{'Mallory' if i == 2 else f'N{i}'}" for i, e in enumerate(emails)]
+        body = await run_import(c, acct, settings, "refused.csv", csv_text(lines).encode(),
+                                mapping={"Email": "email", "First Name": "first_name"})
+    finally:
+        async with database.engine.begin() as conn:
+            await conn.exec_driver_sql("ALTER TABLE contacts DROP CONSTRAINT ck_test_no_mallory")
+    assert body["status"] == "succeeded"
+    assert counts(body) == {"total": 5, "processed": 5, "created": 4, "updated": 0, "skipped": 0, "failed": 1}
+    assert await error_rows(c, acct, body["id"]) == [["4", "", "the database refused this row (ck_test_no_mallory)"]]
+    assert sorted(x["email"] for x in await listed(c, acct, body["id"])) == sorted(emails[:2] + emails[3:])
+    async with database.sessions() as s:
+        events = (await s.scalars(select(Event).where(Event.org_id == uuid.UUID(acct.org_id),
+                                                      Event.type == "contact.created"))).all()
+    assert sorted(e.data["object"]["email"] for e in events) == sorted(emails[:2] + emails[3:])
+
+
+async def test_a_nul_character_in_a_cell_fails_that_row(committed_client, settings):
+    c = committed_client
+    acct = await signup(c)
+    good, bad = unique_email("g"), unique_email("n")
+    data = csv_text(["Email,First Name", f"{good},Ok", f"{bad},Bad\x00Name"]).encode()
+    body = await run_import(c, acct, settings, "nul.csv", data, mapping={"Email": "email", "First Name": "first_name"})
+    assert counts(body) == {"total": 2, "processed": 2, "created": 1, "updated": 0, "skipped": 0, "failed": 1}
+    [[row, _column, reason]] = await error_rows(c, acct, body["id"])
+    assert row == "3" and "NUL" in reason

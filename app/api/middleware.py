@@ -75,6 +75,12 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            # PostgreSQL cannot store or compare a NUL character: refuse it here, not as a database error later.
+            response = problem_response(400, "bad-request", "Bad request",
+                                        "The URL contains a NUL (%00) character", scope["path"].replace("\x00", ""))
+            await response(scope, receive, send)
+            return
         limit = next((n for prefix, n in self.overrides.items() if scope["path"].startswith(prefix)), self.default)
         await _Limited(self.app, limit)(scope, receive, send)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -19,10 +20,34 @@ from app.domain.errors import Forbidden, NotFound, ValidationFailed
 from app.domain.events import service as events
 from app.domain.orgs.models import Org
 from app.domain.schemas import ReadModel
+from app.ids import new_id
 
 M = TypeVar("M")
 
 RESTORE_WINDOW = timedelta(days=30)
+DEFERRED = "deferred_creates"
+
+
+def defer_creates(session: AsyncSession) -> None:
+    """Batch mode for bulk writers (imports): `Kind.created` only adds the record and remembers it;
+    `flush_created` then writes all of them and their `created` events in two statements. A failing flush
+    fails the whole batch, so callers run it inside a savepoint and redo the batch row by row."""
+    session.info[DEFERRED] = []
+
+
+async def flush_created(session: AsyncSession, stop: bool = False) -> None:
+    """Write the records deferred by `defer_creates`, then their events, in the order they were made;
+    `stop` leaves batch mode."""
+    pending = session.info.pop(DEFERRED, None) if stop else session.info.get(DEFERRED)
+    if not pending:
+        return
+    if not stop:
+        session.info[DEFERRED] = []
+    await session.flush()
+    for (actor, org_id), group in groupby(pending, key=lambda p: (p[1], p[2].org_id)):
+        await events.emit_many(session, actor, org_id, [
+            (f"{kind.object_type}.created", kind.object_type, obj.id, obj.version, {"object": kind.dump(obj)})
+            for kind, _, obj in group])
 
 
 @dataclass(frozen=True)
@@ -53,6 +78,15 @@ class Kind(Generic[M]):
         return obj
 
     async def created(self, session: AsyncSession, actor: Principal | None, obj: M) -> M:
+        pending = session.info.get(DEFERRED)
+        if pending is not None and not getattr(obj, "external_ids", None):
+            # Batch mode: the INSERT and its event wait for `flush_created` (one statement each per batch).
+            if obj.id is None:  # type: ignore[attr-defined]
+                obj.id = new_id()  # type: ignore[attr-defined]
+            session.add(obj)
+            pending.append((self, actor, obj))
+            return obj
+        await flush_created(session)  # earlier deferred records first: events stay in write order
         session.add(obj)
         await session.flush()
         if getattr(obj, "external_ids", None):
@@ -69,6 +103,7 @@ class Kind(Generic[M]):
     async def updated(self, session: AsyncSession, actor: Principal | None, obj: M, before: dict[str, Any],
                       extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> M:
         """Flush an edit and write `<type>.updated` with the old values of what changed (nothing if nothing did)."""
+        await flush_created(session)
         await session.flush()
         after = self.dump(obj)
         previous = changed(before, after)
@@ -81,6 +116,7 @@ class Kind(Generic[M]):
     async def emit(self, session: AsyncSession, actor: Principal | None, obj: M, action: str,
                    previous: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
                    extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> None:
+        await flush_created(session)
         data: dict[str, Any] = {"object": after or self.dump(obj)}
         if previous is not None:
             data["previous"] = previous

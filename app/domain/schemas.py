@@ -4,23 +4,53 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Any
 from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """Where a NUL character hides in nested input (PostgreSQL text and jsonb cannot store one), or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where
+            found = nul_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = nul_path(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 class InputModel(BaseModel):
-    """Request bodies: unknown fields are an error (422), strings are trimmed."""
+    """Request bodies: unknown fields are an error (422), strings are trimmed, NUL characters refused."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        where = nul_path(data)
+        if where is not None:
+            raise ValueError(f"{where or 'value'}: text must not contain NUL (\\u0000) characters")
+        return data
 
 
 class ReadModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+@lru_cache(maxsize=4096)  # pure; an import checks each address twice (dedupe key, then the record)
 def normalize_email(value: str) -> str:
     try:
         return validate_email(value, check_deliverability=False).normalized.lower()

@@ -22,9 +22,10 @@ from uuid import UUID
 from pydantic import ValidationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import external_refs
+from app.domain import external_refs, records
 from app.domain.auth.principal import Principal
 from app.domain.custom_fields import service as custom_fields
 from app.domain.errors import Conflict, CRMError, NotFound, ValidationFailed
@@ -423,6 +424,11 @@ async def _remember(session: AsyncSession, org_id: UUID, import_id: UUID, keys: 
     return {r[0] for r in result}
 
 
+# Kinds whose create is "validate, then add one row": a batch of them is written in one INSERT and one
+# INSERT of events. The others (deals add stage history, activities touch their parents) go row by row.
+BATCHED_KINDS = ("contact", "company", "lead")
+
+
 async def _batch(session: AsyncSession, w: Any, actor: Principal, snap: dict[str, Any],
                  mapping_idx: list[tuple[int, str, str]], header_of: dict[str, str], batch: list[list[str]],
                  first_line: int, counts: Counts) -> list[tuple[int, str, str]]:
@@ -432,10 +438,34 @@ async def _batch(session: AsyncSession, w: Any, actor: Principal, snap: dict[str
     keys = [dedupe_key(values, ext, snap["dedupe_by"], org.default_phone_region) for values, ext in parsed]
     fresh = await _remember(session, actor.org_id, UUID(snap["id"]), keys)
     existing = await _existing(session, actor.org_id, w.kind, [k for k in keys if k], snap["external_source"])
+    rows = list(zip(parsed, keys, strict=True))
+    if not snap["dry_run"] and w.kind.object_type in BATCHED_KINDS:
+        before = Counts(**counts.__dict__)
+        try:
+            async with session.begin_nested():
+                records.defer_creates(session)
+                try:
+                    failures = await _rows(session, w, actor, snap, header_of, rows, first_line, counts, existing,
+                                           fresh, each_in_savepoint=False)
+                    await records.flush_created(session, stop=True)
+                finally:
+                    session.info.pop(records.DEFERRED, None)
+            return failures
+        except DBAPIError:  # the database refused a row: redo the batch row by row to find it
+            counts.__dict__.update(before.__dict__)
+    return await _rows(session, w, actor, snap, header_of, rows, first_line, counts, existing, fresh,
+                       each_in_savepoint=True)
+
+
+async def _rows(session: AsyncSession, w: Any, actor: Principal, snap: dict[str, Any], header_of: dict[str, str],
+                rows: list[tuple[tuple[dict, str | None], str | None]], first_line: int, counts: Counts,
+                existing: dict[str, UUID], fresh: set[str], each_in_savepoint: bool) -> list[tuple[int, str, str]]:
+    """Create or update each row. A failing row changes nothing: it runs in its own savepoint, except batched
+    creates, which validate everything before they add their one row."""
     made_here: dict[str, UUID | None] = {}
     failures: list[tuple[int, str, str]] = []
     source = snap["external_source"]
-    for offset, ((values, external), key) in enumerate(zip(parsed, keys, strict=True)):
+    for offset, ((values, external), key) in enumerate(rows):
         line = first_line + offset + 1  # +1: the header is line 1
         counts.processed += 1
         if not values and not external:
@@ -449,7 +479,7 @@ async def _batch(session: AsyncSession, w: Any, actor: Principal, snap: dict[str
             counts.skipped += 1
             continue
         try:
-            savepoint = await session.begin_nested()
+            savepoint = await session.begin_nested() if each_in_savepoint or duplicate else None
             try:
                 if duplicate and target is not None:
                     await w.update(session, actor, target, w.update_schema.model_validate(values), None)
@@ -462,17 +492,28 @@ async def _batch(session: AsyncSession, w: Any, actor: Principal, snap: dict[str
                     counts.created += 1
                     if key:  # a dry run rolls the record back: later repeats only validate
                         made_here[key] = None if snap["dry_run"] else record.id
-                if snap["dry_run"]:
-                    await savepoint.rollback()
-                else:
-                    await savepoint.commit()
+                if savepoint is not None:
+                    await (savepoint.rollback() if snap["dry_run"] else savepoint.commit())
             except BaseException:
-                await savepoint.rollback()
+                if savepoint is not None:
+                    await savepoint.rollback()
                 raise
         except (CRMError, ValidationError, Conflict) as exc:
             counts.failed += 1
             failures += [(line, column, reason) for column, reason in _errors_of(exc, header_of)]
+        except DBAPIError as exc:
+            if savepoint is None:  # a batched row: the caller redoes the batch row by row
+                raise
+            counts.failed += 1  # rolled back to the row's savepoint: the rest of the batch goes on
+            failures.append((line, "", _refusal(exc)))
     return failures
+
+
+def _refusal(exc: DBAPIError) -> str:
+    """Why PostgreSQL refused a row, by constraint name or SQLSTATE; never the SQL or the values."""
+    cause = getattr(exc.orig, "__cause__", None)
+    what = getattr(cause, "constraint_name", None) or getattr(exc.orig, "sqlstate", None) or type(cause).__name__
+    return f"the database refused this row ({what})"
 
 
 async def _create(session: AsyncSession, actor: Principal, w: Any, values: dict[str, Any], import_id: UUID) -> Any:
