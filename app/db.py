@@ -12,7 +12,13 @@ from app.settings import Settings
 
 
 def make_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
-    connect_args: dict[str, object] = {"server_settings": {"application_name": "crm"}}
+    connect_args: dict[str, object] = {
+        "server_settings": {"application_name": "crm"},
+        # One number for asyncpg's statement cache and SQLAlchemy's prepared-statement cache: with both at 0
+        # every statement is an unnamed one, which a transaction-mode pooler (PgBouncer) can pass through.
+        "statement_cache_size": settings.db_statement_cache_size,
+        "prepared_statement_cache_size": settings.db_statement_cache_size,
+    }
     if settings.db_statement_timeout_ms:
         connect_args["server_settings"]["statement_timeout"] = str(settings.db_statement_timeout_ms)  # type: ignore[index]
     return create_async_engine(

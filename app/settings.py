@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
     db_statement_timeout_ms: int = Field(30_000, ge=0)
+    db_statement_cache_size: int = Field(
+        100, ge=0, description="prepared statements cached per connection (asyncpg and SQLAlchemy); 0 behind "
+                               "PgBouncer in transaction mode without max_prepared_statements")
     api_key_touch_seconds: int = Field(60, ge=0, description="how often last_used_at of a key is written")
     allow_private_networks: bool = False
 

@@ -1,0 +1,39 @@
+"""The engine from settings: CRM_DB_STATEMENT_CACHE_SIZE reaches asyncpg and SQLAlchemy's asyncpg dialect."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from app.db import make_engine
+from app.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def bare_database(pg) -> str:
+    return pg.create_database("engine_settings")
+
+
+async def _named_statements(url: str, cache_size: int | None) -> int:
+    """Run a few statements on one connection; -> how many named prepared statements that session holds."""
+    overrides = {} if cache_size is None else {"db_statement_cache_size": cache_size}
+    settings = Settings(env="test", database_url=url, redis_url="redis://unused", **overrides)
+    engine = make_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            for _ in range(2):
+                await conn.execute(text("SELECT 1"))
+                await conn.execute(text("SELECT CAST(:n AS integer) + 1"), {"n": 1})
+            return await conn.scalar(text("SELECT count(*) FROM pg_prepared_statements"))
+    finally:
+        await engine.dispose()
+
+
+async def test_statements_are_cached_by_default(bare_database):
+    assert Settings(env="test").db_statement_cache_size == 100
+    assert await _named_statements(bare_database, None) > 0
+
+
+async def test_cache_size_zero_leaves_no_named_statement_on_the_server(bare_database):
+    """What a transaction-mode pooler needs: nothing prepared by name outlives a statement."""
+    assert await _named_statements(bare_database, 0) == 0
