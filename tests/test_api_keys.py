@@ -81,3 +81,19 @@ async def test_api_key_cannot_create_owners(client):
     key = await owner.api_key(["*"])
     r = await client.post("/v1/users", headers=key, json={"email": "o2@example.com", "name": "O", "role": "owner"})
     assert r.status_code == 403
+
+
+async def test_ping_answers_who_is_calling_for_a_key_and_a_user_and_401_without(client):
+    owner = await signup(client)
+    key = await owner.api_key(["deals:read"])
+    r = await client.get("/v1/ping", headers=key)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["type"], body["org_id"], body["role"], body["scopes"]) == ("api_key", owner.org_id, "admin",
+                                                                           ["deals:read"])
+    r = await client.get("/v1/ping", headers=owner.headers)
+    assert (r.json()["type"], r.json()["id"], r.json()["role"]) == ("user", owner.user_id, "owner")
+    r = await client.get("/v1/ping")
+    assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
+    r = await client.get("/v1/ping", headers={"Authorization": "Bearer crm_nope_nope"})
+    assert r.status_code == 401

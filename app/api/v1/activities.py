@@ -1,19 +1,20 @@
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import AwareDatetime
 from sqlalchemy import ColumnElement, func
 
 from app.api.deps import IfMatch, SessionDep, require
 from app.api.problems import AUTHED, NOT_FOUND, PRECONDITION
 from app.api.records import JSONBytes, one, record_routes
+from app.api.routing import Router
 from app.domain.activities import service
 from app.domain.activities.models import Activity
 from app.domain.activities.schemas import ActivityCreate, ActivityRead, ActivityUpdate
 from app.domain.auth.principal import Principal
 
-router = APIRouter(prefix="/v1/activities", tags=["activities"])
+router = Router(prefix="/v1/activities", tags=["activities"])
 SORTS = {"created_at": Activity.created_at, "updated_at": Activity.updated_at, "due_at": Activity.due_at}
 
 

@@ -3,17 +3,18 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from app.api.deps import PageDep, SessionDep, require
 from app.api.problems import AUTHED, NOT_FOUND
+from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain.auth import api_keys as service
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
 from app.domain.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 
-router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+router = Router(prefix="/v1/api-keys", tags=["api keys"])
 KeysAdmin = Annotated[Principal, require("api_keys:write", Role.admin)]
 KeysRead = Annotated[Principal, require("api_keys:read", Role.admin)]
 

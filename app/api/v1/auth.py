@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Response, status
+from fastapi import Form, Response, status
 
 from app.api.deps import SessionDep, SettingsDep
 from app.api.problems import CONFLICT, NOT_FOUND, UNAUTHORIZED, VALIDATION
+from app.api.routing import Router
 from app.domain.auth import service
 from app.domain.auth.schemas import RefreshRequest, SignupRequest, SignupResponse, TokenPair, UserRead
 from app.domain.errors import NotFound
 from app.domain.orgs.schemas import OrgRead
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+router = Router(prefix="/v1/auth", tags=["auth"])
 
 
 @router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=SignupResponse,

@@ -1,16 +1,17 @@
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from app.api.deps import SessionDep, SettingsDep, require
 from app.api.problems import AUTHED, _doc
 from app.api.records import JSONBytes
+from app.api.routing import Router
 from app.domain.auth.principal import Principal
 from app.domain.events import feed
 
-router = APIRouter(prefix="/v1/changes", tags=["sync"])
+router = Router(prefix="/v1/changes", tags=["sync"])
 ObjectType = Literal["contact", "company", "lead", "deal", "activity", "pipeline", "form", "webhook", "notification"]
 
 
@@ -49,4 +50,4 @@ async def changes(
     wanted = [t.strip() for t in types.split(",") if t.strip()] if types else None
     data, next_cursor = await feed.read(session, who.org_id, cursor, wanted, limit,
                                         min(wait, settings.changes_max_wait_seconds), settings.events_retention_days)
-    return JSONBytes(orjson.dumps({"data": data, "next_cursor": next_cursor}))
+    return JSONBytes(b'{"data":[' + ",".join(data).encode() + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}")

@@ -1,14 +1,15 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy import ColumnElement
 
 from app.api.records import record_routes
+from app.api.routing import Router
 from app.domain.companies import service
 from app.domain.companies.models import Company
 from app.domain.companies.schemas import CompanyCreate, CompanyUpdate
 
-router = APIRouter(prefix="/v1/companies", tags=["companies"])
+router = Router(prefix="/v1/companies", tags=["companies"])
 SORTS = {"created_at": Company.created_at, "updated_at": Company.updated_at, "name": Company.name}
 
 

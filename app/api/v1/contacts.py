@@ -1,15 +1,16 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy import ColumnElement
 
 from app.api.records import record_routes
+from app.api.routing import Router
 from app.domain.contacts import service
 from app.domain.contacts.models import Contact
 from app.domain.contacts.schemas import ContactCreate, ContactUpdate
 
-router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
+router = Router(prefix="/v1/contacts", tags=["contacts"])
 SORTS = {"created_at": Contact.created_at, "updated_at": Contact.updated_at, "last_name": Contact.last_name}
 
 

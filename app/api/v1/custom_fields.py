@@ -2,18 +2,19 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from app.api.deps import IfMatch, SessionDep, require
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
 from app.api.records import JSONBytes, one
+from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
 from app.domain.custom_fields import service
 from app.domain.custom_fields.schemas import CustomFieldCreate, CustomFieldRead, CustomFieldUpdate
 
-router = APIRouter(prefix="/v1/custom-fields", tags=["custom fields"])
+router = Router(prefix="/v1/custom-fields", tags=["custom fields"])
 Reader = Annotated[Principal, require("custom_fields:read")]
 Admin = Annotated[Principal, require("custom_fields:write", Role.admin)]
 

@@ -2,18 +2,19 @@ from typing import Annotated
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 
 from app.api.deps import IfMatch, PageDep, SessionDep, SettingsDep, conditional, require
 from app.api.problems import AUTHED, NOT_FOUND, PRECONDITION
 from app.api.records import JSONBytes, one
+from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
 from app.domain.forms import service
 from app.domain.forms.schemas import Embed, FormCreate, FormRead, FormUpdate, SubmissionRead
 
-router = APIRouter(prefix="/v1/forms", tags=["forms"])
+router = Router(prefix="/v1/forms", tags=["forms"])
 Admin = Annotated[Principal, require("forms:write", Role.admin)]
 AdminRead = Annotated[Principal, require("forms:read", Role.admin)]
 F = service.FORM

@@ -2,20 +2,21 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from app.api.deps import PageDep, SessionDep, SettingsDep, conditional, require
 from app.api.problems import AUTHED, NOT_FOUND, TOO_LARGE
 from app.api.records import JSONBytes, one
+from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain.auth.principal import Principal
 from app.domain.errors import NotFound, ValidationFailed
 from app.domain.imports import service
 from app.domain.imports.service import ImportRead
 
-router = APIRouter(prefix="/v1/imports", tags=["imports"])
+router = Router(prefix="/v1/imports", tags=["imports"])
 Writer = Annotated[Principal, require("imports:write")]
 Reader = Annotated[Principal, require("imports:read")]
 ObjectName = Literal["contacts", "companies", "leads", "deals", "activities"]

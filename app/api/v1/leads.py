@@ -2,18 +2,19 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy import ColumnElement
 
 from app.api.deps import SessionDep, require
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND
 from app.api.records import JSONBytes, record_routes
+from app.api.routing import Router
 from app.domain.auth.principal import Principal
 from app.domain.leads import service
 from app.domain.leads.models import Lead
 from app.domain.leads.schemas import ConvertResult, LeadConvert, LeadCreate, LeadUpdate
 
-router = APIRouter(prefix="/v1/leads", tags=["leads"])
+router = Router(prefix="/v1/leads", tags=["leads"])
 SORTS = {"created_at": Lead.created_at, "updated_at": Lead.updated_at, "last_name": Lead.last_name}
 
 

@@ -1,15 +1,22 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from app.api.deps import AnyCaller, SessionDep
 from app.api.problems import UNAUTHORIZED
+from app.api.routing import Router
 from app.domain.auth import api_keys, users
-from app.domain.auth.schemas import ApiKeyRead, MeResponse, UserRead
+from app.domain.auth.schemas import ApiKeyRead, Caller, MeResponse, UserRead
 from app.domain.orgs import service as orgs
 from app.domain.orgs.schemas import OrgRead
 
-router = APIRouter(prefix="/v1/me", tags=["auth"])
+router = Router(prefix="/v1/me", tags=["auth"])
+ping_router = Router(prefix="/v1/ping", tags=["auth"])
+
+
+@ping_router.get("", response_model=Caller, operation_id="ping", responses=UNAUTHORIZED)
+async def ping(who: AnyCaller) -> Caller:
+    """Check connectivity and a credential: who is calling, without reading anything else (one query, for
+    the credential). Cheap enough for an integration's health check; `/v1/me` has the whole picture."""
+    return Caller(type=who.type, id=who.id, org_id=who.org_id, role=who.role, scopes=sorted(who.scopes))
 
 
 @router.get("", response_model=MeResponse, operation_id="getMe", responses=UNAUTHORIZED)

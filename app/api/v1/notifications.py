@@ -2,18 +2,19 @@ from typing import Annotated
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 
 from app.api.deps import AnyCaller, PageDep, SessionDep
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.records import JSONBytes
+from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain.auth.principal import Principal
 from app.domain.errors import Forbidden
 from app.domain.notifications import service
 from app.domain.notifications.schemas import NotificationRead
 
-router = APIRouter(prefix="/v1/me/notifications", tags=["notifications"])
+router = Router(prefix="/v1/me/notifications", tags=["notifications"])
 
 
 def _user(who: Principal) -> Principal:

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from app.api.deps import IfMatch, SessionDep, conditional, etag_of, require
 from app.api.problems import AUTHED, PRECONDITION
+from app.api.routing import Router
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
 from app.domain.orgs import service
 from app.domain.orgs.schemas import OrgRead, OrgUpdate
 
-router = APIRouter(prefix="/v1/org", tags=["organisation"])
+router = Router(prefix="/v1/org", tags=["organisation"])
 
 
 @router.get("", response_model=OrgRead, operation_id="getOrg", responses=AUTHED)

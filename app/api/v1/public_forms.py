@@ -4,19 +4,20 @@ from typing import Annotated
 from uuid import uuid4
 
 import orjson
-from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi import Header, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.api.deps import SessionDep, SettingsDep
 from app.api.problems import NOT_FOUND, TOO_LARGE, VALIDATION, _doc
 from app.api.ratelimit import client_ip, hit
 from app.api.records import JSONBytes
+from app.api.routing import Router
 from app.domain.errors import CRMError, Forbidden, PayloadTooLarge, RateLimited, ValidationFailed
 from app.domain.forms import intake, service
 from app.domain.forms.models import Form
 from app.domain.forms.schemas import Accepted
 
-router = APIRouter(prefix="/v1/public/forms", tags=["public forms"])
+router = Router(prefix="/v1/public/forms", tags=["public forms"])
 PublicKey = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 THANKS = "<!doctype html><meta charset=utf-8><title>Thank you</title><p>Thank you, we will be in touch shortly.</p>"

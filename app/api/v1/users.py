@@ -3,17 +3,18 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 
 from app.api.deps import AnyCaller, IfMatch, PageDep, SessionDep, SettingsDep, conditional, etag_of, require
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
+from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain.auth import users as service
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
 from app.domain.auth.schemas import DeactivateRequest, UserInvite, UserRead, UserUpdate
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = Router(prefix="/v1/users", tags=["users"])
 UsersAdmin = Annotated[Principal, require("users:write", Role.admin)]
 UsersRead = Annotated[Principal, require("users:read")]
 

@@ -2,18 +2,19 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 
 from app.api.deps import IfMatch, PageDep, SessionDep, conditional, require
 from app.api.problems import AUTHED, NOT_FOUND, PRECONDITION
 from app.api.records import JSONBytes, one
+from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
 from app.domain.webhooks import service
 from app.domain.webhooks.schemas import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead, WebhookUpdate
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = Router(prefix="/v1/webhooks", tags=["webhooks"])
 Admin = Annotated[Principal, require("webhooks:write", Role.admin)]
 AdminRead = Annotated[Principal, require("webhooks:read", Role.admin)]
 W = service.WEBHOOK

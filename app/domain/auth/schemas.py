@@ -122,6 +122,14 @@ class ApiKeyCreated(ApiKeyRead):
     secret: str = Field(description="the full key; shown only in this response", examples=["crm_1a2b3c4d5e6f_..."])
 
 
+class Caller(ReadModel):
+    type: Literal["user", "api_key"]
+    id: UUID = Field(description="the user's or the API key's id")
+    org_id: UUID
+    role: Role
+    scopes: list[str]
+
+
 class MeResponse(ReadModel):
     type: Literal["user", "api_key"]
     role: Role

@@ -79,7 +79,7 @@ def envelope(event: Any) -> dict[str, Any]:
     """The event as webhooks and the changes feed show it."""
     return {
         "id": str(event.id), "type": event.type, "object_type": event.object_type, "object_id": str(event.object_id),
-        "action": event.action, "occurred_at": event.occurred_at.isoformat(), "actor": event.actor,
+        "action": event.action, "occurred_at": event.occurred_at.astimezone(UTC).isoformat(timespec="microseconds"), "actor": event.actor,
         "version": event.version, "data": event.data,
     }
 

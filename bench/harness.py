@@ -1,0 +1,719 @@
+"""The load harness: `python -m bench [--quick]`.
+
+It starts PostgreSQL and Redis (embedded, under `.bench-data/`), seeds the benchmark dataset once per scale
+(`crm seed-bench`, kept for the next run), runs `crm serve` and `crm worker` as separate processes with
+production settings (only the form rate limit raised), and drives the server with wrk on 127.0.0.1. In the
+same run it measures the baselines every target is a ratio of:
+
+- `floor`: `GET /v1/ping`, through the same server, middleware and API-key auth, reading nothing else;
+- `raw_sql`: the very statements an endpoint sends (captured from the app), replayed with asyncpg at the
+  same concurrency, each request in its own transaction as the app does.
+
+Prints one JSON document (and a short table on stderr); `--out` writes it to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import random
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = Path(__file__).resolve().parent / "wrk" / "scenario.lua"
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # the issue's dataset: 1M deals, 300k contacts, 2M activities, 200 small orgs
+    "full": {"scale": 1.0, "small_orgs": 200, "duration": 20, "warmup": 3, "connections": 16,
+             "drain_events": 1_000_000, "import_rows": 100_000, "report_runs": 15, "memory_import_rows": 1_000_000},
+    # every scenario on a small dataset, to check the harness works (well under 5 minutes)
+    "quick": {"scale": 0.01, "small_orgs": 10, "duration": 4, "warmup": 1, "connections": 16,
+              "drain_events": 20_000, "import_rows": 5_000, "report_runs": 5, "memory_import_rows": 20_000},
+}
+
+
+# --- processes ------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process and its children (uvicorn or arq may fork)."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+@dataclass
+class Stack:
+    """PostgreSQL, Redis, the API server and a worker, all on this machine."""
+
+    profile: dict[str, Any]
+    data_dir: Path
+    database_url: str = ""
+    redis_url: str = ""
+    base_url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    seed: dict[str, Any] = field(default_factory=dict)
+    server: subprocess.Popen | None = None
+    worker: subprocess.Popen | None = None
+    _services: Any = None
+    _logs: list[Any] = field(default_factory=list)
+
+    @property
+    def dsn(self) -> str:
+        return self.database_url.replace("postgresql+asyncpg://", "postgresql://")
+
+    def start_databases(self) -> None:
+        from app.embedded import EmbeddedServices
+
+        self._services = EmbeddedServices(self.data_dir)
+        name = f"bench_{str(self.profile['scale']).replace('.', '_')}"
+        self.database_url = self._services.postgres_url(name)
+        self.redis_url = self._services.redis_url()
+
+    def settings(self, **overrides: Any) -> Any:
+        from app.settings import Settings
+
+        return Settings(env="production", database_url=self.database_url, redis_url=self.redis_url,
+                        jwt_secret=self.env["CRM_JWT_SECRET"], data_dir=self.data_dir / "app",
+                        form_rate_limit=1_000_000_000, **overrides)
+
+    async def prepare(self) -> None:
+        """Migrate, and seed once per scale (the seed is remembered next to the data)."""
+        from app import migrate
+        from app.bench_seed import seed
+        from app.db import Database
+
+        self.env = {"CRM_JWT_SECRET": secrets.token_urlsafe(48)}
+        await asyncio.to_thread(migrate.upgrade, self.database_url)
+        marker = self.data_dir / f"seed-{self.profile['scale']}.json"
+        if marker.exists():
+            self.seed = json.loads(marker.read_text())
+            return
+        settings = self.settings(db_statement_timeout_ms=0, argon2_time_cost=1, argon2_memory_kib=8192)
+        db = Database.from_settings(settings)
+        try:
+            self.seed = await seed(db, settings, self.profile["scale"], self.profile["small_orgs"])
+        finally:
+            await db.dispose()
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            await conn.execute("VACUUM ANALYZE")  # as autovacuum would after a bulk load: fresh statistics
+        finally:
+            await conn.close()
+        marker.write_text(json.dumps(self.seed))
+
+    def start_app(self) -> None:
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, **self.env, "CRM_ENV": "production", "CRM_DATABASE_URL": self.database_url,
+               "CRM_REDIS_URL": self.redis_url, "CRM_HOST": "127.0.0.1", "CRM_PORT": str(port),
+               "CRM_DATA_DIR": str(self.data_dir / "app"), "CRM_FORM_RATE_LIMIT": "1000000000"}
+        crm = str(Path(sys.executable).parent / "crm")
+        for name in ("server", "worker"):
+            log = (self.data_dir / f"{name}.log").open("w")
+            self._logs.append(log)
+            proc = subprocess.Popen([crm, "serve" if name == "server" else "worker"], env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, cwd=ROOT)
+            setattr(self, name, proc)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.server.poll() is not None:
+                raise RuntimeError(f"crm serve exited; see {self.data_dir / 'server.log'}")
+            time.sleep(0.2)
+        raise RuntimeError("crm serve did not become ready in 60 s")
+
+    def stop(self) -> None:
+        for proc in (self.server, self.worker):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        for log in self._logs:
+            log.close()
+        if self._services is not None:
+            self._services.stop()
+
+    @property
+    def auth(self) -> str:
+        return f"Bearer {self.seed['api_key']}"
+
+
+# --- measuring ------------------------------------------------------------------------------------------
+
+
+def wrk(stack: Stack, paths: list[str], duration: float, connections: int, method: str = "GET",
+        body: str | None = None, content_type: str | None = None, auth: bool = True) -> dict[str, Any]:
+    """Run wrk for `duration` seconds; -> requests/s, latency percentiles (ms), status counts, errors."""
+    with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False) as f:
+        f.write("\n".join(paths) + "\n")
+    env = {**os.environ, "BENCH_PATHS": f.name, "BENCH_METHOD": method}
+    if auth:
+        env["BENCH_AUTH"] = stack.auth
+    if body is not None:
+        env["BENCH_BODY"] = body
+    if content_type is not None:
+        env["BENCH_CONTENT_TYPE"] = content_type
+    threads = min(2, connections)
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout",
+                          "10s", "-s", str(LUA), stack.base_url], env=env, capture_output=True, text=True,
+                         check=True)
+    os.unlink(f.name)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON "))
+    raw = json.loads(line.removeprefix("BENCH_JSON "))
+    seconds = raw["duration_us"] / 1e6
+    statuses = {int(k): v for k, v in raw["statuses"].items()}
+    ok = sum(v for k, v in statuses.items() if 200 <= k < 300)
+    lat = raw["latency_us"]
+    return {"requests": raw["requests"], "seconds": round(seconds, 2), "rps": round(raw["requests"] / seconds, 1),
+            "p50_ms": lat["p50"] / 1000, "p95_ms": lat["p95"] / 1000, "p99_ms": lat["p99"] / 1000,
+            "max_ms": lat["max"] / 1000, "ok": ok, "errors": raw["requests"] - ok,
+            "socket_errors": sum(raw["socket_errors"].values()), "statuses": statuses}
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
+
+    return {"p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99)}
+
+
+Statement = tuple[str, tuple[Any, ...]]
+
+
+async def replay(dsn: str, requests: Callable[[int], list[Statement]], duration: float,
+                 connections: int) -> dict[str, Any]:
+    """Send each request's statements in one transaction, `connections` clients at once, for `duration` s."""
+    pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
+    latencies: list[float] = []
+    counter = 0
+    end = time.perf_counter() + duration
+
+    async def client() -> None:
+        nonlocal counter
+        async with pool.acquire() as conn:
+            while time.perf_counter() < end:
+                counter += 1
+                batch = requests(counter)
+                started = time.perf_counter()
+                async with conn.transaction():
+                    for sql, params in batch:
+                        await conn.fetch(sql, *params)
+                latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(connections)))
+    seconds = time.perf_counter() - started
+    await pool.close()
+    return {"requests": len(latencies), "seconds": round(seconds, 2), "rps": round(len(latencies) / seconds, 1),
+            **_percentiles(latencies)}
+
+
+class Capture:
+    """The SQL the app sends for one request, recorded from an in-process copy of the app (same code, same
+    database) so that the asyncpg baseline replays exactly those statements."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    async def __aenter__(self) -> Capture:
+        from redis.asyncio import Redis
+
+        from app.db import Database
+        from app.main import create_app
+
+        settings = self.stack.settings()
+        self.db = Database.from_settings(settings)
+        self.redis = Redis.from_url(self.stack.redis_url)
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(settings, self.db, self.redis)),
+                                        base_url="http://bench")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+        await self.redis.aclose()
+        await self.db.dispose()
+
+    async def statements(self, method: str, path: str, **kw: Any) -> tuple[httpx.Response, list[Statement]]:
+        from sqlalchemy import event
+
+        seen: list[Statement] = []
+
+        def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+            seen.append((statement, tuple(parameters or ())))
+
+        engine = self.db.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            r = await self.client.request(method, path, headers={"Authorization": self.stack.auth}, **kw)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return r, seen
+
+
+def substitute(statements: list[Statement], old: Any, new: Any) -> list[Statement]:
+    return [(sql, tuple(new if p == old else p for p in params)) for sql, params in statements]
+
+
+def scenario(name: str, target: str, ratio: float | None, met: bool | None, **figures: Any) -> dict[str, Any]:
+    return {"scenario": name, "target": target, "ratio": None if ratio is None else round(ratio, 3), "met": met,
+            **figures}
+
+
+# --- scenarios ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    stack: Stack
+    profile: dict[str, Any]
+    results: list[dict[str, Any]] = field(default_factory=list)
+    round_trips: dict[str, int] = field(default_factory=dict)
+    tag: str = field(default_factory=lambda: secrets.token_hex(4))
+
+    @property
+    def org_id(self) -> UUID:
+        return UUID(self.stack.seed["org_id"])
+
+    def load(self, paths: list[str], **kw: Any) -> dict[str, Any]:
+        """Warm up, then measure."""
+        wrk(self.stack, paths, self.profile["warmup"], self.profile["connections"], **kw)
+        return wrk(self.stack, paths, self.profile["duration"], self.profile["connections"], **kw)
+
+    async def raw(self, requests: Callable[[int], list[Statement]]) -> dict[str, Any]:
+        await replay(self.stack.dsn, requests, self.profile["warmup"], self.profile["connections"])
+        return await replay(self.stack.dsn, requests, self.profile["duration"], self.profile["connections"])
+
+    def add(self, result: dict[str, Any]) -> None:
+        self.results.append(result)
+        _table_row(result)
+
+    async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.stack.dsn)
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+
+async def floor_and_get_deal(run: Run, cap: Capture) -> tuple[dict[str, Any], dict[str, Any]]:
+    floor = run.load(["/v1/ping"])
+    _, ping_sql = await cap.statements("GET", "/v1/ping")
+    run.round_trips["GET /v1/ping"] = len(ping_sql)
+    floor_raw = await run.raw(lambda i: ping_sql)
+    run.add(scenario("floor", "the ceiling: GET /v1/ping (API-key auth, nothing else read)", None, None,
+                     api=floor, raw_sql=floor_raw, statements=len(ping_sql)))
+
+    ids = [str(r["id"]) for r in await run.sql(
+        "SELECT id FROM deals WHERE org_id = $1 AND deleted_at IS NULL ORDER BY random() LIMIT 1000", run.org_id)]
+    api = run.load([f"/v1/deals/{i}" for i in ids])
+    _, deal_sql = await cap.statements("GET", f"/v1/deals/{ids[0]}")
+    run.round_trips["GET /v1/deals/{id}"] = len(deal_sql)
+    uuids = [UUID(i) for i in ids]
+    raw = await run.raw(lambda i: substitute(deal_sql, uuids[0], uuids[i % len(uuids)]))
+    ratio = api["rps"] / floor["rps"]
+    get_deal = scenario("get_deal", ">= 0.5 x floor req/s", ratio, ratio >= 0.5 and api["errors"] == 0, api=api,
+                        raw_sql=raw, api_vs_raw_sql=round(api["rps"] / raw["rps"], 3), statements=len(deal_sql))
+    run.add(get_deal)
+    return floor, get_deal
+
+
+async def list_deals(run: Run, cap: Capture) -> None:
+    from app.domain.deals.models import Deal
+    from app.domain.pagination import Sort, encode_cursor
+
+    sort = Sort("-created_at", Deal.created_at, True)
+    top = (await run.sql("""
+        SELECT stage_id, owner_id, count(*) AS n FROM deals WHERE org_id = $1 AND deleted_at IS NULL
+        GROUP BY stage_id, owner_id ORDER BY n DESC LIMIT 1""", run.org_id))[0]
+    total = (await run.sql("SELECT count(*) FROM deals WHERE org_id = $1 AND deleted_at IS NULL", run.org_id))[0][0]
+
+    async def cursor_at(offset: int, filtered: bool) -> str:
+        where = "AND stage_id = $3 AND owner_id = $4" if filtered else ""
+        args = (top["stage_id"], top["owner_id"]) if filtered else ()
+        row = (await run.sql(f"""SELECT created_at, id FROM deals WHERE org_id = $1 AND deleted_at IS NULL {where}
+                                 ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT 1""", run.org_id, offset,
+                             *args))[0]
+        return encode_cursor(sort, row["created_at"], row["id"])
+
+    filtered = f"/v1/deals?limit=50&stage_id={top['stage_id']}&owner_id={top['owner_id']}"
+    deep_filtered_offset = int(top["n"] * 0.9)
+    deep_offset = int(total * 0.9)
+    cases = [
+        ("filtered by stage and owner", filtered, f"{filtered}&cursor={await cursor_at(deep_filtered_offset, True)}",
+         deep_filtered_offset),
+        ("unfiltered", "/v1/deals?limit=50", f"/v1/deals?limit=50&cursor={await cursor_at(deep_offset, False)}",
+         deep_offset),
+    ]
+    for label, first_path, deep_path, offset in cases:
+        first = run.load([first_path])
+        deep = run.load([deep_path])
+        r, deep_sql = await cap.statements("GET", deep_path)
+        assert r.status_code == 200 and len(r.json()["data"]) == 50, r.text[:300]
+        run.round_trips[f"GET /v1/deals ({label})"] = len(deep_sql)
+        ratio = deep["p95_ms"] / first["p95_ms"]
+        run.add(scenario(f"list_deals_deep_page ({label})", "deep-page p95 <= 1.3 x first-page p95", ratio,
+                         ratio <= 1.3 and first["errors"] == deep["errors"] == 0, first_page=first,
+                         deep_page=deep, deep_offset=offset, rows_matching=top["n"] if "filtered" in label
+                         and "un" not in label else total))
+
+
+async def post_lead(run: Run, floor: dict[str, Any]) -> None:
+    prefix = f"bench-{run.tag}-"
+    body = ('{"first_name": "Bench", "last_name": "L{n}", "email": "' + prefix + '{n}@example.com", '
+            '"source": "web_form", "utm": {"source": "bench"}}')
+    wrk(run.stack, ["/v1/leads"], run.profile["warmup"], run.profile["connections"], method="POST",
+        body=body.replace(prefix, prefix + "warm-"), content_type="application/json")
+    before = await _count_leads(run, prefix)
+    api = wrk(run.stack, ["/v1/leads"], run.profile["duration"], run.profile["connections"], method="POST",
+              body=body, content_type="application/json")
+    await asyncio.sleep(1)  # requests still in flight when wrk stopped finish (their answers went unread)
+    written = await _count_leads(run, prefix) - before
+    events = (await run.sql("""SELECT count(*) FROM events e JOIN leads l ON l.org_id = e.org_id AND l.id = e.object_id
+                               WHERE e.org_id = $1 AND e.type = 'lead.created' AND l.email LIKE $2
+                               AND l.email NOT LIKE $3""", run.org_id, prefix + "%", prefix + "warm-%"))[0][0]
+    ratio = api["rps"] / floor["rps"]
+    # Every 2xx has its row and event; at most one request per connection was cut off by wrk's stop after
+    # the server had written it (written - 2xx <= connections).
+    unanswered = written - api["ok"]
+    complete = events == written and 0 <= unanswered <= run.profile["connections"]
+    run.add(scenario("post_lead", ">= 0.3 x floor req/s, rows written = 2xx responses", ratio,
+                     ratio >= 0.3 and complete and api["errors"] == 0, api=api, rows_written=written,
+                     events_written=events, written_but_unanswered_at_stop=unanswered))
+
+
+async def _count_leads(run: Run, prefix: str) -> int:
+    return (await run.sql("SELECT count(*) FROM leads WHERE org_id = $1 AND email LIKE $2 AND email NOT LIKE $3",
+                          run.org_id, prefix + "%", prefix + "warm-%"))[0][0]
+
+
+async def public_form(run: Run, floor: dict[str, Any]) -> None:
+    async with httpx.AsyncClient(base_url=run.stack.base_url, headers={"Authorization": run.stack.auth}) as client:
+        r = await client.post("/v1/forms", json={"name": f"Bench form {run.tag}"})
+    r.raise_for_status()
+    form = r.json()
+    path = f"/v1/public/forms/{form['public_key']}/submissions"
+    body = f"first_name=Web&last_name=Visitor&email=form-{run.tag}-{{n}}%40example.com&utm_source=bench"
+    kw = {"method": "POST", "body": body, "content_type": "application/x-www-form-urlencoded", "auth": False}
+    wrk(run.stack, [path], run.profile["warmup"], run.profile["connections"], **kw)
+    count = "SELECT count(*) FROM form_submissions WHERE org_id = $1 AND form_id = $2"
+    leads = "SELECT count(*) FROM leads WHERE org_id = $1 AND form_id = $2"
+    form_id = UUID(form["id"])
+    before, leads_before = (await run.sql(count, run.org_id, form_id))[0][0], (await run.sql(
+        leads, run.org_id, form_id))[0][0]
+    api = wrk(run.stack, [path], run.profile["duration"], run.profile["connections"], **kw)
+    await asyncio.sleep(1)
+    stored = (await run.sql(count, run.org_id, form_id))[0][0] - before
+    waited = time.perf_counter()
+    while True:  # the worker turns submissions into leads
+        made = (await run.sql(leads, run.org_id, form_id))[0][0] - leads_before
+        if made >= stored or time.perf_counter() - waited > 120:
+            break
+        await asyncio.sleep(0.5)
+    ratio = api["rps"] / floor["rps"]
+    unanswered = stored - api["ok"]
+    complete = made == stored and 0 <= unanswered <= run.profile["connections"]
+    run.add(scenario("public_form", ">= 0.3 x floor req/s, nothing lost (submissions and leads = 2xx)", ratio,
+                     ratio >= 0.3 and complete and api["errors"] == 0, api=api, submissions_stored=stored,
+                     leads_created=made, leads_caught_up_after_s=round(time.perf_counter() - waited, 1),
+                     written_but_unanswered_at_stop=unanswered))
+
+
+async def timeline(run: Run, cap: Capture, get_deal: dict[str, Any]) -> None:
+    hot = (await run.sql("""SELECT contact_id, count(*) AS n FROM activities WHERE org_id = $1
+                            AND contact_id IS NOT NULL GROUP BY contact_id ORDER BY n DESC LIMIT 1""",
+                         run.org_id))[0]
+    path = f"/v1/contacts/{hot['contact_id']}/timeline?limit=50"
+    api = run.load([path])
+    _, sql = await cap.statements("GET", path)
+    run.round_trips["GET /v1/contacts/{id}/timeline"] = len(sql)
+    raw = await run.raw(lambda i: sql)
+    ratio = api["p95_ms"] / get_deal["api"]["p95_ms"]
+    run.add(scenario("timeline_hot_contact", "first page p95 <= 2 x GET deal p95", ratio,
+                     ratio <= 2 and api["errors"] == 0, api=api, raw_sql=raw, activities=hot["n"],
+                     statements=len(sql)))
+
+
+async def drain_changes(run: Run, cap: Capture) -> None:
+    """Read N events through /v1/changes (1,000 a page, keep-alive) vs asyncpg paging the same statement."""
+    want = run.profile["drain_events"]
+    limit = 1000
+    read = 0
+    cursor = None
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=run.stack.base_url, headers={"Authorization": run.stack.auth},
+                                 timeout=60) as client:
+        while read < want:
+            params: dict[str, Any] = {"limit": min(limit, want - read)}
+            if cursor:
+                params["cursor"] = cursor
+            r = await client.get("/v1/changes", params=params)
+            r.raise_for_status()
+            page = r.json()
+            if not page["data"]:
+                break
+            read += len(page["data"])
+            cursor = page["next_cursor"]
+    api_seconds = time.perf_counter() - started
+
+    # The same statement the endpoint sends for a page after a cursor, paged with asyncpg.
+    from app.domain.events.feed import Position
+
+    first, _ = await cap.statements("GET", "/v1/changes", params={"limit": 1})
+    position = Position.decode(first.json()["next_cursor"])
+    _, sql = await cap.statements("GET", "/v1/changes", params={"limit": limit, "cursor": first.json()["next_cursor"]})
+    run.round_trips["GET /v1/changes"] = len(sql)
+    page_sql, page_params = sql[-1]
+    conn = await asyncpg.connect(run.stack.dsn)
+    raw_read = 0
+    txid, event_id = str(position.txid), position.event_id
+    started = time.perf_counter()
+    try:
+        txid, event_id = "0", UUID(int=0)
+        while raw_read < read:
+            params = tuple(txid if p == str(position.txid) else event_id if p == position.event_id else p
+                           for p in page_params)
+            async with conn.transaction():
+                rows = await conn.fetch(page_sql, *params)
+            if not rows:
+                break
+            raw_read += len(rows)
+            txid, event_id = str(rows[-1]["txid"]), rows[-1]["id"]
+    finally:
+        raw_seconds = time.perf_counter() - started
+        await conn.close()
+    api_rate, raw_rate = read / api_seconds, raw_read / raw_seconds
+    ratio = api_rate / raw_rate
+    run.add(scenario("drain_changes", ">= 0.25 x raw asyncpg events/s", ratio, ratio >= 0.25,
+                     events=read, api={"seconds": round(api_seconds, 2), "events_per_s": round(api_rate)},
+                     raw_sql={"events": raw_read, "seconds": round(raw_seconds, 2), "events_per_s": round(raw_rate)}))
+
+
+def write_csv(path: Path, rows: int, tag: str) -> None:
+    rng = random.Random(11)
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["First Name", "Last Name", "E-Mail", "Phone", "Company", "Notes"])
+        for i in range(rows):
+            n = i
+            if i % 10 == 9:  # every tenth row repeats an earlier (first-time) person
+                n = rng.randrange(i)
+                n -= 1 if n % 10 == 9 else 0
+            out.writerow([f"First{n}", f"Last{n}", f"imp-{tag}-{n}@example.com", f"+4930{2000000 + n}",
+                          f"Company {n % 500}", "imported; with a delimiter"])
+
+
+async def import_csv(run: Run, rows: int, label: str) -> dict[str, Any]:
+    """Upload, then poll until the worker is done; samples the worker's RSS every half second."""
+    tag = f"{run.tag}{label}"
+    path = run.stack.data_dir / f"import-{tag}.csv"
+    write_csv(path, rows, tag)
+    samples: list[int] = []
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=run.stack.base_url, headers={"Authorization": run.stack.auth},
+                                 timeout=120) as client:
+        with path.open("rb") as f:
+            r = await client.post("/v1/imports", files={"file": (path.name, f, "text/csv")}, data={
+                "object": "contacts", "dedupe_by": "email", "on_duplicate": "skip",
+                "mapping": json.dumps({"First Name": "first_name", "Last Name": "last_name", "E-Mail": "email",
+                                       "Phone": "phone"})})
+        r.raise_for_status()
+        import_id = r.json()["id"]
+        while True:
+            samples.append(rss_kib(run.stack.worker.pid))
+            body = (await client.get(f"/v1/imports/{import_id}")).json()
+            if body["status"] not in ("queued", "running"):
+                break
+            await asyncio.sleep(0.5)
+    seconds = time.perf_counter() - started
+    return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds), "status": body["status"],
+            "counts": {k: body[k] for k in ("processed", "created", "updated", "skipped", "failed")},
+            "path": path, "worker_rss_kib": samples}
+
+
+async def csv_import(run: Run) -> None:
+    result = await import_csv(run, run.profile["import_rows"], "i")
+    path = result.pop("path")
+    result.pop("worker_rss_kib")
+    conn = await asyncpg.connect(run.stack.dsn)
+    try:
+        await conn.execute("""CREATE TEMP TABLE copy_target (first_name text, last_name text, email text,
+                                                               phone text, company text, notes text)""")
+        started = time.perf_counter()
+        await conn.copy_to_table("copy_target", source=str(path), format="csv", header=True)
+        copy_seconds = time.perf_counter() - started
+    finally:
+        await conn.close()
+    path.unlink()
+    expected = {"processed": result["rows"], "created": result["rows"] - result["rows"] // 10,
+                "skipped": result["rows"] // 10}
+    correct = result["status"] == "succeeded" and all(result["counts"][k] == v for k, v in expected.items())
+    ratio = copy_seconds / result["seconds"]
+    run.add(scenario("csv_import", ">= 0.2 x PostgreSQL COPY of the same file (rows/s)", ratio,
+                     ratio >= 0.2 and correct, api=result, copy={"seconds": round(copy_seconds, 3),
+                                                                  "rows_per_s": round(result["rows"] / copy_seconds)},
+                     counts_correct=correct))
+
+
+async def reports(run: Run, cap: Capture) -> None:
+    """Each report endpoint, one request at a time, vs its bare SQL statement run the same way."""
+    names = [n for n in ("funnel", "win-loss", "forecast")]
+    runs = run.profile["report_runs"]
+    async with httpx.AsyncClient(base_url=run.stack.base_url, headers={"Authorization": run.stack.auth},
+                                 timeout=120) as client:
+        for name in names:
+            path = f"/v1/reports/{name}?from=2000-01-01&to=2100-12-31"
+            r = await client.get(path)
+            if r.status_code == 404 and r.headers.get("content-type", "").startswith("application/problem"):
+                run.add(scenario(f"report_{name}", "<= 1.5 x bare SQL time", None, False,
+                                 missing="the report endpoint does not exist"))
+                continue
+            r.raise_for_status()
+            api_times = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                (await client.get(path)).raise_for_status()
+                api_times.append(time.perf_counter() - started)
+            _, sql = await cap.statements("GET", path)
+            run.round_trips[f"GET /v1/reports/{name}"] = len(sql)
+            statement, params = sql[-1]
+            conn = await asyncpg.connect(run.stack.dsn)
+            try:
+                await conn.fetch(statement, *params)
+                sql_times = []
+                for _ in range(runs):
+                    started = time.perf_counter()
+                    await conn.fetch(statement, *params)
+                    sql_times.append(time.perf_counter() - started)
+            finally:
+                await conn.close()
+            api_p50, sql_p50 = statistics.median(api_times), statistics.median(sql_times)
+            ratio = api_p50 / sql_p50
+            run.add(scenario(f"report_{name}", "<= 1.5 x bare SQL time (median of sequential runs)", ratio,
+                             ratio <= 1.5, api=_percentiles(api_times), raw_sql=_percentiles(sql_times),
+                             runs=runs, statements=len(sql)))
+
+
+async def memory(run: Run) -> None:
+    api_rss = rss_kib(run.stack.server.pid)
+    result = await import_csv(run, run.profile["memory_import_rows"], "m")
+    result["path"].unlink()
+    samples = result.pop("worker_rss_kib")
+    warm = samples[min(len(samples) - 1, max(1, len(samples) // 10))]  # after the first tenth of the run
+    growth_mib = (max(samples) - warm) / 1024
+    flat = growth_mib < 50
+    run.add(scenario("memory", "API RSS <= 250 MB after the run; worker RSS flat while importing", api_rss / 1024 / 250,
+                     api_rss / 1024 <= 250 and flat, api_rss_mib=round(api_rss / 1024, 1),
+                     import_rows=result["rows"], import_seconds=result["seconds"], import_status=result["status"],
+                     worker_rss_mib={"start": round(samples[0] / 1024, 1), "after_first_tenth": round(warm / 1024, 1),
+                                     "peak": round(max(samples) / 1024, 1), "end": round(samples[-1] / 1024, 1)},
+                     worker_growth_mib=round(growth_mib, 1)))
+
+
+# --- output ---------------------------------------------------------------------------------------------
+
+
+def _table_row(r: dict[str, Any]) -> None:
+    api = r.get("api") or r.get("first_page") or {}
+    figures = ", ".join(f"{k}={api[k]}" for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "errors") if k in api)
+    met = {True: "met", False: "MISSED", None: "-"}[r["met"]]
+    print(f"{r['scenario']:<48} {met:<7} ratio={r['ratio']!s:<7} {figures}", file=sys.stderr, flush=True)
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "?")
+    mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")))
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem / 1024 / 1024, 1),
+            "python": sys.version.split()[0], "wrk": wrk_version.strip()}
+
+
+async def run_all(profile_name: str, data_dir: Path) -> dict[str, Any]:
+    profile = PROFILES[profile_name]
+    stack = Stack(profile, data_dir)
+    started = time.perf_counter()
+    try:
+        stack.start_databases()
+        await stack.prepare()
+        stack.start_app()
+        run = Run(stack, profile)
+        pg_version = (await run.sql("SHOW server_version"))[0][0]
+        async with Capture(stack) as cap:
+            floor, get_deal = await floor_and_get_deal(run, cap)
+            await list_deals(run, cap)
+            await timeline(run, cap, get_deal)
+            await post_lead(run, floor)
+            await public_form(run, floor)
+            await drain_changes(run, cap)
+            await reports(run, cap)
+        await csv_import(run)
+        await memory(run)
+        return {"profile": profile_name, "settings": {k: v for k, v in profile.items()},
+                "date": time.strftime("%Y-%m-%d"), "machine": {**machine(), "postgresql": pg_version},
+                "server": {"command": "crm serve (1 uvicorn process) + crm worker", "env": "CRM_ENV=production",
+                           "raised_limits": {"CRM_FORM_RATE_LIMIT": 1_000_000_000}},
+                "seed": stack.seed.get("rows"), "seconds": round(time.perf_counter() - started, 1),
+                "round_trips": run.round_trips, "scenarios": run.results,
+                "met": sum(1 for r in run.results if r["met"]),
+                "missed": [r["scenario"] for r in run.results if r["met"] is False]}
+    finally:
+        stack.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small dataset, short runs (under 5 minutes)")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".bench-data",
+                        help="embedded PostgreSQL/Redis and the seeded datasets (kept between runs)")
+    parser.add_argument("--out", type=Path, help="also write the JSON here (the full run's is bench/results.json)")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    os.environ.setdefault("CRM_LOG_LEVEL", "WARNING")
+    result = asyncio.run(run_all("quick" if args.quick else "full", args.data_dir))
+    text = json.dumps(result, indent=2, default=str)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
