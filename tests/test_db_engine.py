@@ -37,3 +37,28 @@ async def test_statements_are_cached_by_default(bare_database):
 async def test_cache_size_zero_leaves_no_named_statement_on_the_server(bare_database):
     """What a transaction-mode pooler needs: nothing prepared by name outlives a statement."""
     assert await _named_statements(bare_database, 0) == 0
+
+
+async def test_a_pooled_connection_the_server_closed_is_replaced_without_an_error(bare_database):
+    """No round trip per checkout (no pool_pre_ping), yet a connection whose backend was terminated (a restart,
+    an idle timeout, an administrator) is not handed out: the next request just works on a fresh one."""
+    import asyncio
+
+    import asyncpg
+
+    engine = make_engine(Settings(env="test", database_url=bare_database, redis_url="redis://unused",
+                                  db_pool_size=1, db_max_overflow=0))
+    try:
+        async with engine.connect() as conn:
+            before = await conn.scalar(text("SELECT pg_backend_pid()"))
+        admin = await asyncpg.connect(bare_database.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", before)
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.2)  # the server's goodbye reaches the idle connection
+        async with engine.connect() as conn:
+            after = await conn.scalar(text("SELECT pg_backend_pid()"))
+        assert after != before
+    finally:
+        await engine.dispose()

@@ -4,10 +4,12 @@ one UNION query with keyset pagination, then hydrated with one query per kind on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import String, literal, or_, select, true, tuple_, union
+from sqlalchemy import Integer, String, bindparam, literal, or_, select, true, tuple_, union
+from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities.models import Activity
@@ -29,7 +31,7 @@ from app.domain.pipelines.models import Stage
 KINDS = {"contact": CONTACT, "company": COMPANY, "deal": DEAL, "lead": LEAD}
 
 
-def _live(model: Any, org_id: UUID) -> Any:
+def _live(model: Any, org_id: Any) -> Any:
     return (model.org_id == org_id) & model.deleted_at.is_(None)
 
 
@@ -41,7 +43,7 @@ class Via:
     parents: Any  # a SELECT of parent ids
 
 
-def _branches(object_type: str, org_id: UUID, object_id: UUID) -> list[tuple[str, Any]]:
+def _branches(object_type: str, org_id: Any, object_id: Any) -> list[tuple[str, Any]]:
     """-> [(kind, filter)]: each filter is served by one index, directly or per parent (see Via)."""
     S = FormSubmission
     if object_type == "deal":
@@ -70,14 +72,15 @@ _COLUMNS = {
 }
 
 
-def _branch(kind: str, condition: Any, org_id: UUID, position: tuple[Any, UUID] | None, limit: int) -> Any:
+def _branch(kind: str, condition: Any, org_id: Any, paged: bool, limit: Any) -> Any:
     """Newest `limit` entries of one branch. Through parents, a LATERAL join takes each parent's newest
     entries from the (org_id, parent, time, id) index, whatever the planner guesses about the parent set."""
     time_col, id_col, base = _COLUMNS[kind]
     rows = select(literal(kind, String).label("kind"), id_col.label("id"), time_col.label("occurred_at")).where(
         base(org_id))
-    if position is not None:
-        rows = rows.where(tuple_(time_col, id_col) < tuple_(*position))
+    if paged:
+        rows = rows.where(tuple_(time_col, id_col) < tuple_(bindparam("after_time", type_=time_col.type),
+                                                           bindparam("after_id", type_=id_col.type)))
     if isinstance(condition, Via):
         parents = condition.parents.subquery()
         per_parent = (rows.where(condition.column == parents.c.id).order_by(time_col.desc(), id_col.desc())
@@ -98,15 +101,26 @@ async def timeline(session: AsyncSession, org_id: UUID, object_type: str, object
     if page.sort not in (None, "-occurred_at"):
         raise ValidationFailed("a timeline is always newest first (sort=-occurred_at)", loc=("query", "sort"))
     probe = Sort("-occurred_at", Activity.created_at, True)
-    position = decode_cursor(page.cursor, probe) if page.cursor else None
-    parts = [_branch(kind, condition, org_id, position, page.limit + 1)
-             for kind, condition in _branches(object_type, org_id, object_id)]
-    entries = union(*[select(p) for p in parts]).subquery("entries")
-    stmt = (select(entries.c.kind, entries.c.id, entries.c.occurred_at)
-            .order_by(entries.c.occurred_at.desc(), entries.c.id.desc()).limit(page.limit + 1))
-    rows = (await session.execute(stmt)).all()
+    params: dict[str, Any] = {"org_id": org_id, "object_id": object_id, "limit": page.limit + 1}
+    if page.cursor:
+        params["after_time"], params["after_id"] = decode_cursor(page.cursor, probe)
+    stmt = _statement(object_type, bool(page.cursor))
+    rows = (await session.execute(stmt, params)).all()
     cut = cut_page(rows, page, probe, value_of=lambda r: r.occurred_at)
     return Page(await _hydrate(session, org_id, cut.items), cut.next_cursor)
+
+
+@lru_cache(maxsize=16)
+def _statement(object_type: str, paged: bool) -> Any:
+    """One statement per record type (and first page or not), built once: the values are bound parameters.
+    Building this UNION anew took longer than PostgreSQL took to run it."""
+    org_id, object_id = bindparam("org_id", type_=PGUUID(as_uuid=True)), bindparam("object_id", type_=PGUUID(as_uuid=True))
+    limit = bindparam("limit", type_=Integer)
+    parts = [_branch(kind, condition, org_id, paged, limit) for kind, condition in _branches(object_type, org_id,
+                                                                                             object_id)]
+    entries = union(*[select(p) for p in parts]).subquery("entries")
+    return (select(entries.c.kind, entries.c.id, entries.c.occurred_at)
+            .order_by(entries.c.occurred_at.desc(), entries.c.id.desc()).limit(limit))
 
 
 async def _hydrate(session: AsyncSession, org_id: UUID, rows: list[Any]) -> list[dict[str, Any]]:
