@@ -81,7 +81,7 @@ async def _org(db: Database, settings: Settings, name: str, users: int, rng: ran
                 StageCreate(name="Won", probability=100, kind="won"),
                 StageCreate(name="Lost", probability=0, kind="lost")])))
         for p in pipes:
-            stages[p.id] = [(s.id, s.kind) for s in p.stages]
+            stages[p.id] = [(s.id, s.kind, s.forecast_category) for s in p.stages]
         if users > 1:
             await custom_fields.create(session, who, CustomFieldCreate(
                 object="deal", key="tier", label="Tier", type="select", options=["gold", "silver", "bronze"]))
@@ -134,7 +134,7 @@ async def _fill(db: Database, org: dict[str, Any], n: dict[str, int], rng: rando
     def deals() -> Iterator[tuple]:
         for i in range(n["deals"]):
             pipeline_id, stages = pipes[0] if i % 10 < 8 else pipes[i % len(pipes)]
-            stage_id, kind = stages[rng.randrange(len(stages))]
+            stage_id, kind, category = stages[rng.randrange(len(stages))]
             created = at(i, n["deals"])
             entered = created + timedelta(days=rng.randrange(1, 30))
             did = new_id()
@@ -147,14 +147,14 @@ async def _fill(db: Database, org: dict[str, Any], n: dict[str, int], rng: rando
                    Decimal(rng.randrange(100, 100_000)) + Decimal("0.50"), "EUR",
                    None if i % 5 == 0 else date.today() + timedelta(days=rng.randrange(-60, 365)),
                    contact_ids[i % len(contact_ids)], None, kind, "price" if kind == "lost" else None,
-                   entered if kind != "open" else None, entered,
+                   entered if kind != "open" else None, entered, category,
                    _js({"tier": ("gold", "silver", "bronze")[i % 3]}) if len(users) > 1 else "{}", "[]", created,
                    entered, 1)
 
     counts["deals"] = await _copy(db, "deals", [
         "org_id", "id", "owner_id", "title", "pipeline_id", "stage_id", "value_amount", "currency",
         "expected_close_date", "contact_id", "company_id", "status", "lost_reason", "closed_at", "stage_entered_at",
-        "custom_fields", "external_ids", "created_at", "updated_at", "version"], deals())
+        "forecast_category", "custom_fields", "external_ids", "created_at", "updated_at", "version"], deals())
     counts["deal_stage_history"] = await _copy(db, "deal_stage_history", [
         "org_id", "id", "deal_id", "from_stage_id", "to_stage_id", "moved_at", "moved_by", "seconds_in_previous"],
         iter(history))

@@ -358,6 +358,34 @@ async def test_moving_to_another_pipeline(client):
     assert await _ids(client, acct, pipeline_id=sales["id"]) == []
 
 
+async def test_forecast_category_comes_from_the_stage_unless_set(client):
+    acct = await signup(client)
+    _, stages = await _sales(client, acct)
+    deal = await _deal(client, acct)
+    assert deal["forecast_category"] == "pipeline"  # Qualification (10 %)
+    for stage, category in (("Proposal", "best_case"), ("Negotiation", "commit"), ("Won", "commit")):
+        assert (await _move(client, acct, deal["id"], stages[stage]))["forecast_category"] == category
+    lost = await _move(client, acct, deal["id"], stages["Lost"], lost_reason="budget")
+    assert lost["forecast_category"] == "omitted"
+
+    # Set on the write that moves it: the client's value wins; the next move copies the stage again.
+    moved = await _move(client, acct, deal["id"], stages["Qualification"], forecast_category="commit")
+    assert moved["forecast_category"] == "commit"
+    assert (await _move(client, acct, deal["id"], stages["Proposal"]))["forecast_category"] == "best_case"
+    r = await client.patch(f"/v1/deals/{deal['id']}", headers=acct.headers, json={"forecast_category": "omitted"})
+    assert r.status_code == 200 and r.json()["forecast_category"] == "omitted"
+    r = await client.patch(f"/v1/deals/{deal['id']}", headers=acct.headers, json={"forecast_category": None})
+    assert r.status_code == 200 and r.json()["forecast_category"] == "best_case"  # null: the stage's again
+    r = await client.patch(f"/v1/deals/{deal['id']}", headers=acct.headers, json={"forecast_category": "maybe"})
+    assert ["body", "forecast_category"] in _locs(_problem(r, 422))
+
+    explicit = await _deal(client, acct, stage_id=stages["Negotiation"], forecast_category="best_case")
+    assert explicit["forecast_category"] == "best_case"
+    assert (await _deal(client, acct, stage_id=stages["Negotiation"]))["forecast_category"] == "commit"
+    assert await _ids(client, acct, forecast_category="best_case") == [explicit["id"], deal["id"]]
+    assert await _ids(client, acct, forecast_category="omitted") == []
+
+
 # --- lists --------------------------------------------------------------------------------------------
 
 

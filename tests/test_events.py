@@ -171,7 +171,8 @@ async def test_deal_moves_write_stage_changed_won_and_lost(client, session):
         assert str(e.object_id) == deal["id"] and e.actor == user(owner)
     assert moved["deal.stage_changed"].data["previous"] == {"stage_id": stage["Qualification"]}
     assert moved["deal.updated"].data["previous"]["stage_id"] == stage["Qualification"]
-    assert set(moved["deal.updated"].data["previous"]) <= {"stage_id", "stage_entered_at"}
+    assert set(moved["deal.updated"].data["previous"]) <= {"stage_id", "stage_entered_at", "forecast_category"}
+    assert moved["deal.updated"].data["previous"]["forecast_category"] == "pipeline"  # it follows the stage
 
     # Not a move: only deal.updated.
     r = await client.patch(f"/v1/deals/{deal['id']}", headers=h, json={"title": "Bigger one"})

@@ -229,6 +229,42 @@ async def test_rename_and_change_probability_of_a_stage(client):
     assert _by_name(await _pipeline(client, acct, sales["id"]))["Stale"]["probability"] == 55
 
 
+async def test_stage_forecast_categories(client):
+    acct = await signup(client)
+    sales = await _default_pipeline(client, acct)
+    assert [s["forecast_category"] for s in sales["stages"]] == ["pipeline", "best_case", "commit", "commit",
+                                                                 "omitted"]
+    pipeline = await _create_pipeline(client, acct, stages=[
+        {"name": "Lead in", "probability": 10, "forecast_category": "best_case"},
+        {"name": "Demo", "probability": 50}, STAGES[2], STAGES[3]])
+    lead_in, demo = _by_name(pipeline)["Lead in"], _by_name(pipeline)["Demo"]
+    assert (lead_in["forecast_category"], demo["forecast_category"]) == ("best_case", "best_case")
+    base = f"/v1/pipelines/{pipeline['id']}/stages"
+
+    # A stage on its default follows its probability; one set explicitly keeps its category.
+    r = await client.patch(f"{base}/{demo['id']}", headers=acct.headers, json={"probability": 80})
+    assert r.status_code == 200 and r.json()["forecast_category"] == "commit"
+    r = await client.patch(f"{base}/{lead_in['id']}", headers=acct.headers, json={"probability": 90})
+    assert r.status_code == 200 and r.json()["forecast_category"] == "best_case"
+    r = await client.patch(f"{base}/{lead_in['id']}", headers=acct.headers, json={"forecast_category": None})
+    assert r.status_code == 200 and r.json()["forecast_category"] == "commit"  # null: back to the default
+    r = await client.patch(f"{base}/{demo['id']}", headers=acct.headers, json={"forecast_category": "omitted"})
+    assert r.status_code == 200 and r.json()["forecast_category"] == "omitted"
+
+    # Deals copy the category when they enter the stage; a stage edit leaves the deals already there alone.
+    deal = await _deal(client, acct, pipeline_id=pipeline["id"], stage_id=demo["id"])
+    assert deal["forecast_category"] == "omitted"
+    r = await client.patch(f"{base}/{demo['id']}", headers=acct.headers, json={"forecast_category": "pipeline"})
+    assert r.status_code == 200
+    r = await client.get(f"/v1/deals/{deal['id']}", headers=acct.headers)
+    assert r.json()["forecast_category"] == "omitted"
+
+    r = await client.post(base, headers=acct.headers, json={"name": "Closing", "probability": 45})
+    assert r.status_code == 201 and r.json()["forecast_category"] == "best_case"
+    r = await client.post(base, headers=acct.headers, json={"name": "X", "probability": 5, "forecast_category": "no"})
+    _problem(r, 422)
+
+
 async def test_changing_the_kind_of_a_stage(client):
     acct = await signup(client)
     sales = await _default_pipeline(client, acct)

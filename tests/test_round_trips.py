@@ -56,6 +56,12 @@ CASES = [
     ("contact timeline", "GET", "/v1/contacts/{contact}/timeline?limit=50", None, 6),
     ("create contact", "POST", "/v1/contacts", {"first_name": "New", "phone": "+4930123456"}, 6),
     ("move deal", "PATCH", "/v1/deals/{deal}", {"stage_id": "{stage2}"}, 7),
+    # a report is one statement: it reads the org's time zone and currency and checks the pipeline itself
+    ("funnel report", "GET", "/v1/reports/funnel?from=2020-01-01&to=2030-12-31&owner_id={owner}", None, 2),
+    ("funnel report of a pipeline", "GET", "/v1/reports/funnel?pipeline_id={pipeline}", None, 2),
+    ("win-loss report by month", "GET", "/v1/reports/win-loss?group_by=month&from=2020-01-01", None, 2),
+    ("win-loss report by source", "GET", "/v1/reports/win-loss?group_by=source&pipeline_id={pipeline}", None, 2),
+    ("forecast report", "GET", "/v1/reports/forecast?pipeline_id={pipeline}&format=csv", None, 2),
 ]
 
 
@@ -64,7 +70,7 @@ async def test_round_trips(client, database, world, name, method, path, body, ex
     acct, key, contact, deal = world
     pipeline = (await client.get(f"/v1/pipelines/{deal['pipeline_id']}", headers=key)).json()
     values = {"deal": deal["id"], "contact": contact["id"], "stage": deal["stage_id"], "owner": acct.user_id,
-              "stage2": pipeline["stages"][2]["id"]}
+              "stage2": pipeline["stages"][2]["id"], "pipeline": pipeline["id"]}
     path = path.format(**values)
     if body and "stage_id" in body:
         body = {"stage_id": values["stage2"]}

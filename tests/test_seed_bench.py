@@ -20,6 +20,8 @@ async def test_seed_small_scale_is_served_by_the_api(settings, database, redis):
         deals = (await c.get("/v1/deals", headers=auth, params={"limit": 200})).json()["data"]
         assert len(deals) == 200 and {d["status"] for d in deals} <= {"open", "won", "lost"}
         assert all(d["lost_reason"] for d in deals if d["status"] == "lost")
+        assert {d["forecast_category"] for d in deals if d["status"] == "lost"} == {"omitted"}  # from the stage
+        assert {d["forecast_category"] for d in deals if d["status"] == "won"} == {"commit"}
         owners = [d["owner_id"] for d in deals]
         assert owners.count(max(set(owners), key=owners.count)) > len(owners) / 5  # skewed towards a few owners
         hot = (await c.get("/v1/contacts", headers=auth, params={"sort": "created_at", "limit": 1})).json()["data"][0]

@@ -20,6 +20,7 @@ from app.api.v1 import (
     org,
     pipelines,
     public_forms,
+    reports,
     schema,
     users,
     webhooks,
@@ -28,5 +29,5 @@ from app.api.v1 import (
 api_router = APIRouter()
 for module in (ops, auth, me, org, users, api_keys, contacts, companies, leads, pipelines, deals, activities,
                custom_fields, schema, webhooks, notifications, forms, public_forms, changes,
-               imports):
+               imports, reports):
     api_router.include_router(module.router)

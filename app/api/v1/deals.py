@@ -14,6 +14,7 @@ from app.domain.auth.principal import Principal
 from app.domain.deals import service
 from app.domain.deals.models import Deal
 from app.domain.deals.schemas import DealCreate, DealUpdate, StageMoveRead
+from app.domain.pipelines.schemas import ForecastCategory
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"])
 SORTS = {"created_at": Deal.created_at, "updated_at": Deal.updated_at, "value": Deal.value_amount,
@@ -24,6 +25,7 @@ def filters(
     pipeline_id: UUID | None = None,
     stage_id: UUID | None = None,
     status: Literal["open", "won", "lost"] | None = None,
+    forecast_category: ForecastCategory | None = None,
     contact_id: UUID | None = None,
     company_id: UUID | None = None,
     expected_close_after: Annotated[date | None, Query(description="inclusive")] = None,
@@ -31,7 +33,8 @@ def filters(
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     for column, value in ((Deal.pipeline_id, pipeline_id), (Deal.stage_id, stage_id), (Deal.status, status),
-                          (Deal.contact_id, contact_id), (Deal.company_id, company_id)):
+                          (Deal.forecast_category, forecast_category), (Deal.contact_id, contact_id),
+                          (Deal.company_id, company_id)):
         if value is not None:
             where.append(column == value)
     if expected_close_after is not None:

@@ -94,7 +94,8 @@ async def create_stage(pipeline_id: UUID, body: StageCreate, session: SessionDep
               responses={**AUTHED, **NOT_FOUND, **CONFLICT, **PRECONDITION})
 async def update_stage(pipeline_id: UUID, stage_id: UUID, body: StageUpdate, session: SessionDep, who: Admin,
                        expected: IfMatch) -> Response:
-    """Rename, change probability or rotting days; changing the kind of a stage holding deals is a 409."""
+    """Rename, change probability, rotting days or forecast category; changing the kind of a stage holding
+    deals is a 409."""
     stage = await service.update_stage(session, who, pipeline_id, stage_id, body, expected)
     return one(_stage(stage), stage.version, None)
 

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.domain.base import Base, SalesRecord, jsonb_gin, owner_fk, ref_fk
+from app.domain.pipelines.models import FORECAST_CATEGORIES
 from app.ids import new_id
 
 STATUSES = ("open", "won", "lost")
@@ -25,11 +26,14 @@ class Deal(SalesRecord, Base):
         ref_fk("deals", "contact_id", "contacts"),
         ref_fk("deals", "company_id", "companies"),
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in STATUSES)})", name="status"),
+        CheckConstraint(f"forecast_category IN ({', '.join(repr(c) for c in FORECAST_CATEGORIES)})",
+                        name="forecast_category"),
         Index(None, "org_id", "created_at", "id"),
         Index(None, "org_id", "updated_at", "id"),
         Index(None, "org_id", "value_amount", "id"),
         Index(None, "org_id", "expected_close_date", "id"),
         Index(None, "org_id", "stage_entered_at", "id"),
+        Index(None, "org_id", "closed_at", postgresql_where=text("closed_at IS NOT NULL")),  # win-loss periods
         Index(None, "org_id", "stage_id", "owner_id", "created_at", "id"),
         Index(None, "org_id", "owner_id", "created_at", "id"),
         Index(None, "org_id", "pipeline_id", "status", "created_at", "id"),
@@ -52,6 +56,7 @@ class Deal(SalesRecord, Base):
     lost_reason: Mapped[str | None] = mapped_column(String(200))
     closed_at: Mapped[datetime | None] = mapped_column()
     stage_entered_at: Mapped[datetime] = mapped_column()
+    forecast_category: Mapped[str] = mapped_column(String(16), default="pipeline", server_default="pipeline")
     external_ids: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")
 
     @property

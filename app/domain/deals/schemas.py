@@ -9,9 +9,12 @@ from pydantic import Field
 
 from app.domain.contacts.schemas import ExternalIds
 from app.domain.leads.schemas import MoneyIn
+from app.domain.pipelines.schemas import ForecastCategory
 from app.domain.schemas import CustomFieldValues, InputModel, Name, ReadModel, RecordRead, Text200
 
 Status = Literal["open", "won", "lost"]
+FORECAST_DOC = ("where the deal counts in the forecast (`omitted`: left out). Default: its stage's category, "
+                "copied whenever the deal enters a stage, unless this write sets it")
 
 
 class Money(ReadModel):
@@ -32,6 +35,7 @@ class DealCreate(InputModel):
     contact_id: UUID | None = None
     company_id: UUID | None = None
     lost_reason: Text200 | None = None
+    forecast_category: ForecastCategory | None = Field(None, description=FORECAST_DOC)
     external_ids: ExternalIds = Field(default_factory=list)
     owner_id: UUID | None = None
     custom_fields: CustomFieldValues = Field(default_factory=dict)
@@ -49,6 +53,9 @@ class DealUpdate(InputModel):
     contact_id: UUID | None = None
     company_id: UUID | None = None
     lost_reason: Text200 | None = None
+    forecast_category: ForecastCategory | None = Field(
+        None, description="null: back to the stage's category. A move copies the new stage's category unless "
+                          "the same write sets this")
     external_ids: ExternalIds | None = None
     owner_id: UUID | None = None
     custom_fields: CustomFieldValues | None = None
@@ -66,6 +73,7 @@ class DealRead(RecordRead):
     lost_reason: str | None
     closed_at: datetime | None
     stage_entered_at: datetime
+    forecast_category: ForecastCategory = Field(description=FORECAST_DOC)
     external_ids: list[dict[str, str]]
 
 

@@ -89,12 +89,13 @@ async def create(session: AsyncSession, actor: Principal, body: DealCreate, **se
     pipeline, stage = await _pipeline_and_stage(session, actor.org_id, data.pop("pipeline_id"), data.pop("stage_id"))
     value = data.pop("value") or {}
     lost_reason = data.pop("lost_reason")
+    forecast_category = data.pop("forecast_category") or stage.forecast_category
     values = await prepare_values(session, actor, "deal", data)
     await _check_refs(session, actor.org_id, values)
     now = _now()
     deal = Deal(org_id=actor.org_id, pipeline_id=pipeline.id, stage_id=stage.id, stage_entered_at=now,
                 value_amount=value.get("amount") or Decimal("0.00"), currency=(value.get("currency") or pipeline.currency).upper(),
-                status="open", **values, **server_fields)
+                status="open", forecast_category=forecast_category, **values, **server_fields)
     _enter(deal, stage, now, lost_reason)
     await DEAL.created(session, actor, deal)
     session.add(StageMove(org_id=actor.org_id, deal_id=deal.id, from_stage_id=None, to_stage_id=stage.id,
@@ -132,6 +133,8 @@ async def update(session: AsyncSession, actor: Principal, deal_id: UUID, patch: 
     value = changes.pop("value", None)
     lost_reason_given = "lost_reason" in changes
     lost_reason = changes.pop("lost_reason", None)
+    forecast_given = "forecast_category" in changes
+    forecast_category = changes.pop("forecast_category", None)
     if new_pipeline is not None and new_pipeline != deal.pipeline_id and new_stage is None:
         raise ValidationFailed("moving a deal to another pipeline needs a stage_id of that pipeline",
                                loc=("body", "stage_id"))
@@ -153,7 +156,15 @@ async def update(session: AsyncSession, actor: Principal, deal_id: UUID, patch: 
         if deal.status != "lost" and lost_reason:
             raise ValidationFailed("lost_reason is only for lost deals", loc=("body", "lost_reason"))
         deal.lost_reason = lost_reason
+    if forecast_given:  # set on this write: it wins over the category a move copied from the stage
+        deal.forecast_category = forecast_category or await _stage_category(session, deal)
     return await DEAL.updated(session, actor, deal, before, extra=extra)
+
+
+async def _stage_category(session: AsyncSession, deal: Deal) -> str:
+    stage = await session.get(Stage, (deal.org_id, deal.stage_id))  # the identity map answers after a move
+    assert stage is not None  # a deal's stage row always exists (stages are soft-deleted)
+    return stage.forecast_category
 
 
 async def _move(session: AsyncSession, actor: Principal | None, deal: Deal, pipeline: Pipeline, stage: Stage,
@@ -166,6 +177,7 @@ async def _move(session: AsyncSession, actor: Principal | None, deal: Deal, pipe
     ))
     _enter(deal, stage, now, lost_reason or (deal.lost_reason if stage.kind == "lost" else None))
     deal.pipeline_id, deal.stage_id, deal.stage_entered_at = pipeline.id, stage.id, now
+    deal.forecast_category = stage.forecast_category
     previous = {"stage_id": str(previous_stage)}
     if previous_pipeline != pipeline.id:
         previous["pipeline_id"] = str(previous_pipeline)

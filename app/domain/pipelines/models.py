@@ -8,6 +8,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.domain.base import Base, TenantRecord, ref_fk
 
 STAGE_KINDS = ("open", "won", "lost")
+FORECAST_CATEGORIES = ("pipeline", "best_case", "commit", "omitted")
+
+
+def default_forecast_category(kind: str, probability: int) -> str:
+    """A stage's forecast category when none is given: won stages commit, lost stages are omitted, open
+    stages by probability (70 and up commit, 40 and up best case, below that pipeline)."""
+    if kind == "won":
+        return "commit"
+    if kind == "lost":
+        return "omitted"
+    return "commit" if probability >= 70 else "best_case" if probability >= 40 else "pipeline"
 
 
 class Pipeline(TenantRecord, Base):
@@ -28,6 +39,8 @@ class Stage(TenantRecord, Base):
         ref_fk("pipeline_stages", "pipeline_id", "pipelines", ondelete="CASCADE"),
         CheckConstraint(f"kind IN ({', '.join(repr(k) for k in STAGE_KINDS)})", name="kind"),
         CheckConstraint("probability BETWEEN 0 AND 100", name="probability"),
+        CheckConstraint(f"forecast_category IN ({', '.join(repr(c) for c in FORECAST_CATEGORIES)})",
+                        name="forecast_category"),
         Index(None, "org_id", "pipeline_id", "position"),
     )
 
@@ -37,6 +50,7 @@ class Stage(TenantRecord, Base):
     probability: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(8))
     rotting_days: Mapped[int | None] = mapped_column(Integer)
+    forecast_category: Mapped[str] = mapped_column(String(16))
 
 
 Pipeline.stages = relationship(  # type: ignore[attr-defined]

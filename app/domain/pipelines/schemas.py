@@ -10,6 +10,10 @@ from app.domain.orgs.schemas import Currency
 from app.domain.schemas import InputModel, Name, ReadModel
 
 StageKind = Literal["open", "won", "lost"]
+ForecastCategory = Literal["pipeline", "best_case", "commit", "omitted"]
+FORECAST_DOC = ("where deals in this stage count in the forecast; deals copy it when they enter the stage. "
+                "Default from kind and probability: won → commit, lost → omitted, open: 70 and up → commit, "
+                "40 and up → best_case, else pipeline")
 
 
 class StageCreate(InputModel):
@@ -18,6 +22,7 @@ class StageCreate(InputModel):
     kind: StageKind = "open"
     rotting_days: int | None = Field(None, ge=1, le=3650, description="a deal idle this long is rotting")
     position: int | None = Field(None, ge=0, description="0-based place in the pipeline; default last")
+    forecast_category: ForecastCategory | None = Field(None, description=FORECAST_DOC)
 
 
 class StageUpdate(InputModel):
@@ -25,6 +30,10 @@ class StageUpdate(InputModel):
     probability: int | None = Field(None, ge=0, le=100)
     kind: StageKind | None = None
     rotting_days: int | None = Field(None, ge=1, le=3650)
+    forecast_category: ForecastCategory | None = Field(
+        None, description="null: back to the default from kind and probability. A stage on its default "
+                          "category follows a change of kind or probability; one set otherwise keeps it. "
+                          "Deals already in the stage keep theirs")
 
 
 class StageRead(ReadModel):
@@ -35,6 +44,7 @@ class StageRead(ReadModel):
     probability: int
     kind: StageKind
     rotting_days: int | None
+    forecast_category: ForecastCategory
     version: int
 
 

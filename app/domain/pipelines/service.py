@@ -13,7 +13,7 @@ from app.domain.auth.principal import Principal
 from app.domain.concurrency import check_version
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.pagination import Page, PageRequest, keyset_page
-from app.domain.pipelines.models import Pipeline, Stage
+from app.domain.pipelines.models import Pipeline, Stage, default_forecast_category
 from app.domain.pipelines.schemas import (
     PipelineCreate,
     PipelineRead,
@@ -51,7 +51,8 @@ async def _insert(session: AsyncSession, actor: Principal | None, org_id: UUID, 
     await session.flush()
     session.add_all([
         Stage(org_id=org_id, pipeline_id=pipeline.id, name=s.name, position=i, probability=s.probability,
-              kind=s.kind, rotting_days=s.rotting_days)
+              kind=s.kind, rotting_days=s.rotting_days,
+              forecast_category=s.forecast_category or default_forecast_category(s.kind, s.probability))
         for i, s in enumerate(_ordered(body.stages))
     ])
     await session.flush()
@@ -167,7 +168,8 @@ async def add_stage(session: AsyncSession, actor: Principal, pipeline_id: UUID, 
     before = PIPELINE.dump(pipeline)
     stages = list(pipeline.stages)
     stage = Stage(org_id=actor.org_id, pipeline_id=pipeline_id, name=body.name, probability=body.probability,
-                  kind=body.kind, rotting_days=body.rotting_days, position=len(stages))
+                  kind=body.kind, rotting_days=body.rotting_days, position=len(stages),
+                  forecast_category=body.forecast_category or default_forecast_category(body.kind, body.probability))
     session.add(stage)
     stages.insert(min(body.position if body.position is not None else len(stages), len(stages)), stage)
     await _renumber(stages)
@@ -193,6 +195,11 @@ async def update_stage(session: AsyncSession, actor: Principal, pipeline_id: UUI
         if count:
             raise Conflict(f"The stage holds {count} deal(s) whose status depends on its kind; move them first",
                            deals=count)
+    on_default = stage.forecast_category == default_forecast_category(stage.kind, stage.probability)
+    if "forecast_category" not in changes and (on_default or "forecast_category" in patch.model_fields_set):
+        # null resets it; a stage still on its default follows the new kind / probability
+        changes["forecast_category"] = default_forecast_category(changes.get("kind", stage.kind),
+                                                                 changes.get("probability", stage.probability))
     for key, value in changes.items():
         setattr(stage, key, value)
     await session.flush()

@@ -1,0 +1,337 @@
+"""Reports on live data: each one is ONE SQL statement, scoped by org first, that also reads the org's time
+zone and currency and checks the pipeline, so a report costs one round trip after authentication.
+
+The `*_statement(params)` functions build that statement (a SQLAlchemy `TextClause` with its parameters
+bound); the endpoints run exactly it, and a benchmark can run the same text with asyncpg
+(`asyncpg_args(statement)`). Reports read deals, stages, stage history and leads directly: a report is
+one join over several areas' tables, which no area's service could answer in one statement.
+
+Conventions shared by the reports:
+- deals in another currency than the report's (`currency`, default the org's) are left out entirely;
+- soft-deleted deals, stages, pipelines and leads are left out;
+- `from`/`to` are calendar dates in the org's time zone, both inclusive; each report says which date it
+  filters on (funnel: `created_at`, win-loss: `closed_at`, forecast: `expected_close_date`);
+- `source` is the source of the lead a deal was converted from (`leads.deal_id`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import TextClause, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.deals.schemas import Money
+from app.domain.errors import NotFound
+from app.domain.reports.schemas import (
+    ForecastCategoryTotal,
+    ForecastReport,
+    ForecastRow,
+    ForecastTotals,
+    FunnelReport,
+    FunnelRow,
+    FunnelTotals,
+    GroupBy,
+    LostReasonCount,
+    WinLossReport,
+    WinLossRow,
+    WinLossTotals,
+)
+
+CENT = Decimal("0.01")
+FORECAST_ORDER = ("pipeline", "best_case", "commit")  # omitted deals are left out of the forecast
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """What a report is asked for. `None` means no filter (for `currency`: the org's default currency)."""
+
+    org_id: UUID
+    date_from: date | None = None
+    date_to: date | None = None
+    pipeline_id: UUID | None = None
+    owner_id: UUID | None = None
+    currency: str | None = None
+    source: str | None = None
+    group_by: GroupBy | None = None
+
+
+class _Sql:
+    """Collects the bound parameters while a statement's text is put together from fixed fragments
+    (values never go into the text)."""
+
+    def __init__(self, p: ReportParams) -> None:
+        self.p = p
+        self.binds: dict[str, Any] = {"org_id": p.org_id}
+
+    def bind(self, name: str, value: Any) -> str:
+        self.binds[name] = value
+        return f":{name}"
+
+    def org_cte(self, timestamps: bool) -> str:
+        """`org`: the org's time zone, the report's currency and, for timestamp periods, the period's bounds
+        as instants (local midnight of `from`, local midnight after `to`)."""
+        p = self.p
+        cols = ["o.timezone AS tz",
+                f"CAST({self.bind('currency', p.currency)} AS varchar) AS currency" if p.currency
+                else "o.default_currency AS currency"]
+        if timestamps and p.date_from is not None:
+            cols.append(f"CAST({self.bind('date_from', p.date_from)} AS date)::timestamp AT TIME ZONE o.timezone AS lo")
+        if timestamps and p.date_to is not None:
+            cols.append(f"(CAST({self.bind('date_to', p.date_to)} AS date) + 1)::timestamp AT TIME ZONE o.timezone"
+                        " AS hi")
+        return f"org AS (SELECT {', '.join(cols)} FROM orgs o WHERE o.id = :org_id)"
+
+    def deal_where(self, period: str | None, pipeline: str | None = None) -> str:
+        """Conditions on `deals d`: org first, live, in the report's currency, the period on `period`
+        (a timestamptz column; bounds from `org`), pipeline, owner and lead source."""
+        p = self.p
+        where = ["d.org_id = :org_id", "d.deleted_at IS NULL",
+                 "d.currency = :currency" if p.currency else "d.currency = (SELECT currency FROM org)"]
+        if period and p.date_from is not None:
+            where.append(f"d.{period} >= (SELECT lo FROM org)")
+        if period and p.date_to is not None:
+            where.append(f"d.{period} < (SELECT hi FROM org)")
+        if pipeline is not None:
+            where.append(pipeline)
+        elif p.pipeline_id is not None:
+            where.append(f"d.pipeline_id = {self.bind('pipeline_id', p.pipeline_id)}")
+        if p.owner_id is not None:
+            where.append(f"d.owner_id = {self.bind('owner_id', p.owner_id)}")
+        if p.source is not None:
+            where.append("EXISTS (SELECT 1 FROM leads l WHERE l.org_id = :org_id AND l.deal_id = d.id"
+                         f" AND l.deleted_at IS NULL AND l.source = {self.bind('source', p.source)})")
+        return " AND ".join(where)
+
+    def pipeline_found(self) -> str:
+        """A column that is 1 when the asked-for pipeline is a live pipeline of the org (else 0): the 404
+        check rides in the report's own statement."""
+        if self.p.pipeline_id is None:
+            return "1"
+        return ("(SELECT count(*) FROM pipelines p WHERE p.org_id = :org_id"
+                f" AND p.id = {self.bind('pipeline_id', self.p.pipeline_id)} AND p.deleted_at IS NULL)")
+
+    def statement(self, sql: str) -> TextClause:
+        return text(sql).bindparams(**self.binds)
+
+
+def funnel_statement(p: ReportParams) -> TextClause:
+    """Per stage of one pipeline (`pipeline_id`, else the org's default), for its deals created in the
+    period: reached, current, value_current, conversion_to_next; the totals repeat on every row.
+
+    How far a deal got is the highest position among the open and won stages it ever entered (its stage
+    history plus its current stage); it reached every open or won stage up to that position. Lost stages
+    are exits, not steps: a lost stage counts the deals that ever entered it, and entering one does not
+    carry a deal further down the funnel. Stages are taken in their current order; a deal counts in the
+    pipeline it is in now."""
+    q = _Sql(p)
+    if p.pipeline_id is not None:
+        pipe_id = q.bind("pipeline_id", p.pipeline_id)
+        in_pipe = f"d.pipeline_id = {pipe_id}"
+        pipe = ("stages AS (SELECT s.id, s.name, s.position, s.kind FROM pipeline_stages s JOIN pipelines p"
+                " ON p.org_id = s.org_id AND p.id = s.pipeline_id AND p.deleted_at IS NULL"
+                f" WHERE s.org_id = :org_id AND s.pipeline_id = {pipe_id} AND s.deleted_at IS NULL)")
+    else:
+        # a semi-join, not `= (SELECT ...)`: the planner then expects most of the org's deals rather
+        # than a 1/n_distinct share, and joins the stage history by hash instead of one probe per deal
+        in_pipe = ("d.pipeline_id IN (SELECT p.id FROM pipelines p WHERE p.org_id = :org_id AND p.is_default"
+                   " AND p.deleted_at IS NULL)")
+        pipe = ("pipe AS (SELECT p.id FROM pipelines p WHERE p.org_id = :org_id AND p.is_default"
+                " AND p.deleted_at IS NULL),\n"
+                "stages AS (SELECT s.id, s.name, s.position, s.kind FROM pipeline_stages s"
+                " WHERE s.org_id = :org_id AND s.pipeline_id = (SELECT id FROM pipe) AND s.deleted_at IS NULL)")
+    sql = f"""
+WITH {q.org_cte(timestamps=True)},
+{pipe},
+steps AS (  -- the open and won stages by position, and the lost ones: entries map to a rank by array lookup
+    SELECT array_agg(s.id ORDER BY s.position) FILTER (WHERE s.kind <> 'lost') AS ranked,
+           coalesce(array_agg(s.id) FILTER (WHERE s.kind = 'lost'), '{{}}') AS exits
+    FROM stages s),
+d AS MATERIALIZED (
+    SELECT d.id, d.stage_id, d.value_amount FROM deals d
+    WHERE {q.deal_where("created_at", pipeline=in_pipe)}),
+entered AS MATERIALIZED (  -- every stage each deal entered: its history and its current stage
+    SELECT h.deal_id, h.to_stage_id AS stage_id
+    FROM d JOIN deal_stage_history h ON h.org_id = :org_id AND h.deal_id = d.id
+    UNION ALL
+    SELECT d.id, d.stage_id FROM d),
+depth AS (  -- how far each deal got: the highest rank among the open and won stages it entered
+    SELECT max(array_position((SELECT ranked FROM steps), e.stage_id)) AS depth FROM entered e GROUP BY e.deal_id),
+by_depth AS MATERIALIZED (SELECT depth, count(*) AS n FROM depth WHERE depth IS NOT NULL GROUP BY depth),
+exits AS MATERIALIZED (
+    SELECT e.stage_id, count(DISTINCT e.deal_id) AS n FROM entered e
+    WHERE e.stage_id = ANY(CAST((SELECT exits FROM steps) AS uuid[])) GROUP BY e.stage_id),
+now_in AS MATERIALIZED (SELECT d.stage_id, count(*) AS n, sum(d.value_amount) AS value FROM d GROUP BY d.stage_id),
+funnel AS (
+    SELECT s.id, s.name, s.position, s.kind,
+           CASE WHEN s.kind = 'lost' THEN coalesce(x.n, 0)
+                ELSE (sum(coalesce(b.n, 0)) OVER (PARTITION BY s.kind = 'lost' ORDER BY s.position DESC))::bigint
+           END AS reached,
+           coalesce(c.n, 0) AS current, coalesce(c.value, 0) AS value_current
+    FROM stages s
+    LEFT JOIN by_depth b ON b.depth = array_position((SELECT ranked FROM steps), s.id)
+    LEFT JOIN exits x ON x.stage_id = s.id
+    LEFT JOIN now_in c ON c.stage_id = s.id)
+SELECT r.id AS stage_id, r.name, r.position, r.kind, r.reached, r.current, r.value_current,
+       CASE WHEN r.kind <> 'lost' THEN
+           (lead(r.reached) OVER (PARTITION BY r.kind = 'lost' ORDER BY r.position))::float8 / NULLIF(r.reached, 0)
+       END AS conversion_to_next,
+       sum(r.current) OVER () AS deals, sum(r.current) FILTER (WHERE r.kind = 'open') OVER () AS open,
+       sum(r.current) FILTER (WHERE r.kind = 'won') OVER () AS won,
+       sum(r.current) FILTER (WHERE r.kind = 'lost') OVER () AS lost,
+       sum(r.value_current) OVER () AS value, (SELECT currency FROM org) AS currency
+FROM funnel r
+ORDER BY r.position"""
+    return q.statement(sql)
+
+
+_GROUPS = {
+    "owner": "d.owner_id::text",
+    "month": "to_char(d.closed_at AT TIME ZONE (SELECT tz FROM org), 'YYYY-MM')",
+    "source": "ls.source",
+}
+_LEAD_SOURCES = """
+    LEFT JOIN (SELECT l.deal_id, min(l.source) AS source FROM leads l
+               WHERE l.org_id = :org_id AND l.deal_id IS NOT NULL AND l.deleted_at IS NULL
+               GROUP BY l.deal_id) ls ON ls.deal_id = d.id"""
+
+
+def win_loss_statement(p: ReportParams) -> TextClause:
+    """Won and lost deals closed in the period (closed_at in the org's time zone), per group, with the
+    totals and the lost reasons, from one scan (GROUPING SETS). Rows by `level`: 1 a group, 2 a lost
+    reason, 3 the totals."""
+    q = _Sql(p)
+    grouped = p.group_by is not None
+    group = _GROUPS[p.group_by] if p.group_by else "NULL::text"
+    if grouped:
+        sets, level = "(grp), (lost_reason), ()", "GROUPING(grp, lost_reason)"
+    else:
+        sets, level = "(lost_reason), ()", "GROUPING(lost_reason) + 2"
+    by_value = "" if p.group_by == "month" else "CASE WHEN r.level = 1 THEN r.won_value END DESC NULLS LAST, "
+    sql = f"""
+WITH {q.org_cte(timestamps=True)},
+closed AS (
+    SELECT d.status, d.value_amount, d.lost_reason, {group} AS grp
+    FROM deals d{_LEAD_SOURCES if p.group_by == "source" else ""}
+    WHERE {q.deal_where("closed_at")} AND d.status IN ('won', 'lost')),
+report AS (
+    SELECT {level} AS level, {"grp" if grouped else "NULL::text AS grp"}, lost_reason,
+           count(*) FILTER (WHERE status = 'won') AS won,
+           count(*) FILTER (WHERE status = 'lost') AS lost,
+           coalesce(sum(value_amount) FILTER (WHERE status = 'won'), 0) AS won_value,
+           coalesce(sum(value_amount) FILTER (WHERE status = 'lost'), 0) AS lost_value,
+           (count(*) FILTER (WHERE status = 'won'))::float8 / NULLIF(count(*), 0) AS win_rate
+    FROM closed
+    GROUP BY GROUPING SETS ({sets}))
+SELECT r.*, (SELECT currency FROM org) AS currency, {q.pipeline_found()} AS pipeline_found
+FROM report r
+WHERE r.level <> 2 OR r.lost > 0
+ORDER BY r.level, {by_value}CASE WHEN r.level = 2 THEN r.lost END DESC NULLS LAST, r.grp NULLS LAST,
+         r.lost_reason NULLS LAST"""
+    return q.statement(sql)
+
+
+def forecast_statement(p: ReportParams) -> TextClause:
+    """Open deals by month of expected_close_date (`from`/`to` bound that date) and forecast category, with
+    per-category and overall totals (GROUPING SETS). Omitted deals and deals without an expected close date
+    are left out; weighted value uses the probability of the deal's current stage. Rows by `level`: 0 a
+    month and category, 2 a category, 3 the totals."""
+    q = _Sql(p)
+    where = [q.deal_where(None), "d.status = 'open'", "d.forecast_category <> 'omitted'",
+             "d.expected_close_date IS NOT NULL"]
+    if p.date_from is not None:
+        where.append(f"d.expected_close_date >= {q.bind('date_from', p.date_from)}")
+    if p.date_to is not None:
+        where.append(f"d.expected_close_date <= {q.bind('date_to', p.date_to)}")
+    sql = f"""
+WITH {q.org_cte(timestamps=False)},
+by_stage AS (  -- deals summed per month, category and stage first; the stages' probabilities join after
+    SELECT date_trunc('month', d.expected_close_date::timestamp) AS month, d.forecast_category AS category,
+           d.stage_id, count(*) AS deals, sum(d.value_amount) AS value
+    FROM deals d
+    WHERE {" AND ".join(where)}
+    GROUP BY 1, 2, 3)
+SELECT GROUPING(b.month, b.category) AS level, to_char(b.month, 'YYYY-MM') AS month, b.category,
+       coalesce(sum(b.deals), 0)::bigint AS deals, coalesce(sum(b.value), 0) AS open_value,
+       coalesce(round(sum(b.value * s.probability) / 100, 2), 0) AS weighted_value,
+       (SELECT currency FROM org) AS currency, {q.pipeline_found()} AS pipeline_found
+FROM by_stage b JOIN pipeline_stages s ON s.org_id = :org_id AND s.id = b.stage_id
+GROUP BY GROUPING SETS ((b.month, b.category), (b.category), ())
+ORDER BY level, b.month, array_position(ARRAY['pipeline', 'best_case', 'commit']::varchar[], b.category)"""
+    return q.statement(sql)
+
+
+def asyncpg_args(statement: TextClause) -> tuple[str, list[Any]]:
+    """The statement as asyncpg runs it: SQL with `$n` placeholders, and the arguments in order."""
+    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())  # type: ignore[attr-defined]
+    params = compiled.construct_params()
+    return str(compiled), [params[name] for name in compiled.positiontup or ()]
+
+
+# --- running them --------------------------------------------------------------------------------------
+
+
+def _money(amount: Any, currency: str) -> Money:
+    return Money(amount=Decimal(amount).quantize(CENT), currency=currency)
+
+
+def _pipeline_check(row: Any) -> None:
+    if not row["pipeline_found"]:
+        raise NotFound("Pipeline not found")
+
+
+async def funnel(session: AsyncSession, p: ReportParams) -> FunnelReport:
+    rows = (await session.execute(funnel_statement(p))).mappings().all()
+    if not rows:  # every pipeline has stages: no rows means no such pipeline here
+        raise NotFound("Pipeline not found" if p.pipeline_id else "The organisation has no default pipeline")
+    cur = rows[0]["currency"]
+    first = rows[0]
+    return FunnelReport(
+        rows=[FunnelRow(stage_id=r["stage_id"], name=r["name"], position=r["position"], kind=r["kind"],
+                        reached=r["reached"], current=r["current"], value_current=_money(r["value_current"], cur),
+                        conversion_to_next=r["conversion_to_next"]) for r in rows],
+        totals=FunnelTotals(deals=first["deals"], open=first["open"], won=first["won"], lost=first["lost"],
+                            value=_money(first["value"], cur)),
+    )
+
+
+async def win_loss(session: AsyncSession, p: ReportParams) -> WinLossReport:
+    rows = (await session.execute(win_loss_statement(p))).mappings().all()
+    total = rows[-1]  # level 3 sorts last and always exists (the empty grouping set)
+    _pipeline_check(total)
+    cur = total["currency"]
+
+    def row(r: Any) -> WinLossRow:
+        return WinLossRow(group=r["grp"], won=r["won"], lost=r["lost"], won_value=_money(r["won_value"], cur),
+                          lost_value=_money(r["lost_value"], cur), win_rate=r["win_rate"])
+
+    groups = [row(r) for r in rows if r["level"] == 1] if p.group_by else [row(total)]
+    return WinLossReport(rows=groups, totals=WinLossTotals(
+        won=total["won"], lost=total["lost"], won_value=_money(total["won_value"], cur),
+        lost_value=_money(total["lost_value"], cur), win_rate=total["win_rate"],
+        lost_reasons=[LostReasonCount(reason=r["lost_reason"], count=r["lost"]) for r in rows if r["level"] == 2],
+    ))
+
+
+async def forecast(session: AsyncSession, p: ReportParams) -> ForecastReport:
+    rows = (await session.execute(forecast_statement(p))).mappings().all()
+    total = rows[-1]
+    _pipeline_check(total)
+    cur = total["currency"]
+    return ForecastReport(
+        rows=[ForecastRow(month=r["month"], category=r["category"], deals=r["deals"],
+                          open_value=_money(r["open_value"], cur), weighted_value=_money(r["weighted_value"], cur))
+              for r in rows if r["level"] == 0],
+        totals=ForecastTotals(
+            deals=total["deals"], open_value=_money(total["open_value"], cur),
+            weighted_value=_money(total["weighted_value"], cur),
+            categories=[ForecastCategoryTotal(category=r["category"], deals=r["deals"],
+                                              open_value=_money(r["open_value"], cur),
+                                              weighted_value=_money(r["weighted_value"], cur))
+                        for r in rows if r["level"] == 2]),
+    )
