@@ -18,7 +18,7 @@ from app.api.idempotency import IdempotencyMiddleware
 from app.api.metrics import Metrics
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.api.problems import PROBLEM_MEDIA_TYPE
-from app.api.router import api_router
+from app.api.router import routers
 from app.db import Database
 from app.logging import configure_logging
 from app.migrate import ensure_schema_current
@@ -81,7 +81,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None, red
         app.state.redis = redis
         app.state.metrics.watch_pool(db.engine)
     errors.install(app)
-    app.include_router(api_router)
+    for router in routers:
+        app.include_router(router)
 
     # add_middleware stacks outward: the last added runs first. Request id wraps everything (even a 413
     # or a CORS refusal carries it); gzip and the body limit sit outside idempotency replays.

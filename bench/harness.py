@@ -662,6 +662,19 @@ def _table_row(r: dict[str, Any]) -> None:
     print(f"{r['scenario']:<48} {met:<7} ratio={r['ratio']!s:<7} {figures}", file=sys.stderr, flush=True)
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """The results as a Markdown table (for RESULTS.md)."""
+    lines = ["| scenario | target | ratio | met | req/s | p50 ms | p95 ms | p99 ms | errors |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["scenarios"]:
+        api = r.get("api") or r.get("deep_page") or {}
+        cells = [api.get(k, "") for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "errors")]
+        met = {True: "yes", False: "**no**", None: "-"}[r["met"]]
+        lines.append(f"| {r['scenario']} | {r['target']} | {r['ratio'] if r['ratio'] is not None else '-'} | {met} | "
+                     + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def machine() -> dict[str, Any]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "?")
@@ -711,7 +724,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bench-data",
                         help="embedded PostgreSQL/Redis and the seeded datasets (kept between runs)")
     parser.add_argument("--out", type=Path, help="also write the JSON here (the full run's is bench/results.json)")
+    parser.add_argument("--markdown", type=Path, metavar="RESULTS_JSON", help="print a results file as a table")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     os.environ.setdefault("CRM_LOG_LEVEL", "WARNING")

@@ -48,6 +48,7 @@ async def world(client):
 
 CASES = [
     # (name, method, path template, body, expected round trips)
+    ("ping (the benchmark floor)", "GET", "/v1/ping", None, 1),
     ("get deal, API key", "GET", "/v1/deals/{deal}", None, 2),
     ("list deals", "GET", "/v1/deals?limit=50", None, 2),
     ("list deals by stage and owner", "GET", "/v1/deals?stage_id={stage}&owner_id={owner}", None, 2),
@@ -55,6 +56,7 @@ CASES = [
     ("list pipelines", "GET", "/v1/pipelines", None, 3),
     ("contact timeline", "GET", "/v1/contacts/{contact}/timeline?limit=50", None, 6),
     ("create contact", "POST", "/v1/contacts", {"first_name": "New", "phone": "+4930123456"}, 6),
+    ("create lead", "POST", "/v1/leads", {"first_name": "L", "email": "l@x.io", "source": "web_form"}, 6),
     ("move deal", "PATCH", "/v1/deals/{deal}", {"stage_id": "{stage2}"}, 7),
     # a report is one statement: it reads the org's time zone and currency and checks the pipeline itself
     ("funnel report", "GET", "/v1/reports/funnel?from=2020-01-01&to=2030-12-31&owner_id={owner}", None, 2),

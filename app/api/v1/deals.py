@@ -3,12 +3,13 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy import ColumnElement
 
 from app.api.deps import SessionDep, require
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.records import JSONBytes, record_routes
+from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain.auth.principal import Principal
 from app.domain.deals import service
@@ -16,7 +17,7 @@ from app.domain.deals.models import Deal
 from app.domain.deals.schemas import DealCreate, DealUpdate, StageMoveRead
 from app.domain.pipelines.schemas import ForecastCategory
 
-router = APIRouter(prefix="/v1/deals", tags=["deals"])
+router = Router(prefix="/v1/deals", tags=["deals"])
 SORTS = {"created_at": Deal.created_at, "updated_at": Deal.updated_at, "value": Deal.value_amount,
          "expected_close_date": Deal.expected_close_date, "stage_entered_at": Deal.stage_entered_at}
 

@@ -2,11 +2,12 @@ from typing import Annotated
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 
 from app.api.deps import IfMatch, PageDep, SessionDep, conditional, require
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
 from app.api.records import FieldsQuery, JSONBytes, one, parse_fields, shape
+from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
@@ -21,7 +22,7 @@ from app.domain.pipelines.schemas import (
     StageUpdate,
 )
 
-router = APIRouter(prefix="/v1/pipelines", tags=["pipelines"])
+router = Router(prefix="/v1/pipelines", tags=["pipelines"])
 Reader = Annotated[Principal, require("pipelines:read")]
 Admin = Annotated[Principal, require("pipelines:write", Role.admin)]
 P = service.PIPELINE

@@ -8,12 +8,13 @@ from datetime import date
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import Depends, Header, Query, Response
 from pydantic import BaseModel, BeforeValidator
 
 from app.api.deps import SessionDep, require
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.records import JSONBytes
+from app.api.routing import Router
 from app.domain.auth.principal import Principal
 from app.domain.errors import ValidationFailed
 from app.domain.orgs.schemas import Currency
@@ -21,7 +22,7 @@ from app.domain.reports import service
 from app.domain.reports.schemas import ForecastReport, FunnelReport, GroupBy, WinLossReport
 from app.domain.schemas import Source
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = Router(prefix="/v1/reports", tags=["reports"])
 Reader = Annotated[Principal, require("reports:read")]
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
