@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.auth import secrets as sec
@@ -130,6 +130,10 @@ async def logout(session: AsyncSession, raw: str) -> None:
     await _revoke_family(session, token)
 
 
+_USER_STATE = select(User.role, User.active, User.deleted_at).where(User.org_id == bindparam("org_id"),
+                                                                   User.id == bindparam("user_id"))
+
+
 async def resolve_bearer(session: AsyncSession, settings: Settings, raw: str) -> Principal:
     """Turn an `Authorization: Bearer` value into a principal, in one round trip."""
     if raw.startswith(sec.API_KEY_PREFIX):
@@ -137,22 +141,24 @@ async def resolve_bearer(session: AsyncSession, settings: Settings, raw: str) ->
     if raw.startswith(sec.REFRESH_PREFIX):
         raise Unauthorized("A refresh token cannot be used as an access token")
     org_id, user_id = sec.decode_access_token(settings, raw)
-    row = (await session.execute(
-        select(User.role, User.active, User.deleted_at).where(User.org_id == org_id, User.id == user_id)
-    )).first()
+    row = (await session.execute(_USER_STATE, {"org_id": org_id, "user_id": user_id})).first()
     if row is None or not row.active or row.deleted_at is not None:
         raise Unauthorized("User is deactivated")
     return Principal.for_user(org_id, user_id, row.role)
 
 
+# Built once (every API-key request runs it): the prefix is a bound value.
+_KEY_BY_PREFIX = (
+    select(ApiKey.org_id, ApiKey.id, ApiKey.secret_hash, ApiKey.scopes, ApiKey.created_by, ApiKey.revoked_at,
+           ApiKey.expires_at, ApiKey.last_used_at)
+    .join(ApiKeyPrefix, and_(ApiKeyPrefix.org_id == ApiKey.org_id, ApiKeyPrefix.api_key_id == ApiKey.id))
+    .where(ApiKeyPrefix.prefix == bindparam("prefix"))
+)
+
+
 async def _resolve_api_key(session: AsyncSession, settings: Settings, raw: str) -> Principal:
     prefix, secret = sec.parse_api_key(raw)
-    key = (await session.execute(
-        select(ApiKey.org_id, ApiKey.id, ApiKey.secret_hash, ApiKey.scopes, ApiKey.created_by,
-               ApiKey.revoked_at, ApiKey.expires_at, ApiKey.last_used_at)
-        .join(ApiKeyPrefix, and_(ApiKeyPrefix.org_id == ApiKey.org_id, ApiKeyPrefix.api_key_id == ApiKey.id))
-        .where(ApiKeyPrefix.prefix == prefix)
-    )).first()
+    key = (await session.execute(_KEY_BY_PREFIX, {"prefix": prefix})).first()
     if key is None or not sec.same_digest(secret, key.secret_hash):
         raise Unauthorized("Invalid API key")
     now = _now()
