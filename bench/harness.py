@@ -406,6 +406,7 @@ async def post_lead(run: Run, floor: dict[str, Any]) -> None:
             '"source": "web_form", "utm": {"source": "bench"}}')
     wrk(run.stack, ["/v1/leads"], run.profile["warmup"], run.profile["connections"], method="POST",
         body=body.replace(prefix, prefix + "warm-"), content_type="application/json")
+    await asyncio.sleep(1)  # the warm-up's last requests finish before the counts are taken
     before = await _count_leads(run, prefix)
     api = wrk(run.stack, ["/v1/leads"], run.profile["duration"], run.profile["connections"], method="POST",
               body=body, content_type="application/json")
@@ -436,14 +437,17 @@ async def public_form(run: Run, floor: dict[str, Any]) -> None:
     form = r.json()
     path = f"/v1/public/forms/{form['public_key']}/submissions"
     body = f"first_name=Web&last_name=Visitor&email=form-{run.tag}-{{n}}%40example.com&utm_source=bench"
-    kw = {"method": "POST", "body": body, "content_type": "application/x-www-form-urlencoded", "auth": False}
-    wrk(run.stack, [path], run.profile["warmup"], run.profile["connections"], **kw)
+    kw = {"method": "POST", "content_type": "application/x-www-form-urlencoded", "auth": False}
+    # warm-up visitors have their own addresses: a repeat address joins its open lead instead of making one
+    wrk(run.stack, [path], run.profile["warmup"], run.profile["connections"], body=body.replace("form-", "warm-"),
+        **kw)
+    await asyncio.sleep(1)  # the warm-up's last requests finish before the counts are taken
     count = "SELECT count(*) FROM form_submissions WHERE org_id = $1 AND form_id = $2"
     leads = "SELECT count(*) FROM leads WHERE org_id = $1 AND form_id = $2"
     form_id = UUID(form["id"])
     before, leads_before = (await run.sql(count, run.org_id, form_id))[0][0], (await run.sql(
         leads, run.org_id, form_id))[0][0]
-    api = wrk(run.stack, [path], run.profile["duration"], run.profile["connections"], **kw)
+    api = wrk(run.stack, [path], run.profile["duration"], run.profile["connections"], body=body, **kw)
     await asyncio.sleep(1)
     stored = (await run.sql(count, run.org_id, form_id))[0][0] - before
     waited = time.perf_counter()

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select
 from starlette.requests import Request
 
@@ -169,6 +170,24 @@ async def test_round_robin_skips_unavailable_reps(client):
         assert (await client.post(_url(form), json={"email": f"rr{i}@example.com"})).status_code == 202
     owners = {lead["owner_id"] for lead in (await client.get("/v1/leads", headers=acct.headers)).json()["data"]}
     assert owners == {a.user_id}
+
+
+@pytest.mark.parametrize("with_redis", [True, False], ids=["turns in redis", "turns under the form's row lock"])
+async def test_concurrent_submissions_are_shared_out_in_turn(settings, database, redis, with_redis):
+    """Simultaneous submissions to one form: every one is stored and the reps get equal shares, whether the
+    turns come from Redis (no lock held) or, with Redis unreachable, from the form's own counter."""
+    app = create_app(settings, db=database, redis=redis if with_redis else None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm.test") as c:
+        acct = await signup(c)
+        a, b = await acct.invite("member"), await acct.invite("member")
+        form = await _form(c, acct, assignees=[a.user_id, b.user_id])
+        tag = uuid.uuid4().hex[:8]
+        answers = await asyncio.gather(*(c.post(_url(form), json={"email": f"cc{i}-{tag}@example.com"})
+                                         for i in range(8)))
+        assert [r.status_code for r in answers] == [202] * 8
+        leads = (await c.get("/v1/leads", headers=acct.headers, params={"limit": 50})).json()["data"]
+    owners = [lead["owner_id"] for lead in leads]
+    assert len(owners) == 8 and owners.count(a.user_id) == owners.count(b.user_id) == 4
 
 
 async def test_idempotency_key_replays(client):

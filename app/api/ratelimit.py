@@ -46,6 +46,17 @@ async def hit(redis: Redis | None, key: str, limit: int, window_seconds: int) ->
     return Verdict(count <= limit, limit, max(0, limit - count), reset)
 
 
+async def next_count(redis: Redis | None, key: str) -> int | None:
+    """A shared counter (1, 2, 3...) that no transaction has to lock; None when Redis is unreachable."""
+    if redis is None:
+        return None
+    try:
+        return int(await redis.incr(key))
+    except Exception as exc:  # noqa: BLE001 - the caller has a slower way that needs no Redis
+        log.warning("counter_unavailable", error=type(exc).__name__)
+        return None
+
+
 def client_ip(request: Request, trusted_proxies: list[str]) -> str:
     """The peer address, or, when the peer is a trusted proxy, the right-most untrusted X-Forwarded-For hop."""
     peer = request.client.host if request.client else "unknown"

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.api.deps import SessionDep, SettingsDep
 from app.api.problems import NOT_FOUND, TOO_LARGE, VALIDATION, _doc
-from app.api.ratelimit import client_ip, hit
+from app.api.ratelimit import client_ip, hit, next_count
 from app.api.records import JSONBytes
 from app.api.routing import Router
 from app.domain.errors import CRMError, Forbidden, PayloadTooLarge, RateLimited, ValidationFailed
@@ -147,5 +147,10 @@ async def submit(
         fields=fields, query=dict(request.query_params), referer_header=request.headers.get("referer"),
         user_agent=request.headers.get("user-agent"), ip=client_ip(request, settings.trusted_proxies),
         idempotency_key=idempotency_key)
-    submission = await intake.accept(session, form, incoming, now)
+    redis = getattr(request.app.state, "redis", None)
+
+    async def turns(f: Form) -> int | None:  # round-robin turns of this form, without locking its row
+        return await next_count(redis, f"form-turn:{f.org_id}:{f.id}")
+
+    submission = await intake.accept(session, form, incoming, now, turns)
     return _answer(request, form, submission.id, from_html_form, verdict.headers())

@@ -10,6 +10,7 @@ lead (or contact + deal) is created with `source: web_form`, assigned round-robi
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -155,9 +156,15 @@ def extract(form: Form, fields: dict[str, str], region: str | None) -> Extracted
     return out
 
 
-async def next_assignee(session: AsyncSession, form: Form) -> UUID:
-    """Round-robin among the form's active, not out-of-office assignees; the counter's row lock keeps
-    concurrent submissions fair. Falls back to the creator, then to any active admin."""
+# A shared counter outside the transaction (the API passes one kept in Redis): -> the form's next turn,
+# or None when it is unavailable.
+Turns = Callable[[Form], Awaitable[int | None]]
+
+
+async def next_assignee(session: AsyncSession, form: Form, turns: Turns | None = None) -> UUID:
+    """Round-robin among the form's active, not out-of-office assignees. Falls back to the creator, then to
+    any active admin. The turn comes from `turns` when given: the form's own counter needs its row lock,
+    which would queue every concurrent submission of a busy form behind one another until commit."""
     candidates = list(form.assignees or [form.created_by])
     rows = await session.scalars(select(User.id).where(
         User.org_id == form.org_id, User.id.in_(candidates), User.active.is_(True),
@@ -169,10 +176,12 @@ async def next_assignee(session: AsyncSession, form: Form) -> UUID:
             User.org_id == form.org_id, User.active.is_(True), User.deleted_at.is_(None),
             User.role.in_([Role.owner.value, Role.admin.value])).order_by(User.created_at).limit(1))
         return fallback
-    turn = await session.scalar(
-        update(Form).where(Form.org_id == form.org_id, Form.id == form.id)
-        .values(round_robin=Form.round_robin + 1, version=Form.version, updated_at=Form.updated_at)
-        .returning(Form.round_robin).execution_options(synchronize_session=False))
+    turn = await turns(form) if turns is not None else None
+    if turn is None:
+        turn = await session.scalar(
+            update(Form).where(Form.org_id == form.org_id, Form.id == form.id)
+            .values(round_robin=Form.round_robin + 1, version=Form.version, updated_at=Form.updated_at)
+            .returning(Form.round_robin).execution_options(synchronize_session=False))
     return eligible[(turn - 1) % len(eligible)]
 
 
@@ -180,7 +189,8 @@ def _custom_fields_for(extracted: Extracted, known: set[str]) -> dict[str, Any]:
     return {k: v for k, v in extracted.custom.items() if k in known}
 
 
-async def accept(session: AsyncSession, form: Form, inc: Incoming, now: datetime) -> FormSubmission:
+async def accept(session: AsyncSession, form: Form, inc: Incoming, now: datetime,
+                 turns: Turns | None = None) -> FormSubmission:
     """Everything a genuine submission causes, in the caller's transaction."""
     org = await org_settings(session, form.org_id)
     extracted = extract(form, inc.fields, org.default_phone_region)
@@ -211,7 +221,7 @@ async def accept(session: AsyncSession, form: Form, inc: Incoming, now: datetime
         submission.lead_id = lead.id
         await _fill_lead(session, form, lead, extracted)
     else:
-        owner = await next_assignee(session, form)
+        owner = await next_assignee(session, form, turns)
         who = _as_form(form, owner)
         if form.creates == "lead":
             defs = await custom_fields.definitions(session, form.org_id, "lead")
