@@ -22,15 +22,15 @@ from app.settings import Settings
 from app.workers import queue
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     return request.app.state.redis
 
 
@@ -81,7 +81,7 @@ def require(scope: str, role: Role = Role.viewer):  # noqa: ANN201 (a dependency
 AnyCaller = Annotated[Principal, Depends(authenticate)]
 
 
-def page_request(
+async def page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"page size, 1..{MAX_LIMIT}")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=1024, description="`next_cursor` of the previous page")] = None,
     sort: Annotated[str | None, Query(max_length=64, description="field, or -field for descending")] = None,
@@ -101,7 +101,7 @@ def _parse_etag(value: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def if_match(
+async def if_match(
     value: Annotated[str | None, Header(alias="If-Match", description='the ETag you last saw, e.g. "3"')] = None,
 ) -> int | None:
     """-> the version the client expects (None = unconditional); an unparsable value can never match: 412."""

@@ -56,7 +56,7 @@ def one(data: dict[str, Any], version: int, fields: set[str] | None, status_code
 FieldsQuery = Annotated[str | None, Query(max_length=1000, description="comma-separated fields to return, e.g. `id,title`")]
 
 
-def common_query(
+async def common_query(
     request: Request,
     page: PageDep,
     q: Annotated[str | None, Query(max_length=200, description="search names, email, phone (word prefixes)")] = None,
@@ -75,7 +75,7 @@ def common_query(
                      import_id=import_id)
 
 
-def no_filters() -> list[ColumnElement[bool]]:
+async def no_filters() -> list[ColumnElement[bool]]:
     return []
 
 

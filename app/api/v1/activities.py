@@ -18,7 +18,7 @@ router = Router(prefix="/v1/activities", tags=["activities"])
 SORTS = {"created_at": Activity.created_at, "updated_at": Activity.updated_at, "due_at": Activity.due_at}
 
 
-def filters(
+async def filters(
     assignee_id: UUID | None = None,
     type: Annotated[list[Literal["task", "call", "meeting", "note", "email"]] | None, Query()] = None,
     due_before: Annotated[AwareDatetime | None, Query(description="exclusive")] = None,

@@ -13,7 +13,7 @@ router = Router(prefix="/v1/companies", tags=["companies"])
 SORTS = {"created_at": Company.created_at, "updated_at": Company.updated_at, "name": Company.name}
 
 
-def filters(
+async def filters(
     domain: Annotated[str | None, Query(max_length=253)] = None,
     industry: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[ColumnElement[bool]]:

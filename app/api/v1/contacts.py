@@ -14,7 +14,7 @@ router = Router(prefix="/v1/contacts", tags=["contacts"])
 SORTS = {"created_at": Contact.created_at, "updated_at": Contact.updated_at, "last_name": Contact.last_name}
 
 
-def filters(
+async def filters(
     company_id: UUID | None = None,
     tags: Annotated[list[str] | None, Query(max_length=20, description="contacts having all these tags")] = None,
     source: Annotated[str | None, Query(max_length=64)] = None,

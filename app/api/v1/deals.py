@@ -22,7 +22,7 @@ SORTS = {"created_at": Deal.created_at, "updated_at": Deal.updated_at, "value": 
          "expected_close_date": Deal.expected_close_date, "stage_entered_at": Deal.stage_entered_at}
 
 
-def filters(
+async def filters(
     pipeline_id: UUID | None = None,
     stage_id: UUID | None = None,
     status: Literal["open", "won", "lost"] | None = None,

@@ -18,7 +18,7 @@ router = Router(prefix="/v1/leads", tags=["leads"])
 SORTS = {"created_at": Lead.created_at, "updated_at": Lead.updated_at, "last_name": Lead.last_name}
 
 
-def filters(
+async def filters(
     status: Annotated[list[Literal["new", "working", "qualified", "disqualified", "converted"]] | None,
                       Query(description="any of these statuses")] = None,
     source: Annotated[str | None, Query(max_length=64)] = None,

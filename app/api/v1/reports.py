@@ -64,7 +64,7 @@ def _is_float(value: str) -> bool:
     return True
 
 
-def filters(
+async def filters(
     date_from: Annotated[IsoDate | None, Query(alias="from", description=(
         "first day (YYYY-MM-DD, inclusive) in the organisation's time zone"), examples=["2026-01-01"])] = None,
     date_to: Annotated[IsoDate | None, Query(alias="to", description=(
