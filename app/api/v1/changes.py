@@ -50,4 +50,4 @@ async def changes(
     wanted = [t.strip() for t in types.split(",") if t.strip()] if types else None
     data, next_cursor = await feed.read(session, who.org_id, cursor, wanted, limit,
                                         min(wait, settings.changes_max_wait_seconds), settings.events_retention_days)
-    return JSONBytes(b'{"data":[' + ",".join(data).encode() + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}")
+    return JSONBytes(b'{"data":[' + data.encode() + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}")
