@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 from uuid import UUID
@@ -399,3 +400,43 @@ async def test_rolled_back_request_leaves_nothing_for_other_connections(committe
     # And the API agrees.
     assert (await c.get(f"/v1/deals/{deal['id']}", headers=h)).json() == deal
     assert (await c.get(f"/v1/leads/{lead['id']}", headers=h)).json() == lead
+
+
+async def test_a_commits_events_are_handed_over_as_one_job_and_all_get_dispatched(settings, database, redis):
+    """Moving a deal to a won stage writes several events in one transaction: the relay gets one job for all
+    of them (not one per event), and the worker dispatches every one."""
+    from arq.jobs import Job
+
+    from app.main import create_app
+    from app.workers import queue
+    from tests.factories import signup
+    from tests.workers import FAST, eventually, running_worker
+
+    app = create_app(settings, db=database, redis=redis)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm.test") as c:
+        acct = await signup(c)
+        deal = (await c.post("/v1/deals", headers=acct.headers, json={"title": "Big"})).json()
+        pipeline = (await c.get(f"/v1/pipelines/{deal['pipeline_id']}", headers=acct.headers)).json()
+        won = next(s for s in pipeline["stages"] if s["kind"] == "won")
+        r = await c.patch(f"/v1/deals/{deal['id']}", headers=acct.headers, json={"stage_id": won["id"]})
+        assert r.status_code == 200, r.text
+        await asyncio.sleep(0.2)  # the hand-over runs after the response
+    async with database.sessions() as s:
+        moved = list(await s.scalars(select(Event).where(Event.org_id == UUID(acct.org_id),
+                                                         Event.object_id == UUID(deal["id"]),
+                                                         Event.version == r.json()["version"]).order_by(Event.id)))
+    assert len(moved) >= 3  # updated, stage_changed, won
+    job = Job(f"dispatch:{moved[0].id}", redis)
+    info = await job.info()
+    assert info is not None and info.function == queue.DISPATCH
+    assert list(info.args) == [acct.org_id, *[str(e.id) for e in moved]]
+    for later in moved[1:]:  # no job of their own
+        assert await Job(f"dispatch:{later.id}", redis).info() is None
+
+    async with running_worker(settings.model_copy(update=FAST)):
+        async def dispatched():
+            async with database.sessions() as s:
+                left = await s.scalar(select(func.count()).select_from(Event).where(
+                    Event.id.in_([e.id for e in moved]), Event.dispatched_at.is_(None)))
+            return left == 0 or None
+        assert await eventually(dispatched)

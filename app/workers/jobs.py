@@ -16,9 +16,12 @@ from app.logging import log
 from app.workers import queue
 
 
-async def dispatch_event(ctx: dict[str, Any], org_id: str, event_id: str) -> int:
+async def dispatch_event(ctx: dict[str, Any], org_id: str, event_id: str, *more_event_ids: str) -> int:
+    """Dispatch one commit's events (in their order) in one transaction."""
+    deliveries: list[tuple[UUID, UUID]] = []
     async with ctx["db"].sessions.begin() as session:
-        deliveries = await dispatcher.dispatch(session, UUID(org_id), UUID(event_id))
+        for one in (event_id, *more_event_ids):
+            deliveries += await dispatcher.dispatch(session, UUID(org_id), UUID(one)) or []
         follow_ups = committed_event_ids(session)  # e.g. notification.created
     for d_org, d_id in deliveries or []:
         await queue.deliver(ctx["redis"], d_org, d_id)

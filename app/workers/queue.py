@@ -23,9 +23,19 @@ DELIVER = "deliver_webhook"
 IMPORT = "run_import"
 
 
+DISPATCH_BATCH = 100
+
+
 async def dispatch_events(redis: ArqRedis, ids: Iterable[tuple[UUID, UUID]]) -> None:
+    """One job per organisation and up to DISPATCH_BATCH events (a commit's events travel together); the
+    job id is the first event's, so the sweeper re-enqueueing the same batch does nothing twice."""
+    by_org: dict[UUID, list[UUID]] = {}
     for org_id, event_id in ids:
-        await redis.enqueue_job(DISPATCH, str(org_id), str(event_id), _job_id=f"dispatch:{event_id}")
+        by_org.setdefault(org_id, []).append(event_id)
+    for org_id, events in by_org.items():
+        for start in range(0, len(events), DISPATCH_BATCH):
+            batch = [str(e) for e in events[start:start + DISPATCH_BATCH]]
+            await redis.enqueue_job(DISPATCH, str(org_id), *batch, _job_id=f"dispatch:{batch[0]}")
 
 
 async def deliver(redis: ArqRedis, org_id: UUID, delivery_id: UUID, defer_seconds: float | None = None) -> None:
