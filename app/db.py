@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.settings import Settings
 
 
-def make_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
+def make_engine(settings: Settings, url: str | None = None, application_name: str = "crm",
+                read_only: bool = False) -> AsyncEngine:
     connect_args: dict[str, object] = {
-        "server_settings": {"application_name": "crm"},
+        "server_settings": {"application_name": application_name,
+                            **({"default_transaction_read_only": "on"} if read_only else {})},
         # One number for asyncpg's statement cache and SQLAlchemy's prepared-statement cache: with both at 0
         # every statement is an unnamed one, which a transaction-mode pooler (PgBouncer) can pass through.
         "statement_cache_size": settings.db_statement_cache_size,
@@ -79,11 +81,24 @@ async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
 class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # A read replica for reports (CRM_DATABASE_REPLICA_URL); None: reports read the primary.
+    replica: AsyncEngine | None = None
+    replica_sessions: async_sessionmaker[AsyncSession] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         engine = make_engine(settings)
-        return cls(engine, make_sessionmaker(engine))
+        if not settings.database_replica_url:
+            return cls(engine, make_sessionmaker(engine))
+        replica = make_engine(settings, settings.database_replica_url, "crm-replica", read_only=True)
+        return cls(engine, make_sessionmaker(engine), replica, make_sessionmaker(replica))
+
+    @asynccontextmanager
+    async def read_only(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session on the replica (its transaction ends when the block does)."""
+        assert self.replica_sessions is not None
+        async with self.replica_sessions() as session, transaction(session):
+            yield session
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -93,3 +108,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     env: Environment = Field("production", description="dev and test relax secrets; production requires them")
     database_url: str | None = Field(None, description="postgresql+asyncpg://...; unset in dev = embedded")
     database_admin_url: str | None = Field(None, description="URL used by migrations; defaults to database_url")
+    database_replica_url: str | None = Field(
+        None, description="a read replica for reports (read-only transactions); unset = the primary")
     redis_url: str | None = Field(None, description="redis://... or unix://...; unset in dev = embedded")
     data_dir: Path = Path(".crm-data")
 

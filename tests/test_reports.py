@@ -411,3 +411,35 @@ async def test_the_statement_runs_as_is_with_asyncpg(client, scenario, connectio
     assert [(r["grp"], r["won"]) for r in rows if r["level"] == 1] == [("2026-01", 1), ("2026-02", 1),
                                                                       ("2026-03", 0)]
     assert Decimal(rows[-1]["won_value"]) == Decimal("2500.00")
+
+
+async def test_reports_read_the_replica_when_one_is_configured(settings, database, redis):
+    """CRM_DATABASE_REPLICA_URL: the report runs on that server, in a read-only transaction (here the replica
+    URL names the same database; what matters is which connection the report took)."""
+    import httpx
+    from sqlalchemy.exc import DBAPIError
+
+    from app.db import Database
+    from app.main import create_app
+
+    with_replica = settings.model_copy(update={"database_replica_url": settings.database_url})
+    db = Database.from_settings(with_replica)
+    try:
+        app = create_app(with_replica, db=db, redis=redis)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm.test") as c:
+            acct = await signup(c)
+            await _deal(c, acct, value={"amount": "100.00", "currency": "EUR"})
+            assert db.replica is not None and db.replica.pool.checkedin() == 0  # not used yet
+            body = await _get(c, acct.headers, "funnel")
+            assert body["totals"]["deals"] == 1
+            assert db.replica.pool.checkedin() == 1  # the report's connection, back in the replica's pool
+            async with db.replica.connect() as conn:
+                name = await conn.scalar(text("SELECT current_setting('application_name')"))
+                read_only = await conn.scalar(text("SELECT current_setting('transaction_read_only')"))
+            assert (name, read_only) == ("crm-replica", "on")
+        async with db.read_only() as s:
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                await s.execute(text("UPDATE orgs SET name = name WHERE false"))
+    finally:
+        await db.dispose()
+

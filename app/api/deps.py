@@ -48,6 +48,19 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 
+
+async def get_report_session(request: Request, session: SessionDep) -> AsyncIterator[AsyncSession]:
+    """Reports read the replica when there is one (CRM_DATABASE_REPLICA_URL), else the request's session."""
+    db: Database = request.app.state.db
+    if db.replica_sessions is None:
+        yield session
+        return
+    async with db.read_only() as replica_session:
+        yield replica_session
+
+
+ReportSessionDep = Annotated[AsyncSession, Depends(get_report_session, scope="function")]
+
 bearer = HTTPBearer(
     auto_error=False,
     description="A JWT access token from `POST /v1/auth/token`, or an API key (`crm_...`).",

@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import Depends, Header, Query, Response
 from pydantic import BaseModel, BeforeValidator
 
-from app.api.deps import SessionDep, require
+from app.api.deps import ReportSessionDep, require
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.records import JSONBytes
 from app.api.routing import Router
@@ -130,7 +130,7 @@ def _csv_doc(columns: str) -> dict[int | str, dict[str, Any]]:
 @router.get("/funnel", response_model=FunnelReport, operation_id="getFunnelReport", summary="Funnel report",
             responses={**_csv_doc("stage_id,name,position,kind,reached,current,value_current,conversion_to_next,"
                                   "currency"), **AUTHED, **NOT_FOUND})
-async def funnel(session: SessionDep, who: Reader, f: FiltersDep,
+async def funnel(session: ReportSessionDep, who: Reader, f: FiltersDep,
                  pipeline_id: Annotated[UUID | None, Query(description=(
                      "default: the organisation's default pipeline; another organisation's → 404"))] = None,
                  ) -> Response:
@@ -149,7 +149,7 @@ async def funnel(session: SessionDep, who: Reader, f: FiltersDep,
 
 @router.get("/win-loss", response_model=WinLossReport, operation_id="getWinLossReport", summary="Win-loss report",
             responses={**_csv_doc("group,won,lost,won_value,lost_value,win_rate,currency"), **AUTHED, **NOT_FOUND})
-async def win_loss(session: SessionDep, who: Reader, f: FiltersDep,
+async def win_loss(session: ReportSessionDep, who: Reader, f: FiltersDep,
                    pipeline_id: Annotated[UUID | None, Query(description="only this pipeline's deals")] = None,
                    group_by: Annotated[GroupBy | None, Query(description=(
                        "owner (user id), month (YYYY-MM of closed_at in the organisation's time zone) or source "
@@ -166,7 +166,7 @@ async def win_loss(session: SessionDep, who: Reader, f: FiltersDep,
 @router.get("/forecast", response_model=ForecastReport, operation_id="getForecastReport",
             summary="Forecast report",
             responses={**_csv_doc("month,category,deals,open_value,weighted_value,currency"), **AUTHED, **NOT_FOUND})
-async def forecast(session: SessionDep, who: Reader, f: FiltersDep,
+async def forecast(session: ReportSessionDep, who: Reader, f: FiltersDep,
                    pipeline_id: Annotated[UUID | None, Query(description="only this pipeline's deals")] = None,
                    ) -> Response:
     """Open deals by month of `expected_close_date` (`from`/`to` bound that date) and `forecast_category`
