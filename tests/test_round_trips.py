@@ -54,7 +54,7 @@ CASES = [
     ("list deals by stage and owner", "GET", "/v1/deals?stage_id={stage}&owner_id={owner}", None, 2),
     ("list contacts q", "GET", "/v1/contacts?q=c1", None, 2),
     ("list pipelines", "GET", "/v1/pipelines", None, 3),
-    ("contact timeline", "GET", "/v1/contacts/{contact}/timeline?limit=50", None, 6),
+    ("contact timeline", "GET", "/v1/contacts/{contact}/timeline?limit=50", None, 4),
     ("create contact", "POST", "/v1/contacts", {"first_name": "New", "phone": "+4930123456"}, 6),
     ("create lead", "POST", "/v1/leads", {"first_name": "L", "email": "l@x.io", "source": "web_form"}, 6),
     ("move deal", "PATCH", "/v1/deals/{deal}", {"stage_id": "{stage2}"}, 7),
