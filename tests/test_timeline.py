@@ -63,3 +63,22 @@ async def test_timeline_of_missing_or_foreign_record_is_404(client):
     assert (await client.get(f"/v1/contacts/{c['id']}/timeline", headers=b.headers)).status_code == 404
     assert (await client.get(f"/v1/contacts/{c['id']}/timeline", headers=a.headers,
                              params={"cursor": "bad"})).status_code == 422
+
+
+async def test_an_activity_in_a_timeline_reads_exactly_as_the_activity_itself(client):
+    """Byte for byte the same fields and formats as GET /v1/activities/{id}: times, ids, custom fields, nulls."""
+    acct = await signup(client)
+    h = acct.headers
+    await client.post("/v1/custom-fields", headers=h, json={"object": "activity", "key": "channel",
+                                                             "label": "Channel", "type": "text"})
+    ana = (await client.post("/v1/contacts", headers=h, json={"first_name": "Ana"})).json()
+    task = (await client.post("/v1/activities", headers=h, json={
+        "type": "task", "subject": "Send the offer", "contact_id": ana["id"], "due_at": "2030-01-02T03:04:05Z",
+        "custom_fields": {"channel": "phone"}})).json()
+    done = await client.post(f"/v1/activities/{task['id']}/complete", headers=h)
+    assert done.status_code == 200, done.text
+    r = await client.get(f"/v1/contacts/{ana['id']}/timeline", headers=h)
+    [entry] = [e for e in r.json()["data"] if e["kind"] == "activity"]
+    itself = (await client.get(f"/v1/activities/{task['id']}", headers=h)).json()
+    assert entry["data"] == itself
+    assert entry["data"]["done_at"].endswith("Z") and entry["data"]["custom_fields"] == {"channel": "phone"}

@@ -50,7 +50,10 @@ def _timeline_route(plural: str, object_type: str, area: str) -> None:
     async def get_timeline(record_id: Annotated[UUID, Path()], session: SessionDep, who: reader,  # type: ignore[valid-type]
                            page: PageDep) -> JSONBytes:
         result = await timeline_service.timeline(session, who.org_id, object_type, record_id, page)
-        return JSONBytes(orjson.dumps({"data": list(result.items), "next_cursor": result.next_cursor}))
+        # OPT_UTC_Z: times end in "Z", as pydantic writes them in every other response; default=str: the
+        # driver's own UUID type
+        return JSONBytes(orjson.dumps({"data": list(result.items), "next_cursor": result.next_cursor},
+                                      option=orjson.OPT_UTC_Z, default=str))
 
     get_timeline.__doc__ = (f"The {object_type}'s history, newest first: activities and stage moves"
                             + (" (a contact's includes its deals' and leads'; a company's its contacts' and deals')"

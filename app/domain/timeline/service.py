@@ -137,9 +137,14 @@ def _statement(object_type: str, paged: bool) -> Any:
 _ACT = "activity_"
 
 
-def _activity(row: Any) -> ActivityRead:
+_ACTIVITY_FIELDS = tuple(ActivityRead.model_fields)
+
+
+def _activity(row: Any) -> dict[str, Any]:
+    """The activity as `GET /v1/activities/{id}` shows it, straight from the row's values (the columns are
+    the read model's fields; the endpoint encodes UUIDs and times as the API does everywhere)."""
     values = row._mapping
-    return ActivityRead.model_validate({c.key: values[f"{_ACT}{c.key}"] for c in Activity.__table__.c})
+    return {name: values[f"{_ACT}{name}"] for name in _ACTIVITY_FIELDS}
 
 
 async def _hydrate(session: AsyncSession, org_id: UUID, rows: list[Any]) -> list[dict[str, Any]]:
@@ -167,9 +172,9 @@ async def _hydrate(session: AsyncSession, org_id: UUID, rows: list[Any]) -> list
                         "object_type": "form_submission", "object_id": str(sub.id), "data": data})
         elif r.kind == "activity":
             a = activities[r.id]
-            out.append({"id": str(a.id), "kind": "activity", "occurred_at": r.occurred_at.isoformat(),
-                        "actor": {"type": "user", "id": str(a.owner_id)}, "summary": f"{a.type}: {a.subject}",
-                        "object_type": "activity", "object_id": str(a.id), "data": a.model_dump(mode="json")})
+            out.append({"id": str(a["id"]), "kind": "activity", "occurred_at": r.occurred_at.isoformat(),
+                        "actor": {"type": "user", "id": str(a["owner_id"])}, "summary": f"{a['type']}: {a['subject']}",
+                        "object_type": "activity", "object_id": str(a["id"]), "data": a})
         else:
             m = moves[r.id]
             to_name = names.get(m.to_stage_id, "?")
