@@ -387,11 +387,11 @@ async def list_deals(run: Run, cap: Capture) -> None:
     deep_offset = int(total * 0.9)
     cases = [
         ("filtered by stage and owner", filtered, f"{filtered}&cursor={await cursor_at(deep_filtered_offset, True)}",
-         deep_filtered_offset),
+         deep_filtered_offset, top["n"]),
         ("unfiltered", "/v1/deals?limit=50", f"/v1/deals?limit=50&cursor={await cursor_at(deep_offset, False)}",
-         deep_offset),
+         deep_offset, total),
     ]
-    for label, first_path, deep_path, offset in cases:
+    for label, first_path, deep_path, offset, matching in cases:
         first = run.load([first_path])
         deep = run.load([deep_path])
         r, deep_sql = await cap.statements("GET", deep_path)
@@ -400,8 +400,7 @@ async def list_deals(run: Run, cap: Capture) -> None:
         ratio = deep["p95_ms"] / first["p95_ms"]
         run.add(scenario(f"list_deals_deep_page ({label})", "deep-page p95 <= 1.3 x first-page p95", ratio,
                          ratio <= 1.3 and first["errors"] == deep["errors"] == 0, first_page=first,
-                         deep_page=deep, deep_offset=offset, rows_matching=top["n"] if "filtered" in label
-                         and "un" not in label else total))
+                         deep_page=deep, deep_offset=offset, rows_matching=matching))
 
 
 async def post_lead(run: Run, floor: dict[str, Any]) -> None:

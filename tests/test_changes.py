@@ -137,3 +137,17 @@ async def test_old_cursor_is_410_bad_cursor_422_and_orgs_are_isolated(committed_
     assert (await c.get("/v1/changes")).status_code == 401
     key = await a.api_key(["contacts:read"])
     assert (await c.get("/v1/changes", headers=key)).status_code == 403
+
+
+async def test_a_feed_entry_is_the_webhook_envelope_of_the_same_event(committed_client, database):
+    """The feed renders envelopes in SQL, webhooks in Python: both must read the same, field for field."""
+    from app.domain.webhooks.service import envelope
+
+    c = committed_client
+    acct = await signup(c)
+    await c.post("/v1/contacts", headers=acct.headers, json={"first_name": "Ana", "custom_fields": {},
+                                                              "tags": ["vip"], "email": "ana@example.com"})
+    seen, _ = await _drain(c, acct.headers)
+    async with database.sessions() as s:
+        events = {e.id: e for e in await s.scalars(select(Event).where(Event.org_id == uuid.UUID(acct.org_id)))}
+    assert seen and all(entry == envelope(events[uuid.UUID(entry["id"])]) for entry in seen)
