@@ -13,11 +13,11 @@ from fastapi.middleware.gzip import GZipMiddleware
 from redis.asyncio import Redis
 
 from app import __version__
-from app.api import errors
-from app.api.idempotency import IdempotencyMiddleware
+from app.api import errors, idempotency
 from app.api.metrics import Metrics
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.api.problems import PROBLEM_MEDIA_TYPE
+from app.api.retry import TransactionRetryMiddleware
 from app.api.router import routers
 from app.db import Database
 from app.logging import configure_logging
@@ -85,8 +85,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None, red
         app.include_router(router)
 
     # add_middleware stacks outward: the last added runs first. Request id wraps everything (even a 413
-    # or a CORS refusal carries it); gzip and the body limit sit outside idempotency replays.
-    app.add_middleware(IdempotencyMiddleware)
+    # or a CORS refusal carries it); gzip and the body limit sit outside idempotency replays, which sit
+    # outside the second run of a request whose transaction lost a race.
+    app.add_middleware(TransactionRetryMiddleware)
+    idempotency.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
                        overrides={"/v1/imports": settings.import_max_bytes})

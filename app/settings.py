@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     worker_max_jobs: int = Field(20, ge=1)
 
     idempotency_ttl_seconds: int = Field(86_400, ge=60, description="how long Idempotency-Key answers are kept")
+    idempotency_running_seconds: int = Field(
+        30, ge=1, description="a key's 'running' mark lasts this long past its request's last sign of life "
+                              "(renewed while it runs): a process killed mid-request frees the key within it")
     events_retention_days: int = Field(30, ge=1, description="the changes feed keeps events this long")
     changes_max_wait_seconds: float = Field(30, ge=0)
 

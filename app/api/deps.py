@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api import idempotency
 from app.api.errors import NotModified
 from app.db import Database
 from app.domain.auth import service as auth_service
@@ -68,13 +69,17 @@ bearer = HTTPBearer(
 
 
 async def authenticate(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
+    """The caller; then the request's Idempotency-Key, if any, is claimed for it (or answered from its record)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("Send 'Authorization: Bearer <access token or API key>'")
-    return await auth_service.resolve_bearer(session, settings, credentials.credentials)
+    principal = await auth_service.resolve_bearer(session, settings, credentials.credentials)
+    await idempotency.claim(request, principal)
+    return principal
 
 
 def require(scope: str, role: Role = Role.viewer):  # noqa: ANN201 (a dependency factory)
@@ -105,19 +110,24 @@ async def page_request(
 PageDep = Annotated[PageRequest, Depends(page_request)]
 
 
+VERSION_DIGITS = 10  # versions are 32-bit integers: a longer number can never match
+
+
 def _parse_etag(value: str) -> int | None:
     value = value.strip()
     if value.startswith("W/"):
         value = value[2:]
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= VERSION_DIGITS else None
 
 
 async def if_match(
+    _: AnyCaller,
     value: Annotated[str | None, Header(alias="If-Match", description='the ETag you last saw, e.g. "3"')] = None,
 ) -> int | None:
-    """-> the version the client expects (None = unconditional); an unparsable value can never match: 412."""
+    """-> the version the client expects (None = unconditional); an unparsable value can never match: 412.
+    Checked for an authenticated caller only: a stranger learns nothing from 412 versus 401."""
     if value is None:
         return None
     if value.strip() == "*":

@@ -6,11 +6,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from app.api import db_errors
 from app.api.problems import problem_response
 from app.domain.errors import CRMError, RateLimited, Unauthorized, ValidationFailed
 from app.logging import log
@@ -44,7 +45,9 @@ def crm_error_response(request: Request, exc: CRMError) -> Response:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, RateLimited):
         headers.update(exc.headers)
-        headers["Retry-After"] = str(exc.retry_after)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     headers.update(getattr(request.state, "cors_headers", {}))  # set by routes with per-record CORS (forms)
     extensions: dict[str, Any] = dict(exc.extensions)
     if isinstance(exc, ValidationFailed):
@@ -91,22 +94,34 @@ async def stale_data(request: Request, exc: StaleDataError) -> Response:
                             _instance(request))
 
 
-async def integrity_error(request: Request, exc: IntegrityError) -> Response:
-    log.warning("integrity_error", constraint=getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None))
-    return problem_response(409, "conflict", "Conflict", "The change conflicts with existing data",
-                            _instance(request))
+RETRY_UNIT_OF_WORK = "retry_unit_of_work"
+"""Set in the request's state when its transaction lost a race: app.api.retry runs the request again."""
 
 
-async def database_error(request: Request, exc: DBAPIError) -> Response:
+def database_problem(request: Request, exc: BaseException) -> Response | None:
+    """The answer to a database failure (see app.api.db_errors), or None when `exc` is not one."""
+    problem = db_errors.classify(exc)
+    if problem is None:
+        return None
     # The server's message names the problem (no parameters, so no data or secrets); never sent to clients.
-    log.error("database_error", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__,
-              message=str(exc.orig).splitlines()[0][:300] if exc.orig else None)
-    return problem_response(503, "unavailable", "Service unavailable",
-                            "The database could not complete the request; retry shortly", _instance(request),
-                            {"Retry-After": "1"})
+    (log.error if problem.status >= 500 else log.warning)(
+        "database_error", status=problem.status, problem=problem.slug,
+        error=type(getattr(exc, "orig", None) or exc).__name__, message=(str(exc).splitlines() or [""])[0][:300])
+    if problem.transient:
+        setattr(request.state, RETRY_UNIT_OF_WORK, True)
+    headers = {"Retry-After": str(problem.retry_after)} if problem.retry_after is not None else None
+    return problem_response(problem.status, problem.slug, problem.title, problem.detail, _instance(request),
+                            headers, errors=problem.errors or None, **problem.extensions)
+
+
+async def database_error(request: Request, exc: StatementError) -> Response:
+    return database_problem(request, exc) or await unhandled(request, exc)
 
 
 async def unhandled(request: Request, exc: Exception) -> Response:
+    answer = database_problem(request, exc)  # a socket error raised while connecting, say
+    if answer is not None:
+        return answer
     log.exception("unhandled_error", path=request.url.path)
     return problem_response(500, "internal", "Internal server error",
                             "Something went wrong on our side; the request id identifies it in our logs",
@@ -119,6 +134,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(NotModified, not_modified)  # type: ignore[arg-type]
     app.add_exception_handler(StaleDataError, stale_data)  # type: ignore[arg-type]
-    app.add_exception_handler(IntegrityError, integrity_error)  # type: ignore[arg-type]
-    app.add_exception_handler(DBAPIError, database_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StatementError, database_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, unhandled)

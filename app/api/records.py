@@ -12,7 +12,7 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement
 
 from app.api.deps import IfMatch, PageDep, SessionDep, conditional, etag_of, require
@@ -25,6 +25,7 @@ from app.domain.errors import ValidationFailed
 from app.domain.listing import ListQuery, list_records
 from app.domain.pagination import PageRequest
 from app.domain.records import Kind
+from app.domain.schemas import MAX_EXTERNAL_IDS, Instant
 
 JSON = "application/json"
 
@@ -61,9 +62,9 @@ async def common_query(
     page: PageDep,
     q: Annotated[str | None, Query(max_length=200, description="search names, email, phone (word prefixes)")] = None,
     owner_id: UUID | None = None,
-    created_after: Annotated[AwareDatetime | None, Query(description="inclusive")] = None,
-    created_before: Annotated[AwareDatetime | None, Query(description="exclusive")] = None,
-    updated_since: Annotated[AwareDatetime | None, Query(description="inclusive")] = None,
+    created_after: Annotated[Instant | None, Query(description="inclusive")] = None,
+    created_before: Annotated[Instant | None, Query(description="exclusive")] = None,
+    updated_since: Annotated[Instant | None, Query(description="inclusive")] = None,
     import_id: Annotated[UUID | None, Query(description="records created by this import")] = None,
 ) -> ListQuery:
     """Also `cf.<key>=<value>` for custom fields (typed by the field's definition)."""
@@ -107,6 +108,14 @@ def _cell(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         return orjson.dumps(value).decode()
     return value
+
+
+def room_for_path_ref(ids: list[dict[str, str]] | None, source: str, external_id: str) -> None:
+    """An upsert adds the path's external id to the body's list: together they stay within the limit."""
+    ids = ids or []
+    if len(ids) >= MAX_EXTERNAL_IDS and not any(e["source"] == source and e["id"] == external_id for e in ids):
+        raise ValidationFailed(f"at most {MAX_EXTERNAL_IDS} external ids, counting {source}/{external_id} from the "
+                               "path", loc=("body", "external_ids"), type="too_long")
 
 
 def conditional_list(request: Request, body: bytes) -> Response:
@@ -180,30 +189,32 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
 
     writers = Writers(kind, create, update, create_schema, update_schema)
 
-    async def get_by_external_id(source: ExternalSource, external_id: ExternalKey, request: Request,
-                                 session: SessionDep, who: Reader) -> Any:
-        obj = await bulk.get_by_ref(session, who.org_id, kind, source, external_id)
-        conditional(request, obj.version)
-        return one(kind.dump(obj), obj.version, None)
+    if "external_ids" in create_schema.model_fields:  # kinds without external ids have no such routes
+        async def get_by_external_id(source: ExternalSource, external_id: ExternalKey, request: Request,
+                                     session: SessionDep, who: Reader) -> Any:
+            obj = await bulk.get_by_ref(session, who.org_id, kind, source, external_id)
+            conditional(request, obj.version)
+            return one(kind.dump(obj), obj.version, None)
 
-    get_by_external_id.__doc__ = f"Read a {kind.label.lower()} by a partner system's id."
-    router.add_api_route("/by-external-id/{source}/{external_id}", get_by_external_id, methods=["GET"],
-                         response_model=read, operation_id=f"get{Name}ByExternalId",
-                         summary=f"Get a {kind.label.lower()} by external id", responses={**AUTHED, **NOT_FOUND})
+        get_by_external_id.__doc__ = f"Read a {kind.label.lower()} by a partner system's id."
+        router.add_api_route("/by-external-id/{source}/{external_id}", get_by_external_id, methods=["GET"],
+                             response_model=read, operation_id=f"get{Name}ByExternalId",
+                             summary=f"Get a {kind.label.lower()} by external id", responses={**AUTHED, **NOT_FOUND})
 
-    async def put_by_external_id(source: ExternalSource, external_id: ExternalKey, body: create_schema,  # type: ignore[valid-type]
-                                 session: SessionDep, who: Writer) -> Any:
-        obj, created = await bulk.upsert(session, who, writers, source, external_id,
-                                         body.model_dump(mode="python", exclude_unset=True))
-        return one(kind.dump(obj), obj.version, None, 201 if created else 200,
-                   {"Location": f"{router.prefix}/{obj.id}"} if created else None)
+        async def put_by_external_id(source: ExternalSource, external_id: ExternalKey, body: create_schema,  # type: ignore[valid-type]
+                                     session: SessionDep, who: Writer) -> Any:
+            data = body.model_dump(mode="python", exclude_unset=True)
+            room_for_path_ref(data.get("external_ids"), source, external_id)
+            obj, created = await bulk.upsert(session, who, writers, source, external_id, data)
+            return one(kind.dump(obj), obj.version, None, 201 if created else 200,
+                       {"Location": f"{router.prefix}/{obj.id}"} if created else None)
 
-    put_by_external_id.__doc__ = (f"Upsert: create the {kind.label.lower()} (201) or merge these fields into the one "
-                                  "holding this external id (200; a deleted one is restored). Safe to retry.")
-    router.add_api_route("/by-external-id/{source}/{external_id}", put_by_external_id, methods=["PUT"],
-                         response_model=read, operation_id=f"upsert{Name}ByExternalId",
-                         summary=f"Upsert a {kind.label.lower()} by external id",
-                         responses={201: {"model": read, "description": "created"}, **AUTHED, **CONFLICT})
+        put_by_external_id.__doc__ = (f"Upsert: create the {kind.label.lower()} (201) or merge these fields into the one "
+                                      "holding this external id (200; a deleted one is restored). Safe to retry.")
+        router.add_api_route("/by-external-id/{source}/{external_id}", put_by_external_id, methods=["PUT"],
+                             response_model=read, operation_id=f"upsert{Name}ByExternalId",
+                             summary=f"Upsert a {kind.label.lower()} by external id",
+                             responses={201: {"model": read, "description": "created"}, **AUTHED, **CONFLICT})
 
     async def batch_(body: BatchRequest, session: SessionDep, who: Writer) -> Any:
         results = await bulk.batch(session, who, writers, body.mode, body.items)

@@ -75,3 +75,7 @@ class RateLimited(CRMError):
 
 class ServiceUnavailable(CRMError):
     status, slug, title = 503, "unavailable", "Service unavailable"
+
+    def __init__(self, detail: str | None = None, retry_after: int | None = None, **extensions: Any) -> None:
+        super().__init__(detail, **extensions)
+        self.retry_after = retry_after

@@ -11,8 +11,8 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.domain.errors import ValidationFailed
+from app.domain.schemas import BIGINT_MAX, BIGINT_MIN, unstorable
 
 T = TypeVar("T")
 MAX_LIMIT = 200
@@ -82,19 +83,41 @@ def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, UUID]:
         key, value, row_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if key != sort.key:
             raise ValidationFailed("the cursor belongs to another sort order", loc=("query", "cursor"))
-        python_type = sort.column.type.python_type
-        if value is not None:
-            if python_type is datetime:
-                value = datetime.fromisoformat(value)
-            elif python_type is date:
-                value = date.fromisoformat(value)
-            elif python_type in (Decimal, UUID, int, str, float):
-                value = python_type(value)
-        return value, UUID(row_id)
+        return _position_value(value, sort.column.type.python_type), UUID(row_id)
     except ValidationFailed:
         raise
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, InvalidOperation, binascii.Error, orjson.JSONDecodeError):
         raise _invalid() from None
+
+
+def _position_value(value: Any, python_type: type) -> Any:
+    """The cursor's sort value as the column holds it; anything PostgreSQL could not compare raises ValueError."""
+    if value is None:
+        return None
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ValueError("a cursor value is a string or a number")
+    if isinstance(value, str) and unstorable(value):
+        raise ValueError(unstorable(value))
+    if python_type is datetime:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("a cursor time carries its offset")
+        return moment.astimezone(UTC)  # OverflowError outside the years 1..9999 in UTC
+    if python_type is date:
+        return date.fromisoformat(value)
+    if python_type is Decimal:
+        number = Decimal(str(value))  # InvalidOperation for "x"
+        if not number.is_finite():
+            raise ValueError("not a finite number")
+        return number
+    if python_type is int:
+        number = int(value)
+        if not BIGINT_MIN <= number <= BIGINT_MAX:
+            raise ValueError("out of range")
+        return number
+    if python_type in (UUID, str, float):
+        return python_type(value)
+    raise ValueError(f"cannot page on a {python_type.__name__} column")
 
 
 def apply_keyset(stmt: Select[Any], page: PageRequest, sort: Sort, id_column: InstrumentedAttribute[Any]) -> Select[Any]:

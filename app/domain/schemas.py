@@ -2,47 +2,88 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any
 from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+# What PostgreSQL can store, checked at the edge so that a request never fails in the database for its data.
+# Strings: no NUL (text and jsonb refuse it) and no unpaired surrogate (not UTF-8). Lengths come from the
+# columns (each schema's max_length matches its column; tests/test_errors.py checks them against the models).
+# Integers: bigint at most. Datetimes: their UTC time must exist (years 1 to 9999).
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def nul_path(value: Any, path: str = "") -> str | None:
-    """Where a NUL character hides in nested input (PostgreSQL text and jsonb cannot store one), or None."""
+def unstorable(text: str) -> str | None:
+    """Why PostgreSQL cannot store this text, or None."""
+    if "\x00" in text:
+        return "text must not contain NUL (\\u0000) characters"
+    if _SURROGATE.search(text):
+        return "text must not contain unpaired surrogates (\\ud800-\\udfff)"
+    return None
+
+
+def unstorable_path(value: Any, path: str = "") -> tuple[str, str] | None:
+    """(where, why) for the first text in nested input that PostgreSQL cannot store, or None."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        why = unstorable(value)
+        return (path, why) if why else None
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return where
-            found = nul_path(item, where)
+            why = unstorable(str(key))
+            if why:
+                return where, why
+            found = unstorable_path(item, where)
             if found is not None:
                 return found
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            found = nul_path(item, f"{path}[{i}]")
+            found = unstorable_path(item, f"{path}[{i}]")
             if found is not None:
                 return found
     return None
 
 
+def _storable_text(value: str) -> str:
+    why = unstorable(value)
+    if why:
+        raise ValueError(why)
+    return value
+
+
+def _storable_instant(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date and time out of range: in UTC it must fall within the years 1 to 9999") from None
+
+
+PlainText = Annotated[str, AfterValidator(_storable_text)]
+"""Text from a form field, a header or a query parameter (bodies are checked whole by InputModel)."""
+Instant = Annotated[AwareDatetime, AfterValidator(_storable_instant)]
+"""A point in time with its offset; answered in UTC."""
+
+
 class InputModel(BaseModel):
-    """Request bodies: unknown fields are an error (422), strings are trimmed, NUL characters refused."""
+    """Request bodies: unknown fields are an error (422), strings are trimmed, text PostgreSQL cannot store
+    (NUL characters, unpaired surrogates) is refused wherever it hides."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        where = nul_path(data)
-        if where is not None:
-            raise ValueError(f"{where or 'value'}: text must not contain NUL (\\u0000) characters")
+    def _storable(cls, data: Any) -> Any:
+        found = unstorable_path(data)
+        if found is not None:
+            where, why = found
+            raise ValueError(f"{where or 'value'}: {why}")
         return data
 
 
@@ -88,6 +129,9 @@ class Address(InputModel):
     region: Text200 | None = None
     postal_code: Annotated[str, Field(max_length=32)] | None = None
     country: Annotated[str, Field(max_length=64, examples=["DE"])] | None = None
+
+
+MAX_EXTERNAL_IDS = 20
 
 
 class ExternalId(InputModel):

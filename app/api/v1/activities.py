@@ -2,7 +2,6 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import Query
-from pydantic import AwareDatetime
 from sqlalchemy import ColumnElement, func
 
 from app.api.deps import IfMatch, SessionDep, require
@@ -13,6 +12,7 @@ from app.domain.activities import service
 from app.domain.activities.models import Activity
 from app.domain.activities.schemas import ActivityCreate, ActivityRead, ActivityUpdate
 from app.domain.auth.principal import Principal
+from app.domain.schemas import Instant
 
 router = Router(prefix="/v1/activities", tags=["activities"])
 SORTS = {"created_at": Activity.created_at, "updated_at": Activity.updated_at, "due_at": Activity.due_at}
@@ -21,7 +21,7 @@ SORTS = {"created_at": Activity.created_at, "updated_at": Activity.updated_at, "
 async def filters(
     assignee_id: UUID | None = None,
     type: Annotated[list[Literal["task", "call", "meeting", "note", "email"]] | None, Query()] = None,
-    due_before: Annotated[AwareDatetime | None, Query(description="exclusive")] = None,
+    due_before: Annotated[Instant | None, Query(description="exclusive")] = None,
     done: Annotated[bool | None, Query(description="true: completed only; false: open only")] = None,
     overdue: Annotated[bool | None, Query(description="true: open and past due")] = None,
     contact_id: UUID | None = None,

@@ -11,6 +11,7 @@ from app.domain.auth import service
 from app.domain.auth.schemas import RefreshRequest, SignupRequest, SignupResponse, TokenPair, UserRead
 from app.domain.errors import NotFound
 from app.domain.orgs.schemas import OrgRead
+from app.domain.schemas import PlainText
 
 router = Router(prefix="/v1/auth", tags=["auth"])
 
@@ -33,7 +34,7 @@ async def signup(body: SignupRequest, session: SessionDep, settings: SettingsDep
 async def token(
     session: SessionDep,
     settings: SettingsDep,
-    username: Annotated[str, Form(max_length=320, description="the user's email")],
+    username: Annotated[PlainText, Form(max_length=320, description="the user's email")],
     password: Annotated[str, Form(max_length=256)],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = "password",
 ) -> TokenPair:

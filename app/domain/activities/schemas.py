@@ -5,7 +5,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
-from app.domain.schemas import CustomFieldValues, InputModel, RecordRead
+from app.domain.schemas import CustomFieldValues, InputModel, Instant, RecordRead
 
 Type = Literal["task", "call", "meeting", "note", "email"]
 Priority = Literal["low", "normal", "high"]
@@ -21,9 +21,9 @@ class ActivityCreate(InputModel):
     type: Type
     subject: Subject
     body: Body | None = None
-    due_at: AwareDatetime | None = None
-    remind_at: AwareDatetime | None = None
-    done_at: AwareDatetime | None = Field(None, description="set to log something already done (a call, a note)")
+    due_at: Instant | None = None
+    remind_at: Instant | None = None
+    done_at: Instant | None = Field(None, description="set to log something already done (a call, a note)")
     assignee_id: UUID | None = Field(None, description="default: the caller for tasks, calls and meetings")
     contact_id: UUID | None = None
     company_id: UUID | None = None
@@ -40,9 +40,9 @@ class ActivityUpdate(InputModel):
     type: Type | None = None
     subject: Subject | None = None
     body: Body | None = None
-    due_at: AwareDatetime | None = None
-    remind_at: AwareDatetime | None = None
-    done_at: AwareDatetime | None = None
+    due_at: Instant | None = None
+    remind_at: Instant | None = None
+    done_at: Instant | None = None
     assignee_id: UUID | None = None
     contact_id: UUID | None = None
     company_id: UUID | None = None

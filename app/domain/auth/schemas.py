@@ -10,7 +10,7 @@ from app.domain.auth.models import Role
 from app.domain.auth.scopes import KNOWN_SCOPES
 from app.domain.auth.secrets import MIN_PASSWORD_LENGTH
 from app.domain.orgs.schemas import OrgRead
-from app.domain.schemas import Email, InputModel, Name, ReadModel
+from app.domain.schemas import Email, InputModel, Instant, Name, ReadModel
 
 Password = Annotated[
     str,
@@ -103,7 +103,7 @@ class ApiKeyCreate(InputModel):
 
     name: Name
     scopes: list[Scope] = Field(min_length=1, max_length=len(KNOWN_SCOPES))
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
 
 
 class ApiKeyRead(ReadModel):

@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import Field, model_validator
 
 from app.domain.schemas import (
+    MAX_EXTERNAL_IDS,
     Address,
     CustomFieldValues,
     Email,
@@ -22,7 +23,7 @@ from app.domain.schemas import (
 PersonName = Annotated[str, Field(max_length=100)]
 Phone = Annotated[str, Field(max_length=40, examples=["+49 30 1234567"], description="normalised to E.164")]
 Tags = Annotated[list[Tag], Field(max_length=50)]
-ExternalIds = Annotated[list[ExternalId], Field(max_length=20)]
+ExternalIds = Annotated[list[ExternalId], Field(max_length=MAX_EXTERNAL_IDS)]
 
 
 class ContactCreate(InputModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -18,7 +19,7 @@ from app.domain.custom_fields.models import CustomField
 from app.domain.custom_fields.schemas import CustomFieldCreate, CustomFieldUpdate
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.normalize import normalize_phone
-from app.domain.schemas import normalize_email
+from app.domain.schemas import BIGINT_MAX, BIGINT_MIN, normalize_email
 
 _URL = TypeAdapter(AnyHttpUrl)
 MAX_TEXT = 10_000
@@ -99,6 +100,17 @@ async def delete(session: AsyncSession, actor: Principal, field_id: UUID, expect
     forget_definitions(session)
 
 
+def _number(value: Any) -> int | float:
+    """A JSON number that PostgreSQL, JSON clients and the reports can all hold: a bigint or a finite float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    if isinstance(value, int) and not BIGINT_MIN <= value <= BIGINT_MAX:
+        raise ValueError(f"must be an integer between {BIGINT_MIN} and {BIGINT_MAX} (or a decimal number)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
 def _coerce(field: CustomField, value: Any, region: str | None) -> Any:
     t = field.type
     if t == "text":
@@ -106,9 +118,7 @@ def _coerce(field: CustomField, value: Any, region: str | None) -> Any:
             raise ValueError(f"must be text of at most {MAX_TEXT} characters")
         return value
     if t == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("must be a number")
-        return value
+        return _number(value)
     if t == "boolean":
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
@@ -175,7 +185,7 @@ def filter_clause(column: Any, defs: dict[str, CustomField], key: str, raw: str)
     value: Any = raw
     try:
         if field.type == "number":
-            value = float(raw) if any(c in raw for c in ".eE") else int(raw)
+            value = _number(float(raw) if any(c in raw for c in ".eEnN") else int(raw))
         elif field.type == "boolean":
             if raw not in ("true", "false"):
                 raise ValueError
