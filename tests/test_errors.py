@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import AsyncIterator
 
@@ -329,3 +330,217 @@ async def test_insane_request_id_is_replaced(client, incoming, path):
     assert returned != incoming
     assert SANE_REQUEST_ID.match(returned)
     assert len(r.headers.get_list("x-request-id")) == 1
+
+
+# --- what PostgreSQL cannot store is refused at the edge, naming the field -----------------------------
+
+
+def _cursor(*parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+@pytest.mark.parametrize("param", ["created_after", "created_before", "updated_since"])
+async def test_a_datetime_filter_outside_the_storable_range_is_422(client, moment, param):
+    acct = await signup(client)
+    r = await client.get("/v1/contacts", params={param: moment}, headers=acct.headers)
+    errors = assert_validation(r, "/v1/contacts")
+    assert ["query", param] in [e["loc"] for e in errors]
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+async def test_a_datetime_in_a_body_outside_the_storable_range_is_422(client, moment):
+    acct = await signup(client)
+    r = await client.post("/v1/activities", json={"type": "task", "subject": "x", "due_at": moment},
+                          headers=acct.headers)
+    errors = assert_validation(r, "/v1/activities")
+    assert ["body", "due_at"] in [e["loc"] for e in errors]
+
+
+async def test_the_edges_of_the_storable_range_are_accepted(client):
+    acct = await signup(client)
+    for moment in ("9999-12-31T09:59:59-14:00", "0001-01-01T14:00:00+14:00"):
+        r = await client.get("/v1/contacts", params={"created_after": moment}, headers=acct.headers)
+        assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("cursor,sort,path", [
+    (_cursor("last_name", "a\u0000b", "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"), "last_name", "/v1/contacts"),
+    (_cursor("last_name", "a\udfffb", "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"), "last_name", "/v1/contacts"),
+    (_cursor("-created_at", "2024-01-01T00:00:00+00:00\u0000", "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"), None,
+     "/v1/contacts"),
+    (_cursor("-created_at", "9999-12-31T23:59:59-14:00", "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"), None,
+     "/v1/contacts"),
+    (_cursor("value", "x", "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"), "value", "/v1/deals"),
+    (_cursor("value", "NaN", "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"), "value", "/v1/deals"),
+    (_cursor("value", {"a": 1}, "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"), "value", "/v1/deals"),
+])
+async def test_a_cursor_holding_what_postgresql_cannot_compare_is_422(client, cursor, sort, path):
+    acct = await signup(client)
+    params = {"cursor": cursor, **({"sort": sort} if sort else {})}
+    r = await client.get(path, params=params, headers=acct.headers)
+    errors = assert_validation(r, path)
+    assert ["query", "cursor"] in [e["loc"] for e in errors]
+
+
+@pytest.mark.parametrize("username", ["a\u0000b@example.com", "\u0000"])
+async def test_a_nul_in_a_login_name_is_422(client, username):
+    r = await client.post("/v1/auth/token", data={"username": username, "password": "whatever"})
+    errors = assert_validation(r, "/v1/auth/token")
+    assert ["body", "username"] in [e["loc"] for e in errors]
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"first_name": "A", "custom_fields": {"note": "\\udfff"}}',
+    b'{"first_name": "A", "custom_fields": {"note": "ok", "\\ud800": "key"}}',
+    b'{"first_name": "A", "address": {"city": "\\udfff"}}',
+])
+async def test_an_unpaired_surrogate_anywhere_in_a_body_is_422(client, raw):
+    acct = await signup(client)
+    r = await client.post("/v1/custom-fields", headers=acct.headers,
+                          json={"object": "contact", "key": "note", "label": "Note", "type": "text"})
+    assert r.status_code == 201, r.text
+    r = await client.post("/v1/contacts", content=raw, headers={**acct.headers, "Content-Type": "application/json"})
+    errors = assert_validation(r, "/v1/contacts")
+    assert any("surrogate" in e["msg"] for e in errors)
+    assert (await client.get("/v1/contacts", headers=acct.headers)).json()["data"] == []
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 2**64, 10**30])
+async def test_a_number_custom_field_beyond_bigint_is_422_naming_it(client, value):
+    acct = await signup(client)
+    r = await client.post("/v1/custom-fields", headers=acct.headers,
+                          json={"object": "contact", "key": "seats", "label": "Seats", "type": "number"})
+    assert r.status_code == 201, r.text
+    r = await client.post("/v1/contacts", json={"first_name": "A", "custom_fields": {"seats": value}},
+                          headers=acct.headers)
+    errors = assert_validation(r, "/v1/contacts")
+    assert ["body", "custom_fields", "seats"] in [e["loc"] for e in errors]
+    r = await client.get("/v1/contacts", params={"cf.seats": str(value)}, headers=acct.headers)
+    errors = assert_validation(r, "/v1/contacts")
+    assert ["query", "cf.seats"] in [e["loc"] for e in errors]
+    for fine in (2**63 - 1, -(2**63), 1.5e300):
+        r = await client.post("/v1/contacts", json={"first_name": "A", "custom_fields": {"seats": fine}},
+                              headers=acct.headers)
+        assert r.status_code == 201, r.text
+        assert r.json()["custom_fields"]["seats"] == fine
+
+
+async def test_a_long_ad_click_id_on_a_form_submission_is_kept(client):
+    acct = await signup(client)
+    form = (await client.post("/v1/forms", headers=acct.headers, json={"name": "Demo"})).json()
+    gclid, fbclid = "Cj0KCQ" + "x" * 600, "IwAR" + "y" * 400
+    r = await client.post(f"/v1/public/forms/{form['public_key']}/submissions",
+                          json={"email": "ana@example.com", "gclid": gclid, "fbclid": fbclid})
+    assert r.status_code == 202, r.text
+    subs = (await client.get(f"/v1/forms/{form['id']}/submissions", headers=acct.headers)).json()["data"]
+    assert (subs[0]["gclid"], subs[0]["fbclid"]) == (gclid, fbclid)
+    assert len((await client.get("/v1/leads", headers=acct.headers)).json()["data"]) == 1
+
+
+def test_every_text_a_body_may_carry_fits_its_column():
+    """Each input schema's maxLength (or enum) is within the column it is stored in, area by area."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from sqlalchemy import String
+
+    import app.domain
+    import app.domain.models  # noqa: F401 - every table
+    from app.domain.base import Base
+    from app.domain.schemas import InputModel
+
+    normalised = {"phone"}  # stored as E.164 (at most 16 characters) whatever the input's length
+
+    def bound(prop: dict, defs: dict) -> int | None:
+        if "$ref" in prop:
+            prop = defs[prop["$ref"].split("/")[-1]]
+        if "anyOf" in prop:
+            bounds = [bound(p, defs) for p in prop["anyOf"] if p.get("type") != "null"]
+            return None if None in bounds else max(bounds)
+        if "enum" in prop or "const" in prop:
+            return max(len(str(v)) for v in prop.get("enum", [prop.get("const")]))
+        if prop.get("type") == "string":
+            return prop.get("maxLength", 64 if "pattern" in prop and "{0,63}" in prop["pattern"] else None)
+        return 0
+
+    checked, wrong = 0, []
+    for area in pkgutil.iter_modules(app.domain.__path__):
+        try:
+            schemas = importlib.import_module(f"app.domain.{area.name}.schemas")
+            models = importlib.import_module(f"app.domain.{area.name}.models")
+        except ModuleNotFoundError:
+            continue
+        columns: dict[str, int] = {}
+        for table in (c for c in vars(models).values() if inspect.isclass(c) and issubclass(c, Base)
+                      and hasattr(c, "__table__")):
+            for column in table.__table__.columns:
+                if isinstance(column.type, String) and column.type.length:
+                    columns[column.name] = min(column.type.length, columns.get(column.name, 1 << 30))
+        for model in (c for c in vars(schemas).values() if inspect.isclass(c) and issubclass(c, InputModel)
+                      and c.__module__ == schemas.__name__):
+            schema = model.model_json_schema()
+            for name, prop in schema.get("properties", {}).items():
+                if name in columns and name not in normalised:
+                    checked += 1
+                    n = bound(prop, schema.get("$defs", {}))
+                    if n is None or n > columns[name]:
+                        wrong.append(f"{model.__name__}.{name}: {n} > {columns[name]}")
+    assert checked > 50 and wrong == []
+
+
+# --- conditional requests: the caller first, then the precondition -----------------------------------
+
+
+@pytest.mark.parametrize("if_match", ['"1"', '"999"', "garbage", '"' + "9" * 4400 + '"', '"²"'.encode("latin-1")])
+async def test_if_match_is_checked_after_authentication(client, if_match):
+    acct = await signup(client)
+    contact = (await client.post("/v1/contacts", json={"first_name": "A"}, headers=acct.headers)).json()
+    activity = (await client.post("/v1/activities", json={"type": "task", "subject": "x"}, headers=acct.headers)).json()
+    bad = {"Authorization": "Bearer garbage", "If-Match": if_match}
+    for method, path in [("PATCH", f"/v1/contacts/{contact['id']}"), ("DELETE", f"/v1/contacts/{contact['id']}"),
+                         ("POST", f"/v1/activities/{activity['id']}/complete"), ("PATCH", "/v1/org")]:
+        r = await client.request(method, path, headers=bad, json={} if method != "DELETE" else None)
+        assert_problem(r, 401, path, "/problems/unauthorized")
+
+
+@pytest.mark.parametrize("if_match", ['"' + "9" * 4400 + '"', '"99999999999"', '"²"'.encode("latin-1"),
+                                      'W/"' + "1" * 5000 + '"'])
+async def test_an_if_match_no_version_can_match_is_412_not_500(client, if_match):
+    acct = await signup(client)
+    contact = (await client.post("/v1/contacts", json={"first_name": "A"}, headers=acct.headers)).json()
+    path = f"/v1/contacts/{contact['id']}"
+    r = await client.patch(path, json={"first_name": "B"}, headers={**acct.headers, "If-Match": if_match})
+    assert_problem(r, 412, path, "/problems/precondition-failed")
+    r = await client.get(path, headers={**acct.headers, "If-None-Match": if_match})
+    assert r.status_code == 200
+
+
+# --- upsert by external id ---------------------------------------------------------------------------
+
+
+async def test_an_upsert_whose_body_holds_the_most_external_ids_is_422_naming_them(client):
+    acct = await signup(client)
+    ids = [{"source": "crm2", "id": str(i)} for i in range(20)]
+    path = "/v1/contacts/by-external-id/erp/E-1"
+    r = await client.put(path, json={"first_name": "A", "external_ids": ids}, headers=acct.headers)
+    errors = assert_validation(r, path)
+    assert ["body", "external_ids"] in [e["loc"] for e in errors]
+    # with the path's own id among them there is room: nothing is added
+    r = await client.put(path, json={"first_name": "A", "external_ids": [*ids[:19], {"source": "erp", "id": "E-1"}]},
+                         headers=acct.headers)
+    assert r.status_code == 201, r.text
+    assert len(r.json()["external_ids"]) == 20
+
+
+async def test_activities_have_no_upsert_by_external_id(client):
+    """API.md: upsert by external id is for contacts, companies, deals and leads; activities carry no external ids."""
+    acct = await signup(client)
+    path = "/v1/activities/by-external-id/erp/A-1"
+    r = await client.put(path, json={"type": "task", "subject": "x"}, headers=acct.headers)
+    assert r.status_code in (404, 405) and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert (await client.get(path, headers=acct.headers)).status_code in (404, 405)
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert "/v1/activities/by-external-id/{source}/{external_id}" not in paths
+    assert "/v1/contacts/by-external-id/{source}/{external_id}" in paths

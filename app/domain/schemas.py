@@ -36,7 +36,8 @@ def unstorable_path(value: Any, path: str = "") -> tuple[str, str] | None:
         return (path, why) if why else None
     if isinstance(value, dict):
         for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
+            shown = str(key).encode("utf-8", "backslashreplace").decode()  # the path names it, in printable text
+            where = f"{path}.{shown}" if path else shown
             why = unstorable(str(key))
             if why:
                 return where, why
