@@ -202,12 +202,14 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
             headers={"Content-Disposition": f'attachment; filename="{plural}.csv"'})
 
     export_csv.__doc__ = (f"All {plural} matching the list filters as CSV, streamed (constant memory on the "
-                          "server, any size), in the list's `sort`, after `cursor` when given. Objects and lists "
-                          "are JSON in their cells; a text cell starting with `=`, `+`, `-`, `@`, tab or carriage "
-                          "return is prefixed with `'` so spreadsheets never run it as a formula. Parameters are "
-                          "checked before the first byte (422). A failure later drops the connection before the "
-                          "response's end (HTTP clients report an incomplete body) after a last line "
-                          f"`{TRUNCATED.decode()}` with no closing quote, so the file cannot pass for complete.")
+                          "server, any size), in the list's `sort`, after `cursor` when one is given. Objects and "
+                          "lists are JSON in their cells; a text cell that starts with `=`, `+`, `-`, `@`, tab or "
+                          "carriage return gets a leading `'` so that spreadsheets never run it as a formula (plain "
+                          "numbers such as `-5` stay as they are). Every parameter is checked before the first "
+                          "byte (422). A failure after it ends the body with the line "
+                          f"`{TRUNCATED.decode()}` (an unterminated quoted field) and drops the connection "
+                          "before the response's end, which HTTP clients report as an incomplete body: an export "
+                          "is complete only when the response ended normally.")
     router.add_api_route("/export.csv", export_csv, methods=["GET"], operation_id=f"export{Names}",
                          summary=f"Export {plural} as CSV", response_class=StreamingResponse,
                          responses={200: {"content": {"text/csv": {}}, "description": "CSV, header row first"},
