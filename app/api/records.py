@@ -28,6 +28,7 @@ from app.domain.listing import ListQuery, list_records
 from app.domain.pagination import Page, PageRequest
 from app.domain.records import Kind
 from app.domain.text import spreadsheet_safe
+from app.logging import log
 
 JSON = "application/json"
 
@@ -136,6 +137,7 @@ async def _export_stream(db: Database, first: bytes, cursor: str | None,
                 yield lines(next_page.items)
                 cursor = next_page.next_cursor
     except Exception:
+        log.error("export_failed", exc_info=True)
         yield TRUNCATED  # every chunk ends a row: this starts a line of its own
         raise
 
