@@ -175,3 +175,19 @@ async def test_only_http_page_urls_and_referrers_are_kept(client):
         (None, None), (None, None), ("https://www.example.com/demo?x=1", "http://search.example/?q=crm")]
     leads = (await client.get("/v1/leads", headers=acct.headers)).json()["data"]
     assert len(leads) == 3
+
+
+async def test_field_names_and_the_user_agent_are_plain_text_too(client):
+    acct = await signup(client)
+    form = await _form(client, acct)
+    r = await client.post(f"/v1/public/forms/{form['public_key']}/submissions", json={
+        "email": "names@example.com", "<img src=x onerror=alert(1)>budget": "10k", "<b>": "only markup",
+        "plan": "pro"}, headers={"User-Agent": "<script>alert(1)</script>Bot/1.0"})
+    assert r.status_code == 202, r.text
+    submission = (await _submissions(client, acct, form))[r.json()["id"]]
+    assert submission["fields"] == {"email": "names@example.com", "budget": "10k", "plan": "pro"}
+    assert submission["user_agent"] == "alert(1)Bot/1.0"
+    (lead,) = (await client.get("/v1/leads", headers=acct.headers)).json()["data"]
+    (note,) = [a for a in (await client.get("/v1/activities", headers=acct.headers,
+                                            params={"lead_id": lead["id"]})).json()["data"] if a["type"] == "note"]
+    assert note["body"] == "budget: 10k\nplan: pro"
