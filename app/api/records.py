@@ -4,7 +4,7 @@ ETags, sparse `fields=` and the common filters. Each area's router adds its own 
 import csv
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -14,18 +14,22 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import IfMatch, PageDep, SessionDep, conditional, etag_of, require
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
 from app.api.schemas import ListPage
+from app.db import Database
 from app.domain import bulk
 from app.domain.auth.principal import Principal
 from app.domain.bulk import Writers
 from app.domain.errors import ValidationFailed
 from app.domain.listing import ListQuery, list_records
-from app.domain.pagination import PageRequest
+from app.domain.pagination import Page, PageRequest
 from app.domain.records import Kind
 from app.domain.schemas import MAX_EXTERNAL_IDS, Instant
+from app.domain.text import spreadsheet_safe
+from app.logging import log
 
 JSON = "application/json"
 
@@ -107,6 +111,8 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, (dict, list)):
         return orjson.dumps(value).decode()
+    if isinstance(value, str):
+        return spreadsheet_safe(value)
     return value
 
 
@@ -116,6 +122,33 @@ def room_for_path_ref(ids: list[dict[str, str]] | None, source: str, external_id
     if len(ids) >= MAX_EXTERNAL_IDS and not any(e["source"] == source and e["id"] == external_id for e in ids):
         raise ValidationFailed(f"at most {MAX_EXTERNAL_IDS} external ids, counting {source}/{external_id} from the "
                                "path", loc=("body", "external_ids"), type="too_long")
+
+
+# The last line of an export that failed after its first byte: an unterminated quoted field, which strict CSV
+# readers refuse and lenient ones read as a row whose id is this sentence.
+TRUNCATED = b'"EXPORT FAILED: the server stopped before the end, this file is incomplete'
+
+
+async def _export_stream(db: Database, first: bytes, cursor: str | None,
+                         page: Callable[[AsyncSession, str], Awaitable[Page[Any]]],
+                         lines: Callable[[Sequence[Any]], bytes]) -> AsyncIterator[bytes]:
+    """The checked first page, then the others from a session of its own (the request's unit of work has
+    ended by then). Once bytes are out the status cannot change any more: on a failure the stream ends with
+    TRUNCATED and the error propagates, so the server drops the connection without the chunked encoding's
+    last chunk, which every HTTP/1.1 client reports as an incomplete body."""
+    yield first
+    if cursor is None:
+        return
+    try:
+        async with db.sessions() as session:
+            while cursor is not None:
+                next_page = await page(session, cursor)
+                yield lines(next_page.items)
+                cursor = next_page.next_cursor
+    except Exception:
+        log.error("export_failed", exc_info=True)
+        yield TRUNCATED  # every chunk ends a row: this starts a line of its own
+        raise
 
 
 def conditional_list(request: Request, body: bytes) -> Response:
@@ -152,36 +185,42 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
     router.add_api_route("", list_, methods=["GET"], response_model=ListPage[read], operation_id=f"list{Names}",
                          summary=f"List {plural}", responses=AUTHED)
 
-    async def export_csv(request: Request, who: Reader, query: Annotated[ListQuery, Depends(common_query)],
+    async def export_csv(request: Request, session: SessionDep, who: Reader,
+                         query: Annotated[ListQuery, Depends(common_query)],
                          where: Annotated[list[ColumnElement[bool]], Depends(filters)]) -> StreamingResponse:
-        db = request.app.state.db
         columns = list(read.model_fields)
 
-        async def rows() -> Any:  # its own session: the response streams after the request's unit of work
+        def lines(records: Sequence[Any], header: bool = False) -> bytes:
             out = io.StringIO()
             writer = csv.writer(out)
-            writer.writerow(columns)
-            yield out.getvalue().encode()
-            cursor = None
-            async with db.sessions() as session:
-                while True:
-                    page_query = replace(query, page=PageRequest(EXPORT_PAGE, cursor, query.page.sort))
-                    page = await list_records(session, kind, who.org_id, page_query, sorts, where)
-                    out.seek(0)
-                    out.truncate()
-                    for record in page.items:
-                        data = kind.dump(record)
-                        writer.writerow([_cell(data.get(c)) for c in columns])
-                    yield out.getvalue().encode()
-                    cursor = page.next_cursor
-                    if cursor is None:
-                        return
+            if header:
+                writer.writerow(columns)
+            for record in records:
+                data = kind.dump(record)
+                writer.writerow([_cell(data.get(c)) for c in columns])
+            return out.getvalue().encode()
 
-        return StreamingResponse(rows(), media_type="text/csv; charset=utf-8",
-                                 headers={"Content-Disposition": f'attachment; filename="{plural}.csv"'})
+        async def page(s: AsyncSession, cursor: str | None) -> Page[Any]:
+            return await list_records(s, kind, who.org_id, replace(
+                query, page=PageRequest(EXPORT_PAGE, cursor, query.page.sort)), sorts, where)
+
+        # The first page is read (and every parameter checked) before anything is sent: a bad sort, cursor or
+        # filter is a 422, never a 200 with a header row and then a cut.
+        first = await page(session, query.page.cursor)
+        return StreamingResponse(
+            _export_stream(request.app.state.db, lines(first.items, header=True), first.next_cursor, page, lines),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{plural}.csv"'})
 
     export_csv.__doc__ = (f"All {plural} matching the list filters as CSV, streamed (constant memory on the "
-                          "server, any size). Objects and lists are JSON in their cells.")
+                          "server, any size), in the list's `sort`, after `cursor` when one is given. Objects and "
+                          "lists are JSON in their cells; a text cell that starts with `=`, `+`, `-`, `@`, tab or "
+                          "carriage return gets a leading `'` so that spreadsheets never run it as a formula (plain "
+                          "numbers such as `-5` stay as they are). Every parameter is checked before the first "
+                          "byte (422). A failure after it ends the body with the line "
+                          f"`{TRUNCATED.decode()}` (an unterminated quoted field) and drops the connection "
+                          "before the response's end, which HTTP clients report as an incomplete body: an export "
+                          "is complete only when the response ended normally.")
     router.add_api_route("/export.csv", export_csv, methods=["GET"], operation_id=f"export{Names}",
                          summary=f"Export {plural} as CSV", response_class=StreamingResponse,
                          responses={200: {"content": {"text/csv": {}}, "description": "CSV, header row first"},

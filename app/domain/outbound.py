@@ -18,11 +18,38 @@ class BlockedDestination(Exception):
     """The URL points at a private, loopback, link-local or otherwise internal address."""
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+# IPv6 forms that carry an IPv4 address: where traffic to them goes is decided by that IPv4 address.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix: DNS64 networks hand these out
+_COMPATIBLE = ipaddress.IPv6Network("::/96")  # ::a.b.c.d, deprecated IPv4-compatible
+_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # ::ffff:0:a.b.c.d, SIIT (RFC 2765)
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: a site's own translator, never public
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address inside an IPv4-mapped, IPv4-compatible, translated, NAT64 or 6to4 address."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64 or ip in _COMPATIBLE or ip in _TRANSLATED:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
+def _global(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
+
+
+def is_public(address: str) -> bool:
+    """May a request go to this address? An IPv6 address that embeds an IPv4 address is judged by that IPv4
+    address alone (so 64:ff9b::7f00:1 and 2002:7f00:1:: are loopback; on an IPv6-only network with DNS64
+    a public IPv4-only host resolves to 64:ff9b::a.b.c.d and stays reachable). Teredo (2001::/32, an
+    obsolete tunnel whose client address is obfuscated) and local-use NAT64 are always refused."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _global(ip)
+    if ip.teredo is not None or ip in _NAT64_LOCAL:
+        return False
+    inner = embedded_ipv4(ip)
+    return _global(inner if inner is not None else ip)
 
 
 def check_url_syntax(url: str) -> None:
@@ -43,7 +70,7 @@ async def resolve_checked(host: str, port: int, allow_private: bool) -> str:
     if not addresses:
         raise BlockedDestination(f"cannot resolve {host}")
     if not allow_private:
-        internal = [a for a in addresses if not _is_public(a)]
+        internal = [a for a in addresses if not is_public(a)]
         if internal:
             raise BlockedDestination(f"{host} resolves to a non-public address ({internal[0]})")
     return addresses[0]

@@ -15,7 +15,8 @@ from app.api.routing import Router
 from app.domain.errors import CRMError, Forbidden, PayloadTooLarge, RateLimited, ValidationFailed
 from app.domain.forms import intake, service
 from app.domain.forms.models import Form
-from app.domain.forms.schemas import Accepted
+from app.domain.forms.schemas import Accepted, plain_names
+from app.domain.text import plain_text
 
 router = Router(prefix="/v1/public/forms", tags=["public forms"])
 PublicKey = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
@@ -126,7 +127,7 @@ async def submit(
         raise RateLimited(verdict.reset_seconds, "Too many submissions from your address; try again later",
                           verdict.headers())
     raw, from_html_form = await _read_fields(request, settings.form_max_body_bytes)
-    fields = intake.validate_shape(raw)
+    fields = plain_names(intake.validate_shape(raw))
     if fields.get("_hp", "").strip():  # a bot: looks accepted, touches nothing
         return _answer(request, None, uuid4(), from_html_form, verdict.headers())
     form = await service.by_public_key(session, public_key)
@@ -145,7 +146,8 @@ async def submit(
             return response
     incoming = intake.Incoming(
         fields=fields, query=dict(request.query_params), referer_header=request.headers.get("referer"),
-        user_agent=request.headers.get("user-agent"), ip=client_ip(request, settings.trusted_proxies),
+        user_agent=plain_text(request.headers.get("user-agent", "")) or None,
+        ip=client_ip(request, settings.trusted_proxies),
         idempotency_key=idempotency_key)
     redis = getattr(request.app.state, "redis", None)
 

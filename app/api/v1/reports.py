@@ -21,6 +21,7 @@ from app.domain.orgs.schemas import Currency
 from app.domain.reports import service
 from app.domain.reports.schemas import ForecastReport, FunnelReport, GroupBy, WinLossReport
 from app.domain.schemas import Source
+from app.domain.text import spreadsheet_safe
 
 router = Router(prefix="/v1/reports", tags=["reports"])
 Reader = Annotated[Principal, require("reports:read")]
@@ -97,7 +98,7 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, dict) and set(value) == {"amount", "currency"}:
         return value["amount"]
-    return value
+    return spreadsheet_safe(value) if isinstance(value, str) else value
 
 
 def _respond(report: BaseModel, as_csv: bool, name: str) -> Response:

@@ -9,7 +9,6 @@ lead (or contact + deal) is created with `source: web_form`, assigned round-robi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +33,7 @@ from app.domain.leads import service as leads
 from app.domain.normalize import normalize_phone
 from app.domain.records import org_settings
 from app.domain.schemas import normalize_email
+from app.domain.text import plain_text
 
 MAX_FIELDS = 50
 MAX_NAME = 64
@@ -43,8 +43,6 @@ LIMITS = {"first_name": 100, "last_name": 100, "email": 320, "phone": 40, "compa
 TRACKING = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "page_url",
             "referrer")
 CONTROL = {"_hp", "_ts"}
-_TAG = re.compile(r"<[^>]*>")
-_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass
@@ -59,7 +57,7 @@ class Incoming:
 
 def clean(value: str) -> str:
     """Plain text only: tags and control characters go (nothing renders as HTML later)."""
-    return _CTRL.sub("", _TAG.sub("", value)).strip()
+    return plain_text(value)
 
 
 def validate_shape(fields: dict[str, Any]) -> dict[str, str]:

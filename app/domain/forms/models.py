@@ -7,9 +7,10 @@ from uuid import UUID
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.domain.base import Base, TenantRecord, ref_fk
+from app.domain.text import web_url
 from app.ids import new_id
 
 
@@ -76,6 +77,12 @@ class FormSubmission(Base):
     deal_id: Mapped[UUID | None] = mapped_column()
     matched: Mapped[str] = mapped_column(String(8), default="none")
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+
+    @validates("page_url", "referrer")
+    def _web_urls_only(self, key: str, value: str | None) -> str | None:
+        """Only http(s) URLs are kept: a `javascript:`, `data:` or `vbscript:` "page" is dropped (the submission
+        itself is still taken), so no screen ever shows it as a link."""
+        return web_url(value)
 
 
 class SlaTimer(Base):

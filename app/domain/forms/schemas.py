@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from app.domain.outbound import check_url_syntax
 from app.domain.schemas import InputModel, Name, ReadModel
+from app.domain.text import plain_text
 
 TARGETS = ("first_name", "last_name", "email", "phone", "company_name", "title", "note")
 
@@ -29,6 +30,18 @@ def _target(value: str) -> str:
 def _url(value: str) -> str:
     check_url_syntax(value)
     return value
+
+
+def plain_names(fields: dict[str, str]) -> dict[str, str]:
+    """A submission's field names as plain text, like its values (they are shown with them, e.g. in the lead's
+    note). A name that was nothing but markup goes with its value; of two names that end up equal, the first
+    is kept."""
+    out: dict[str, str] = {}
+    for name, value in fields.items():
+        plain = plain_text(name)
+        if plain:
+            out.setdefault(plain, value)
+    return out
 
 
 Origin = Annotated[str, Field(max_length=300, examples=["https://www.example.com"]), AfterValidator(_origin)]
