@@ -9,7 +9,11 @@ import asyncio
 import uuid
 
 import pytest
+from sqlalchemy import select
 
+from app.domain import locks
+from app.domain.events.models import Event
+from app.domain.pipelines import service as pipelines
 from tests.concurrency import gate
 from tests.factories import signup
 
@@ -167,3 +171,53 @@ async def test_two_owners_removing_each_other_leave_one_owner(committed_client, 
         acct for acct, a in zip((first, second), answers, strict=True) if a.status_code == 200).headers)).json()["data"]
     owners = [u for u in users if u["role"] == "owner" and u["active"]]
     assert len(owners) == 1
+
+
+async def test_deals_moved_by_a_stage_deletion_get_what_a_single_move_gives(client, session):
+    """The set-based move of a stage's deals writes the same fields, history and events as moving each deal
+    with PATCH would."""
+    acct = await signup(client)
+    pipeline, stages = await _sales(client, acct)
+    proposal, won = stages["Proposal"]["id"], stages["Won"]["id"]
+    by_patch = await _deal(client, acct, stage_id=proposal)
+    by_delete = await _deal(client, acct, stage_id=proposal)
+    r = await client.patch(f"/v1/deals/{by_patch['id']}", headers=acct.headers, json={"stage_id": won})
+    assert r.status_code == 200, r.text
+    r = await client.delete(f"/v1/pipelines/{pipeline['id']}/stages/{proposal}", headers=acct.headers,
+                            params={"move_deals_to": won})
+    assert r.status_code == 204, r.text
+
+    volatile = {"id", "title", "created_at", "updated_at", "closed_at", "stage_entered_at"}
+    deals = [(await client.get(f"/v1/deals/{d['id']}", headers=acct.headers)).json() for d in (by_patch, by_delete)]
+    assert [{k: v for k, v in d.items() if k not in volatile} for d in deals][0] == \
+        [{k: v for k, v in d.items() if k not in volatile} for d in deals][1]
+    assert all(d["status"] == "won" and d["closed_at"] for d in deals)
+    histories = [(await client.get(f"/v1/deals/{d['id']}/stage-history", headers=acct.headers)).json()["data"]
+                 for d in deals]
+    assert [[(h["from_stage_id"], h["to_stage_id"], h["moved_by"]) for h in hist] for hist in histories] == \
+        [[(None, proposal, {"type": "user", "id": acct.user_id}), (proposal, won, {"type": "user", "id": acct.user_id})]] * 2
+
+    def shape(rows):
+        return sorted((e.type, e.version, sorted(e.data.get("previous", {}))) for e in rows if e.version == 2)
+
+    written = [shape(await session.scalars(select(Event).where(Event.org_id == uuid.UUID(acct.org_id),
+                                                               Event.object_id == uuid.UUID(d["id"]))))
+               for d in deals]
+    assert written[0] == written[1]
+    assert [t for t, _, _ in written[0]] == ["deal.stage_changed", "deal.updated", "deal.won"]
+
+
+async def test_a_pipeline_read_before_its_lock_is_read_again_if_it_changed(committed_client, database):
+    """A move that holds a pipeline its transaction read earlier works with the stages as they are once held."""
+    c = committed_client
+    acct = await signup(c)
+    pipeline, _ = await _sales(c, acct)
+    org, pipeline_id = uuid.UUID(acct.org_id), uuid.UUID(pipeline["id"])
+    async with database.sessions() as session, session.begin():
+        early = await pipelines.get(session, org, pipeline_id)
+        assert len(early.stages) == 5
+        r = await c.post(f"/v1/pipelines/{pipeline['id']}/stages", headers=acct.headers,
+                         json={"name": "Demo", "probability": 30})
+        assert r.status_code == 201, r.text
+        held = await locks.pipeline_shared(session, org, pipeline_id=pipeline_id)
+        assert held is early and [s.name for s in held.stages][-1] == "Demo" and len(held.stages) == 6

@@ -20,8 +20,8 @@ from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
 from app.api.schemas import ListPage
 from app.domain import bulk
 from app.domain.auth.principal import Principal
-from app.domain.bulk import Writers
 from app.domain.errors import ValidationFailed
+from app.domain.flows.upsert import Writers, upsert
 from app.domain.listing import ListQuery, list_records
 from app.domain.pagination import PageRequest
 from app.domain.records import Kind
@@ -193,8 +193,8 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
 
     async def put_by_external_id(source: ExternalSource, external_id: ExternalKey, body: create_schema,  # type: ignore[valid-type]
                                  session: SessionDep, who: Writer) -> Any:
-        obj, created = await bulk.upsert(session, who, writers, source, external_id,
-                                         body.model_dump(mode="python", exclude_unset=True))
+        obj, created = await upsert(session, who, writers, source, external_id,
+                                    body.model_dump(mode="python", exclude_unset=True))
         return one(kind.dump(obj), obj.version, None, 201 if created else 200,
                    {"Location": f"{router.prefix}/{obj.id}"} if created else None)
 
