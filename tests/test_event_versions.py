@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 import app.domain.models  # noqa: F401  (every table on the metadata)
 from app.domain.base import Base
 from app.domain.events.models import Event
+from app.domain.webhooks import service as webhooks
 from tests.factories import signup
 
 NOT_EVENTED = {
@@ -40,7 +41,7 @@ async def _ok(r, *statuses: int) -> dict:
     return r.json() if r.content else {}
 
 
-async def _write_everything(c, acct) -> None:
+async def _write_everything(c, acct, session, settings) -> None:
     h = acct.headers
     rep = await acct.invite("member")
     heir = await acct.invite("member")
@@ -118,11 +119,16 @@ async def _write_everything(c, acct) -> None:
     await _ok(await c.post(f"/v1/forms/{form['id']}/rotate-key", headers=h))
     await _ok(await c.delete(f"/v1/forms/{deal_form['id']}", headers=h))
 
-    # webhooks
+    # webhooks, and what deliveries do to their endpoint: failing, recovering, refused for good (410)
     hook = await _ok(await c.post("/v1/webhooks", headers=h,
                                   json={"url": "http://127.0.0.1:9/hook", "events": ["deal.*"]}))
-    await _ok(await c.patch(f"/v1/webhooks/{hook['id']}", headers=h, json={"enabled": False}))
+    await _ok(await c.patch(f"/v1/webhooks/{hook['id']}", headers=h, json={"description": "ours"}))
     await _ok(await c.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers=h))
+    for status in (500, 200, 503, 410):
+        delivery = await _ok(await c.post(f"/v1/webhooks/{hook['id']}/test", headers=h))
+        await webhooks.record(session, settings, uuid.UUID(acct.org_id), uuid.UUID(delivery["id"]),
+                              {"status_code": status})
+    await _ok(await c.patch(f"/v1/webhooks/{hook['id']}", headers=h, json={"enabled": True}))
     await _ok(await c.delete(f"/v1/webhooks/{hook['id']}", headers=h))
 
     # a leaving rep hands everything over
@@ -135,9 +141,9 @@ def _versioned_tables() -> list:
             and t is not Event.__table__]
 
 
-async def test_every_version_of_every_record_has_its_event(client, session):
+async def test_every_version_of_every_record_has_its_event(client, session, settings):
     acct = await signup(client)
-    await _write_everything(client, acct)
+    await _write_everything(client, acct, session, settings)
     org = uuid.UUID(acct.org_id)
 
     seen: dict[uuid.UUID, set[int]] = defaultdict(set)
