@@ -80,3 +80,27 @@ async def test_round_trips(client, database, world, name, method, path, body, ex
         r = await client.request(method, path, headers=key, json=body)
     assert r.status_code < 300, r.text
     assert len(seen) == expected, "\n".join(s.split("\n")[0][:120] for s in seen)
+
+
+async def test_deleting_a_stage_moves_its_deals_in_a_fixed_number_of_statements(client, database):
+    """One UPDATE for the deals, one INSERT for their stage history, one for their events: the same count
+    whether the stage holds one deal or a hundred."""
+    acct = await signup(client)
+    h = acct.headers
+    stages = [{"name": "A", "probability": 10}, {"name": "B", "probability": 50},
+              {"name": "Won", "probability": 100, "kind": "won"}, {"name": "Lost", "probability": 0, "kind": "lost"}]
+    counts = {}
+    for deals in (1, 100):
+        pipeline = (await client.post("/v1/pipelines", headers=h, json={"name": f"P{deals}", "stages": stages})).json()
+        a, b = (s["id"] for s in pipeline["stages"][:2])
+        r = await client.post("/v1/deals/batch", headers=h, json={"mode": "create", "items": [
+            {"title": f"D{i}", "pipeline_id": pipeline["id"], "stage_id": a} for i in range(deals)]})
+        assert [x["status"] for x in r.json()["results"]] == ["created"] * deals
+        with count_statements(database) as seen:
+            r = await client.delete(f"/v1/pipelines/{pipeline['id']}/stages/{a}", headers=h,
+                                    params={"move_deals_to": b})
+        assert r.status_code == 204, r.text
+        counts[deals] = len(seen)
+        moved = (await client.get("/v1/deals", headers=h, params={"stage_id": b, "limit": 200})).json()["data"]
+        assert len(moved) == deals
+    assert counts[1] == counts[100], counts

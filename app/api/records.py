@@ -22,8 +22,8 @@ from app.api.schemas import ListPage
 from app.db import Database
 from app.domain import bulk
 from app.domain.auth.principal import Principal
-from app.domain.bulk import Writers
 from app.domain.errors import ValidationFailed
+from app.domain.flows.upsert import Writers, upsert
 from app.domain.listing import ListQuery, list_records
 from app.domain.pagination import Page, PageRequest
 from app.domain.records import Kind
@@ -244,7 +244,7 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
                                      session: SessionDep, who: Writer) -> Any:
             data = body.model_dump(mode="python", exclude_unset=True)
             room_for_path_ref(data.get("external_ids"), source, external_id)
-            obj, created = await bulk.upsert(session, who, writers, source, external_id, data)
+            obj, created = await upsert(session, who, writers, source, external_id, data)
             return one(kind.dump(obj), obj.version, None, 201 if created else 200,
                        {"Location": f"{router.prefix}/{obj.id}"} if created else None)
 

@@ -11,14 +11,17 @@ from itertools import groupby
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain import external_refs
 from app.domain.auth.models import Role, User
 from app.domain.auth.principal import Principal
 from app.domain.concurrency import check_version
+from app.domain.custom_fields import service as custom_fields
 from app.domain.errors import Forbidden, NotFound, ValidationFailed
 from app.domain.events import service as events
+from app.domain.normalize import normalize_phone
 from app.domain.orgs.models import Org
 from app.domain.schemas import ReadModel
 from app.ids import new_id
@@ -105,8 +108,6 @@ class Kind(Generic[M]):
 
     async def _sync_refs(self, session: AsyncSession, obj: M) -> None:
         if hasattr(obj, "external_ids"):
-            from app.domain import external_refs
-
             await external_refs.sync(session, self.object_type, obj)
 
     async def updated(self, session: AsyncSession, actor: Principal | None, obj: M, before: dict[str, Any],
@@ -219,9 +220,6 @@ async def prepare_values(session: AsyncSession, actor: Principal, object_type: s
     """Turn validated input (create body, or the set fields of a merge patch) into column values:
     phones to E.164 in the org's region, the owner checked (default: the caller), custom fields and
     address merged key by key and validated. Raises 422 naming the field."""
-    from app.domain.custom_fields import service as custom_fields
-    from app.domain.normalize import normalize_phone
-
     values = dict(changes)
     region = None
     if any(values.get(f) for f in PHONE_FIELDS) or "custom_fields" in values:
@@ -289,8 +287,6 @@ async def reassign_owner(session: AsyncSession, actor: Principal, kind: Kind[Any
 
 def same_person(model: Any, email: str | None, phone: str | None) -> Any:
     """Rows whose email (stored lower-case) or E.164 phone matches; None when there is nothing to match on."""
-    from sqlalchemy import or_
-
     conditions = []
     if email:
         conditions.append(model.email == email.lower())

@@ -10,6 +10,7 @@ from app.api.problems import AUTHED, CONFLICT, NOT_FOUND
 from app.api.records import JSONBytes, record_routes
 from app.api.routing import Router
 from app.domain.auth.principal import Principal
+from app.domain.flows import lead_conversion
 from app.domain.leads import service
 from app.domain.leads.models import Lead
 from app.domain.leads.schemas import ConvertResult, LeadConvert, LeadCreate, LeadUpdate
@@ -45,4 +46,4 @@ async def convert_lead(record_id: UUID, body: LeadConvert, session: SessionDep,
                        who: Annotated[Principal, require("leads:write")]) -> JSONBytes:
     """Turn a lead into a contact (reused when its email or phone is already known), a company (reused
     by name) and optionally a deal, in one transaction. The lead becomes `converted`."""
-    return JSONBytes(orjson.dumps(await service.convert(session, who, record_id, body)))
+    return JSONBytes(orjson.dumps(await lead_conversion.convert(session, who, record_id, body)))

@@ -11,6 +11,7 @@ from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
+from app.domain.flows import pipeline_deletion, stage_change, stage_deletion
 from app.domain.pipelines import service
 from app.domain.pipelines.schemas import (
     PipelineCreate,
@@ -72,7 +73,7 @@ async def update_pipeline(pipeline_id: UUID, body: PipelineUpdate, session: Sess
                responses={**AUTHED, **NOT_FOUND, **CONFLICT, **PRECONDITION})
 async def delete_pipeline(pipeline_id: UUID, session: SessionDep, who: Admin, expected: IfMatch) -> Response:
     """Only a pipeline without deals, and not the default one (409 otherwise)."""
-    await service.delete_pipeline(session, who, pipeline_id, expected)
+    await pipeline_deletion.delete_pipeline(session, who, pipeline_id, expected)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -97,7 +98,7 @@ async def update_stage(pipeline_id: UUID, stage_id: UUID, body: StageUpdate, ses
                        expected: IfMatch) -> Response:
     """Rename, change probability, rotting days or forecast category; changing the kind of a stage holding
     deals is a 409."""
-    stage = await service.update_stage(session, who, pipeline_id, stage_id, body, expected)
+    stage = await stage_change.update_stage(session, who, pipeline_id, stage_id, body, expected)
     return one(_stage(stage), stage.version, None)
 
 
@@ -107,7 +108,7 @@ async def delete_stage(pipeline_id: UUID, stage_id: UUID, session: SessionDep, w
                        move_deals_to: Annotated[UUID | None, Query(description="stage to move the stage's deals to")] = None,
                        ) -> Response:
     """A stage holding deals needs `move_deals_to` (409 otherwise); each move is recorded in stage history."""
-    await service.delete_stage(session, who, pipeline_id, stage_id, move_deals_to)
+    await stage_deletion.delete_stage(session, who, pipeline_id, stage_id, move_deals_to)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

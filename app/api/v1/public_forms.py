@@ -13,6 +13,7 @@ from app.api.ratelimit import client_ip, hit, next_count
 from app.api.records import JSONBytes
 from app.api.routing import Router
 from app.domain.errors import CRMError, Forbidden, PayloadTooLarge, RateLimited, ValidationFailed
+from app.domain.flows import form_intake
 from app.domain.forms import intake, service
 from app.domain.forms.models import Form
 from app.domain.forms.schemas import Accepted, plain_names
@@ -154,5 +155,5 @@ async def submit(
     async def turns(f: Form) -> int | None:  # round-robin turns of this form, without locking its row
         return await next_count(redis, f"form-turn:{f.org_id}:{f.id}")
 
-    submission = await intake.accept(session, form, incoming, now, turns)
+    submission = await form_intake.accept(session, form, incoming, now, turns)
     return _answer(request, form, submission.id, from_html_form, verdict.headers())

@@ -13,6 +13,7 @@ from app.domain.auth import users as service
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
 from app.domain.auth.schemas import DeactivateRequest, UserInvite, UserRead, UserUpdate
+from app.domain.flows import user_deactivation
 
 router = Router(prefix="/v1/users", tags=["users"])
 UsersAdmin = Annotated[Principal, require("users:write", Role.admin)]
@@ -64,12 +65,12 @@ async def deactivate_user(user_id: UUID, body: DeactivateRequest, session: Sessi
                           who: UsersAdmin) -> UserRead:
     """The user can no longer log in and their tokens stop working; with `reassign_to`, their open
     records move to that colleague in the same transaction."""
-    return UserRead.model_validate(await service.deactivate(session, who, user_id, body.reassign_to))
+    return UserRead.model_validate(await user_deactivation.deactivate(session, who, user_id, body.reassign_to))
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="deleteUser",
                responses={**AUTHED, **NOT_FOUND, **CONFLICT})
 async def delete_user(user_id: UUID, session: SessionDep, who: UsersAdmin) -> Response:
     """Deactivate without reassignment (the user and their history stay, unable to log in)."""
-    await service.deactivate(session, who, user_id, None)
+    await user_deactivation.deactivate(session, who, user_id, None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

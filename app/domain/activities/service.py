@@ -88,7 +88,7 @@ async def _completed(session: AsyncSession, actor: Principal, activity: Activity
     if emit:
         await ACTIVITY.emit(session, actor, activity, "completed")
     if activity.lead_id is not None and activity.done_at is not None:
-        await leads.mark_first_response(session, actor.org_id, activity.lead_id, activity.done_at)
+        await leads.mark_first_response(session, actor, activity.lead_id, activity.done_at)
 
 
 async def reassign(session: AsyncSession, actor: Principal, from_user: UUID, to_user: UUID) -> int:

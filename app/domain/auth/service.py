@@ -16,6 +16,7 @@ from app.domain.auth.schemas import SignupRequest, TokenPair
 from app.domain.errors import Unauthorized
 from app.domain.orgs import service as org_service
 from app.domain.orgs.models import Org
+from app.domain.pipelines import service as pipelines
 from app.ids import new_id
 from app.settings import Settings
 
@@ -38,8 +39,6 @@ def _now() -> datetime:
 async def provision_org(session: AsyncSession, settings: Settings, org_name: str, email: str, name: str,
                         password: str | None) -> tuple[Org, User]:
     """A new organisation with its first user, the owner."""
-    from app.domain.pipelines import service as pipelines
-
     org = await org_service.create(session, org_name)
     owner = await user_service.create(
         session, settings, org.id, email=email, name=name, role=Role.owner, password=password

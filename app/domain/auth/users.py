@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain import locks
 from app.domain.auth import secrets as sec
 from app.domain.auth.models import LoginEmail, RefreshToken, Role, User
 from app.domain.auth.principal import Principal
@@ -71,8 +72,10 @@ SELF_SERVICE_FIELDS = {"name", "out_of_office"}
 
 async def update_user(session: AsyncSession, actor: Principal, user_id: UUID, patch: UserUpdate,
                       expected_version: int | None) -> User:
-    user = await get(session, actor.org_id, user_id)
     changes = patch.model_dump(exclude_unset=True)
+    if changes.get("role") is not None:
+        await locks.org_exclusive(session, actor.org_id)  # role changes one at a time: an owner always remains
+    user = await get(session, actor.org_id, user_id)
     is_admin = actor.role.at_least(Role.admin)
     if not is_admin and not (actor.type == "user" and actor.id == user_id and changes.keys() <= SELF_SERVICE_FIELDS):
         raise Forbidden("Only admins can change other users, and roles, emails or managers")
@@ -100,11 +103,15 @@ async def update_user(session: AsyncSession, actor: Principal, user_id: UUID, pa
     return user
 
 
-async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID, reassign_to: UUID | None) -> User:
+async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID,
+                     reassign_to: UUID | None = None) -> tuple[User, bool]:
+    """-> (user, whether this call deactivated them). `reassign_to` is only checked here (another active user):
+    handing the work over is the `user_deactivation` flow's part."""
+    await locks.org_exclusive(session, actor.org_id)  # one at a time: an owner always remains
     user = await get(session, actor.org_id, user_id)
     _guard_owner(actor, user)
     if not user.active:
-        return user
+        return user, False
     if user.role == Role.owner:
         await _keep_an_owner(session, user)
     if reassign_to is not None:
@@ -113,7 +120,6 @@ async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID, rea
         if heir is None or heir.id == user_id or not heir.active:
             raise ValidationFailed("reassign_to must be another active user of the organisation",
                                    loc=("body", "reassign_to"))
-        await reassign_owned_records(session, actor, user.id, heir.id)
     user.active = False
     user.deactivated_at = datetime.now(UTC)
     session.info.get("memo", {}).clear()  # remembered "active teammate" answers no longer hold
@@ -123,18 +129,7 @@ async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID, rea
         .values(revoked_at=func.now())
     )
     await session.flush()
-    return user
-
-
-async def reassign_owned_records(session: AsyncSession, actor: Principal, from_user: UUID, to_user: UUID) -> None:
-    """Open leads, open deals, contacts and open tasks of a leaving user go to `to_user`, events written."""
-    from app.domain.activities import service as activities
-    from app.domain.contacts import service as contacts
-    from app.domain.deals import service as deals
-    from app.domain.leads import service as leads
-
-    for area in (leads, deals, contacts, activities):
-        await area.reassign(session, actor, from_user, to_user)
+    return user, True
 
 
 def _guard_owner(actor: Principal, target: User) -> None:
@@ -143,6 +138,7 @@ def _guard_owner(actor: Principal, target: User) -> None:
 
 
 async def _keep_an_owner(session: AsyncSession, leaving: User) -> None:
+    """Callers hold the org's row (`locks.org_exclusive`), so no other owner leaves between count and write."""
     others = await session.scalar(
         select(func.count()).select_from(User).where(
             User.org_id == leaving.org_id, User.role == Role.owner.value, User.active.is_(True),

@@ -10,6 +10,7 @@ from app.domain.companies.service import COMPANY
 from app.domain.concurrency import check_version
 from app.domain.contacts.models import Contact
 from app.domain.contacts.schemas import ContactCreate, ContactRead, ContactUpdate
+from app.domain.errors import ValidationFailed
 from app.domain.records import Kind, apply, prepare_values, reassign_owner, require_ref, same_person
 
 CONTACT = Kind(Contact, "contact", "Contact", ContactRead)
@@ -33,8 +34,6 @@ async def update(session: AsyncSession, actor: Principal, contact_id: UUID, patc
         await require_ref(session, COMPANY, actor.org_id, values["company_id"], "company_id")
     apply(contact, values)
     if not (contact.first_name or contact.last_name or contact.email or contact.phone):
-        from app.domain.errors import ValidationFailed
-
         raise ValidationFailed("a contact needs at least a name, an email or a phone")
     return await CONTACT.updated(session, actor, contact, before)
 

@@ -7,9 +7,11 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import case, func, insert, literal, or_, select
+from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain import locks
 from app.domain.auth.principal import Principal
 from app.domain.companies.service import COMPANY
 from app.domain.concurrency import check_version
@@ -17,21 +19,23 @@ from app.domain.contacts.service import CONTACT
 from app.domain.deals.models import Deal, StageMove
 from app.domain.deals.schemas import DealCreate, DealRead, DealUpdate
 from app.domain.errors import ValidationFailed
-from app.domain.pipelines import service as pipelines
+from app.domain.events import service as events
 from app.domain.pipelines.models import Pipeline, Stage
-from app.domain.records import Kind, apply, prepare_values, reassign_owner, require_ref
+from app.domain.records import Kind, apply, changed, prepare_values, reassign_owner, require_ref
+from app.ids import new_id
 
 
 class _DealKind(Kind[Deal]):
     async def restore(self, session: AsyncSession, actor: Principal, record_id: UUID) -> Deal:
         """A deal restored after its stage (or pipeline) was deleted lands in the first open stage of its
-        pipeline (or of the default one), and that move is recorded like any other."""
+        pipeline (or of the default one), and that move is recorded like any other. It enters its pipeline, so
+        it holds the pipeline first (see the locking rule in `app.domain.flows`)."""
+        deal = await self.get(session, actor.org_id, record_id, include_deleted=True)
+        pipeline = (await locks.pipeline_shared(session, actor.org_id, pipeline_id=deal.pipeline_id)
+                    or await locks.pipeline_shared(session, actor.org_id))
         deal = await super().restore(session, actor, record_id)
-        stage = (await pipelines.stages_by_id(session, actor.org_id, {deal.stage_id})).get(deal.stage_id)
-        if stage is not None and stage.deleted_at is None:
+        if pipeline is None or any(s.id == deal.stage_id for s in pipeline.stages):
             return deal
-        pipeline = await session.scalar(pipelines.PIPELINE.scoped(actor.org_id).where(Pipeline.id == deal.pipeline_id))
-        pipeline = pipeline or await pipelines.default_pipeline(session, actor.org_id)
         first_open = next(s for s in pipeline.stages if s.kind == "open")
         before = self.dump(deal)
         extra = await _move(session, actor, deal, pipeline, first_open, None)
@@ -45,28 +49,30 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _pipeline_and_stage(session: AsyncSession, org_id: UUID, pipeline_id: UUID | None,
-                              stage_id: UUID | None) -> tuple[Pipeline, Stage]:
-    if pipeline_id is None and stage_id is not None:
-        stage = (await pipelines.stages_by_id(session, org_id, {stage_id})).get(stage_id)
-        if stage is None or stage.deleted_at is not None:
-            raise ValidationFailed("stage_id: no such stage in your organisation", loc=("body", "stage_id"))
-        pipeline_id = stage.pipeline_id
-    if pipeline_id is None:
-        pipeline = await pipelines.default_pipeline(session, org_id)
-        if pipeline is None:
-            raise ValidationFailed("pipeline_id is required: the organisation has no default pipeline",
-                                   loc=("body", "pipeline_id"))
-    else:
-        pipeline = await require_ref(session, pipelines.PIPELINE, org_id, pipeline_id, "pipeline_id")
-    stages = {s.id: s for s in pipeline.stages}
+async def _entered(session: AsyncSession, org_id: UUID, pipeline_id: UUID | None,
+                   stage_id: UUID | None) -> tuple[Pipeline, Stage]:
+    """The pipeline and stage a new deal enters, the pipeline held for the move (the locking rule in
+    `app.domain.flows`): by default the first open stage of the default pipeline."""
+    pipeline = await locks.pipeline_shared(session, org_id, pipeline_id=pipeline_id, stage_id=stage_id)
+    if pipeline is None and pipeline_id is not None:
+        raise ValidationFailed("pipeline_id: no such pipeline in your organisation", loc=("body", "pipeline_id"))
+    if pipeline is None and stage_id is not None:
+        raise ValidationFailed("stage_id: no such stage in your organisation", loc=("body", "stage_id"))
+    if pipeline is None:
+        raise ValidationFailed("pipeline_id is required: the organisation has no default pipeline",
+                               loc=("body", "pipeline_id"))
     if stage_id is None:
-        first_open = next((s for s in pipeline.stages if s.kind == "open"), None)
-        assert first_open is not None  # every pipeline keeps an open stage
-        return pipeline, first_open
-    if stage_id not in stages:
-        raise ValidationFailed("stage_id must be a stage of the deal's pipeline", loc=("body", "stage_id"))
-    return pipeline, stages[stage_id]
+        return pipeline, next(s for s in pipeline.stages if s.kind == "open")  # every pipeline keeps one
+    return pipeline, _stage_of(pipeline, stage_id, "stage_id must be a stage of the deal's pipeline" if pipeline_id
+                               else "stage_id: no such stage in your organisation")
+
+
+def _stage_of(pipeline: Pipeline, stage_id: UUID, problem: str = "stage_id must be a stage of the deal's pipeline"
+              ) -> Stage:
+    stage = next((s for s in pipeline.stages if s.id == stage_id), None)
+    if stage is None:
+        raise ValidationFailed(problem, loc=("body", "stage_id"))
+    return stage
 
 
 def _enter(deal: Deal, stage: Stage, now: datetime, lost_reason: str | None) -> None:
@@ -86,7 +92,7 @@ def _enter(deal: Deal, stage: Stage, now: datetime, lost_reason: str | None) -> 
 
 async def create(session: AsyncSession, actor: Principal, body: DealCreate, **server_fields: Any) -> Deal:
     data = body.model_dump(mode="python")
-    pipeline, stage = await _pipeline_and_stage(session, actor.org_id, data.pop("pipeline_id"), data.pop("stage_id"))
+    pipeline, stage = await _entered(session, actor.org_id, data.pop("pipeline_id"), data.pop("stage_id"))
     value = data.pop("value") or {}
     lost_reason = data.pop("lost_reason")
     forecast_category = data.pop("forecast_category") or stage.forecast_category
@@ -124,12 +130,14 @@ async def _check_refs(session: AsyncSession, org_id: UUID, values: dict[str, Any
 
 async def update(session: AsyncSession, actor: Principal, deal_id: UUID, patch: DealUpdate,
                  expected_version: int | None) -> Deal:
-    deal = await DEAL.get(session, actor.org_id, deal_id, for_update=True)
-    check_version(deal.version, expected_version)
-    before = DEAL.dump(deal)
     changes = patch.model_dump(exclude_unset=True)
     new_pipeline = changes.pop("pipeline_id", None)
     new_stage = changes.pop("stage_id", None)
+    # A move holds the pipeline of the stage it targets before the deal (the locking rule in `app.domain.flows`).
+    target = await locks.pipeline_shared(session, actor.org_id, stage_id=new_stage) if new_stage else None
+    deal = await DEAL.get(session, actor.org_id, deal_id, for_update=True)
+    check_version(deal.version, expected_version)
+    before = DEAL.dump(deal)
     value = changes.pop("value", None)
     lost_reason_given = "lost_reason" in changes
     lost_reason = changes.pop("lost_reason", None)
@@ -147,9 +155,10 @@ async def update(session: AsyncSession, actor: Principal, deal_id: UUID, patch: 
             deal.currency = value["currency"].upper()
     extra: list[tuple[str, dict[str, Any]]] = []
     if new_stage is not None and new_stage != deal.stage_id:
-        pipeline, stage = await _pipeline_and_stage(session, actor.org_id, new_pipeline or deal.pipeline_id,
-                                                    new_stage)
-        extra = await _move(session, actor, deal, pipeline, stage, lost_reason if lost_reason_given else None)
+        if target is None or target.id != (new_pipeline or deal.pipeline_id):
+            raise ValidationFailed("stage_id must be a stage of the deal's pipeline", loc=("body", "stage_id"))
+        stage = _stage_of(target, new_stage)
+        extra = await _move(session, actor, deal, target, stage, lost_reason if lost_reason_given else None)
     elif lost_reason_given:
         if deal.status == "lost" and not lost_reason:
             raise ValidationFailed("a lost deal keeps its lost_reason", loc=("body", "lost_reason"))
@@ -184,15 +193,58 @@ async def _move(session: AsyncSession, actor: Principal | None, deal: Deal, pipe
     return [("deal.stage_changed", {"previous": previous})] + _entered_events(stage, previous_status)
 
 
-async def move_all(session: AsyncSession, actor: Principal, from_stage: UUID, to_stage: UUID) -> int:
-    """Move every live deal of a stage (before the stage is deleted), each move recorded."""
-    deals = list(await session.scalars(DEAL.scoped(actor.org_id).where(Deal.stage_id == from_stage).with_for_update()))
-    for deal in deals:
-        before = DEAL.dump(deal)
-        pipeline, stage = await _pipeline_and_stage(session, actor.org_id, deal.pipeline_id, to_stage)
-        extra = await _move(session, actor, deal, pipeline, stage, deal.lost_reason or "stage removed")
-        await DEAL.updated(session, actor, deal, before, extra=extra)
-    return len(deals)
+async def count(session: AsyncSession, org_id: UUID, *, pipeline_id: UUID | None = None,
+                stage_id: UUID | None = None) -> int:
+    """Live deals of a pipeline or of a stage."""
+    stmt = select(func.count()).select_from(Deal).where(Deal.org_id == org_id, Deal.deleted_at.is_(None))
+    if pipeline_id is not None:
+        stmt = stmt.where(Deal.pipeline_id == pipeline_id)
+    if stage_id is not None:
+        stmt = stmt.where(Deal.stage_id == stage_id)
+    return await session.scalar(stmt) or 0
+
+
+async def move_all(session: AsyncSession, actor: Principal, from_stage: Stage, to_stage: Stage) -> int:
+    """Move every live deal of a stage to another stage of the same pipeline, by the rules of `_enter` and
+    `_move`, in three statements whatever their number: the UPDATE (which locks the rows and returns them with
+    the values they had), the stage history and the events. The caller holds the pipeline exclusively."""
+    now = _now()
+    old = (select(Deal.org_id, Deal.id, Deal.status, Deal.closed_at, Deal.lost_reason, Deal.stage_entered_at,
+                  Deal.forecast_category)
+           .where(Deal.org_id == actor.org_id, Deal.stage_id == from_stage.id, Deal.deleted_at.is_(None))
+           .with_for_update().cte("old"))
+    kind = to_stage.kind
+    closed_at = None if kind == "open" else case(
+        (or_(old.c.status != kind, Deal.closed_at.is_(None)), literal(now)), else_=Deal.closed_at)
+    lost_reason = func.coalesce(Deal.lost_reason, "stage removed") if kind == "lost" else None
+    rows = (await session.execute(
+        update_rows(Deal).where(Deal.org_id == old.c.org_id, Deal.id == old.c.id)
+        .values(status=kind, closed_at=closed_at, lost_reason=lost_reason, stage_id=to_stage.id,
+                stage_entered_at=now, forecast_category=to_stage.forecast_category, version=Deal.version + 1)
+        .returning(Deal, old.c.status, old.c.closed_at, old.c.lost_reason, old.c.stage_entered_at,
+                   old.c.forecast_category)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )).all()
+    if not rows:
+        return 0
+    who = _who(actor)
+    history, emitted = [], []
+    for deal, status, closed, reason, entered, category in rows:
+        history.append({"org_id": deal.org_id, "id": new_id(), "deal_id": deal.id, "from_stage_id": from_stage.id,
+                        "to_stage_id": to_stage.id, "moved_at": now, "moved_by": who,
+                        "seconds_in_previous": max(0, int((now - entered).total_seconds()))})
+        after = DEAL.dump(deal)
+        before = DEAL.read.model_validate(deal).model_copy(update={
+            "stage_id": from_stage.id, "status": status, "closed_at": closed, "lost_reason": reason,
+            "stage_entered_at": entered, "forecast_category": category}).model_dump(mode="json")
+        payload = {"object": after}
+        emitted.append(("deal.updated", "deal", deal.id, deal.version, {**payload, "previous": changed(before, after)}))
+        emitted += [(type_, "deal", deal.id, deal.version, {**payload, **data}) for type_, data in
+                    [("deal.stage_changed", {"previous": {"stage_id": str(from_stage.id)}}),
+                     *_entered_events(to_stage, status)]]
+    await session.execute(insert(StageMove), history)
+    await events.emit_many(session, actor, actor.org_id, emitted)
+    return len(rows)
 
 
 async def history(session: AsyncSession, org_id: UUID, deal_id: UUID) -> list[StageMove]:

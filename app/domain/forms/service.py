@@ -15,7 +15,7 @@ from app.domain.auth.principal import Principal
 from app.domain.concurrency import check_version
 from app.domain.errors import NotFound, ValidationFailed
 from app.domain.forms.models import Form, FormKey, FormSubmission
-from app.domain.forms.schemas import Embed, FormCreate, FormRead, FormUpdate
+from app.domain.forms.schemas import Embed, FormCreate, FormRead, FormUpdate, SubmissionRead
 from app.domain.pagination import Page, PageRequest, keyset_page
 from app.domain.pipelines import service as pipelines
 from app.domain.records import Kind, require_ref, require_user
@@ -144,8 +144,6 @@ if (!response.ok) console.error(await response.json());  // problem+json: {{titl
 
 
 def dump_submission(s: FormSubmission) -> dict:
-    from app.domain.forms.schemas import SubmissionRead
-
     return SubmissionRead.model_validate(s).model_dump(mode="json")
 
 

@@ -26,12 +26,24 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import external_refs, records
+from app.domain.activities import service as activities
+from app.domain.activities.schemas import ActivityCreate, ActivityUpdate
+from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
+from app.domain.companies import service as companies
+from app.domain.companies.schemas import CompanyCreate, CompanyUpdate
+from app.domain.contacts import service as contacts
+from app.domain.contacts.schemas import ContactCreate, ContactUpdate
 from app.domain.custom_fields import service as custom_fields
+from app.domain.deals import service as deals
+from app.domain.deals.schemas import DealCreate, DealUpdate
 from app.domain.errors import Conflict, CRMError, NotFound, ValidationFailed
 from app.domain.events import service as events
+from app.domain.flows.upsert import Writers
 from app.domain.imports import reader
 from app.domain.imports.models import Import, ImportKey
+from app.domain.leads import service as leads
+from app.domain.leads.schemas import LeadCreate, LeadUpdate
 from app.domain.normalize import normalize_phone
 from app.domain.pagination import Page, PageRequest, keyset_page
 from app.domain.records import Kind, org_settings
@@ -75,19 +87,7 @@ SORTS = {"created_at": Import.created_at}
 
 
 def writers(object_name: str) -> Any:
-    """The record kind's services (imported lazily: imports sit above every area)."""
-    from app.domain.activities import service as activities
-    from app.domain.activities.schemas import ActivityCreate, ActivityUpdate
-    from app.domain.bulk import Writers
-    from app.domain.companies import service as companies
-    from app.domain.companies.schemas import CompanyCreate, CompanyUpdate
-    from app.domain.contacts import service as contacts
-    from app.domain.contacts.schemas import ContactCreate, ContactUpdate
-    from app.domain.deals import service as deals
-    from app.domain.deals.schemas import DealCreate, DealUpdate
-    from app.domain.leads import service as leads
-    from app.domain.leads.schemas import LeadCreate, LeadUpdate
-
+    """The record kind's services."""
     return {
         "contacts": Writers(contacts.CONTACT, contacts.create, contacts.update, ContactCreate, ContactUpdate),
         "companies": Writers(companies.COMPANY, companies.create, companies.update, CompanyCreate, CompanyUpdate),
@@ -400,8 +400,6 @@ async def _process(db: Any, settings: Settings, org_id: UUID, snap: dict[str, An
 
 
 def _role_member() -> Any:
-    from app.domain.auth.models import Role
-
     return Role.member
 
 

@@ -1,4 +1,7 @@
-"""Pipelines and their ordered stages. Every pipeline keeps an open, a won and a lost stage."""
+"""Pipelines and their ordered stages. Every pipeline keeps an open, a won and a lost stage.
+
+Every write here holds the pipeline exclusively (the locking rule in `app.domain.flows`); what also depends on
+the pipeline's deals (deleting a stage or the pipeline, changing a stage's kind) is a flow in that package."""
 
 from __future__ import annotations
 
@@ -6,9 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain import locks
 from app.domain.auth.principal import Principal
 from app.domain.concurrency import check_version
 from app.domain.errors import Conflict, NotFound, ValidationFailed
@@ -44,7 +48,7 @@ async def create_default(session: AsyncSession, org_id: UUID, currency: str) -> 
 
 async def _insert(session: AsyncSession, actor: Principal | None, org_id: UUID, body: PipelineCreate) -> Pipeline:
     if body.is_default:
-        await _clear_default(session, org_id)
+        await _clear_default(session, actor, org_id)
     currency = body.currency or (await org_settings(session, org_id)).default_currency
     pipeline = Pipeline(org_id=org_id, name=body.name, currency=currency, is_default=body.is_default)
     session.add(pipeline)
@@ -77,11 +81,15 @@ async def create(session: AsyncSession, actor: Principal, body: PipelineCreate) 
     return await _insert(session, actor, actor.org_id, body)
 
 
-async def _clear_default(session: AsyncSession, org_id: UUID) -> None:
-    await session.execute(
-        update(Pipeline).where(Pipeline.org_id == org_id, Pipeline.is_default.is_(True))
-        .values(is_default=False, version=Pipeline.version + 1).execution_options(synchronize_session="fetch")
+async def _clear_default(session: AsyncSession, actor: Principal | None, org_id: UUID) -> None:
+    """The current default stops being one: a write to it like any other, with its `pipeline.updated`."""
+    old = await session.scalar(
+        update(Pipeline).where(Pipeline.org_id == org_id, Pipeline.is_default.is_(True), Pipeline.deleted_at.is_(None))
+        .values(is_default=False, version=Pipeline.version + 1).returning(Pipeline)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
+    if old is not None:
+        await PIPELINE.emit(session, actor, old, "updated", previous={"is_default": True})
 
 
 async def get(session: AsyncSession, org_id: UUID, pipeline_id: UUID, include_deleted: bool = False) -> Pipeline:
@@ -96,57 +104,51 @@ async def default_pipeline(session: AsyncSession, org_id: UUID) -> Pipeline | No
     return await session.scalar(PIPELINE.scoped(org_id).where(Pipeline.is_default.is_(True)))
 
 
+async def held(session: AsyncSession, org_id: UUID, pipeline_id: UUID) -> Pipeline:
+    """The pipeline, held exclusively for a change (deal moves wait until the transaction ends)."""
+    pipeline = await locks.pipeline_exclusive(session, org_id, pipeline_id)
+    if pipeline is None:
+        raise NotFound("Pipeline not found")
+    return pipeline
+
+
 async def update_pipeline(session: AsyncSession, actor: Principal, pipeline_id: UUID, patch: PipelineUpdate,
                           expected_version: int | None) -> Pipeline:
-    pipeline = await PIPELINE.get(session, actor.org_id, pipeline_id, for_update=True)
+    pipeline = await held(session, actor.org_id, pipeline_id)
     check_version(pipeline.version, expected_version)
     before = PIPELINE.dump(pipeline)
     changes = {k: v for k, v in patch.model_dump(exclude_unset=True).items() if v is not None}
     if changes.get("is_default") is False and pipeline.is_default:
         raise ValidationFailed("make another pipeline the default instead", loc=("body", "is_default"))
     if changes.get("is_default") and not pipeline.is_default:
-        await _clear_default(session, actor.org_id)
+        await _clear_default(session, actor, actor.org_id)
     for key, value in changes.items():
         setattr(pipeline, key, value)
     return await PIPELINE.updated(session, actor, pipeline, before)
 
 
-async def _open_deals(session: AsyncSession, org_id: UUID, **where: Any) -> int:
-    from app.domain.deals.models import Deal
-
-    stmt = select(func.count()).select_from(Deal).where(Deal.org_id == org_id, Deal.deleted_at.is_(None))
-    for column, value in where.items():
-        stmt = stmt.where(getattr(Deal, column) == value)
-    return await session.scalar(stmt) or 0
-
-
-async def delete_pipeline(session: AsyncSession, actor: Principal, pipeline_id: UUID,
-                          expected_version: int | None) -> None:
-    pipeline = await PIPELINE.get(session, actor.org_id, pipeline_id)
+def check_deletable(pipeline: Pipeline, expected_version: int | None) -> None:
+    check_version(pipeline.version, expected_version)
     if pipeline.is_default:
         raise Conflict("The default pipeline cannot be deleted; make another one the default first")
-    count = await _open_deals(session, actor.org_id, pipeline_id=pipeline_id)
-    if count:
-        raise Conflict(f"The pipeline still holds {count} deal(s); move or delete them first", deals=count)
-    await PIPELINE.delete(session, actor, pipeline_id, expected_version)
+
+
+async def delete_pipeline(session: AsyncSession, actor: Principal, pipeline: Pipeline) -> None:
+    """Soft-delete a pipeline the caller holds and has checked (it holds no deals)."""
+    pipeline.deleted_at = datetime.now(UTC)
+    await session.flush()
+    await PIPELINE.emit(session, actor, pipeline, "deleted")
 
 
 # --- stages -------------------------------------------------------------------------------------------
 
 
-async def get_stage(session: AsyncSession, org_id: UUID, pipeline_id: UUID, stage_id: UUID) -> Stage:
-    stage = await session.scalar(select(Stage).where(
-        Stage.org_id == org_id, Stage.pipeline_id == pipeline_id, Stage.id == stage_id, Stage.deleted_at.is_(None)))
+def stage_of(pipeline: Pipeline, stage_id: UUID) -> Stage:
+    """A live stage of a pipeline (its stages were read when it was locked)."""
+    stage = next((s for s in pipeline.stages if s.id == stage_id), None)
     if stage is None:
         raise NotFound("Stage not found")
     return stage
-
-
-async def stages_by_id(session: AsyncSession, org_id: UUID, stage_ids: set[UUID]) -> dict[UUID, Stage]:
-    if not stage_ids:
-        return {}
-    rows = await session.scalars(select(Stage).where(Stage.org_id == org_id, Stage.id.in_(stage_ids)))
-    return {s.id: s for s in rows}
 
 
 async def _changed_stages(session: AsyncSession, actor: Principal, pipeline: Pipeline,
@@ -164,7 +166,7 @@ async def _renumber(stages: list[Stage]) -> None:
 
 
 async def add_stage(session: AsyncSession, actor: Principal, pipeline_id: UUID, body: StageCreate) -> Stage:
-    pipeline = await PIPELINE.get(session, actor.org_id, pipeline_id, for_update=True)
+    pipeline = await held(session, actor.org_id, pipeline_id)
     before = PIPELINE.dump(pipeline)
     stages = list(pipeline.stages)
     stage = Stage(org_id=actor.org_id, pipeline_id=pipeline_id, name=body.name, probability=body.probability,
@@ -178,12 +180,10 @@ async def add_stage(session: AsyncSession, actor: Principal, pipeline_id: UUID, 
     return stage
 
 
-async def update_stage(session: AsyncSession, actor: Principal, pipeline_id: UUID, stage_id: UUID,
-                       patch: StageUpdate, expected_version: int | None) -> Stage:
-    pipeline = await PIPELINE.get(session, actor.org_id, pipeline_id, for_update=True)
-    stage = await get_stage(session, actor.org_id, pipeline_id, stage_id)
+def stage_changes(pipeline: Pipeline, stage: Stage, patch: StageUpdate, expected_version: int | None
+                  ) -> dict[str, Any]:
+    """The columns a stage patch sets, checked against the pipeline's stage rule."""
     check_version(stage.version, expected_version)
-    before = PIPELINE.dump(pipeline)
     changes = {k: v for k, v in patch.model_dump(exclude_unset=True).items() if v is not None or k == "rotting_days"}
     if "kind" in changes and changes["kind"] != stage.kind:
         kinds = [changes["kind"] if s.id == stage.id else s.kind for s in pipeline.stages]
@@ -191,15 +191,18 @@ async def update_stage(session: AsyncSession, actor: Principal, pipeline_id: UUI
             check_stage_kinds(kinds)
         except ValueError as exc:
             raise ValidationFailed(str(exc), loc=("body", "kind")) from None
-        count = await _open_deals(session, actor.org_id, stage_id=stage_id)
-        if count:
-            raise Conflict(f"The stage holds {count} deal(s) whose status depends on its kind; move them first",
-                           deals=count)
     on_default = stage.forecast_category == default_forecast_category(stage.kind, stage.probability)
     if "forecast_category" not in changes and (on_default or "forecast_category" in patch.model_fields_set):
         # null resets it; a stage still on its default follows the new kind / probability
         changes["forecast_category"] = default_forecast_category(changes.get("kind", stage.kind),
                                                                  changes.get("probability", stage.probability))
+    return changes
+
+
+async def change_stage(session: AsyncSession, actor: Principal, pipeline: Pipeline, stage: Stage,
+                       changes: dict[str, Any]) -> Stage:
+    """Apply checked `stage_changes` to a stage of a pipeline the caller holds."""
+    before = PIPELINE.dump(pipeline)
     for key, value in changes.items():
         setattr(stage, key, value)
     await session.flush()
@@ -207,26 +210,20 @@ async def update_stage(session: AsyncSession, actor: Principal, pipeline_id: UUI
     return stage
 
 
-async def delete_stage(session: AsyncSession, actor: Principal, pipeline_id: UUID, stage_id: UUID,
-                       move_deals_to: UUID | None) -> None:
-    from app.domain.deals import service as deals
-
-    pipeline = await PIPELINE.get(session, actor.org_id, pipeline_id, for_update=True)
-    stage = await get_stage(session, actor.org_id, pipeline_id, stage_id)
-    before = PIPELINE.dump(pipeline)
-    rest = [s for s in pipeline.stages if s.id != stage_id]
+def remaining_stages(pipeline: Pipeline, stage: Stage) -> list[Stage]:
+    """The stages left once `stage` goes; 409 if they would break the stage rule."""
+    rest = [s for s in pipeline.stages if s.id != stage.id]
     try:
         check_stage_kinds([s.kind for s in rest])
     except ValueError as exc:
         raise Conflict(str(exc)) from None
-    count = await _open_deals(session, actor.org_id, stage_id=stage_id)
-    if count:
-        if move_deals_to is None:
-            raise Conflict(f"The stage holds {count} deal(s); pass move_deals_to=<stage id> to move them first",
-                           deals=count)
-        if move_deals_to == stage_id or move_deals_to not in {s.id for s in rest}:
-            raise ValidationFailed("move_deals_to must be another stage of this pipeline", loc=("query", "move_deals_to"))
-        await deals.move_all(session, actor, stage_id, move_deals_to)
+    return rest
+
+
+async def remove_stage(session: AsyncSession, actor: Principal, pipeline: Pipeline, stage: Stage) -> None:
+    """Soft-delete an empty stage of a pipeline the caller holds; the others close ranks."""
+    before = PIPELINE.dump(pipeline)
+    rest = remaining_stages(pipeline, stage)
     stage.deleted_at = datetime.now(UTC)
     await _renumber(rest)
     await session.flush()
@@ -235,7 +232,7 @@ async def delete_stage(session: AsyncSession, actor: Principal, pipeline_id: UUI
 
 async def reorder_stages(session: AsyncSession, actor: Principal, pipeline_id: UUID, stage_ids: list[UUID],
                          expected_version: int | None) -> Pipeline:
-    pipeline = await PIPELINE.get(session, actor.org_id, pipeline_id, for_update=True)
+    pipeline = await held(session, actor.org_id, pipeline_id)
     check_version(pipeline.version, expected_version)
     before = PIPELINE.dump(pipeline)
     current = {s.id: s for s in pipeline.stages}

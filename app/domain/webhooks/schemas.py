@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -16,8 +17,6 @@ def _url(value: str) -> str:
 
 
 def _pattern(value: str) -> str:
-    import re
-
     if value != "*" and not re.fullmatch(r"[a-z_]+\.(\*|[a-z_]+)", value):
         raise ValueError("use an event type like 'deal.stage_changed', a family like 'deal.*', or '*'")
     return value

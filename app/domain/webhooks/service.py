@@ -216,11 +216,11 @@ async def record(session: AsyncSession, settings: Settings, org_id: UUID, delive
     code = attempt.get("status_code")
     if code is not None and 200 <= code < 300:
         delivery.status, delivery.next_attempt_at = "succeeded", None
-        endpoint.failing_since = None
+        await _failing_since(session, endpoint, None)
         await session.flush()
         return None
     if endpoint.failing_since is None:
-        endpoint.failing_since = now
+        await _failing_since(session, endpoint, now)
     if code == 410:
         await disable(session, endpoint, "the receiver answered 410 Gone")
     elif (now - endpoint.failing_since).total_seconds() >= settings.webhook_disable_after_seconds:
@@ -235,6 +235,14 @@ async def record(session: AsyncSession, settings: Settings, org_id: UUID, delive
     delivery.next_attempt_at = now + timedelta(seconds=delay)
     await session.flush()
     return delay
+
+
+async def _failing_since(session: AsyncSession, endpoint: WebhookEndpoint, since: datetime | None) -> None:
+    """The endpoint starts or stops failing: a change clients read, so a version with its `webhook.updated`."""
+    if endpoint.failing_since != since:
+        before = WEBHOOK.dump(endpoint)
+        endpoint.failing_since = since
+        await WEBHOOK.updated(session, None, endpoint, before)
 
 
 async def disable(session: AsyncSession, endpoint: WebhookEndpoint, reason: str) -> None:
