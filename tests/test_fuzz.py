@@ -1,0 +1,66 @@
+"""Schemathesis over every operation of the API, with a valid API key: no input gets a 5xx.
+
+The operations come from the committed contract (openapi/openapi.json, kept equal to the app's by the drift
+check); the app runs in-process (ASGI) on a database of its own, so what the fuzzer writes stays out of the
+other tests. Hypothesis is derandomized and bounded (CRM_FUZZ_EXAMPLES per operation): the same cases on
+every run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import schemathesis
+from arq.connections import ArqRedis
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.python.asgi import get_client
+
+from app import migrate
+from app.db import Database
+from app.main import create_app
+
+FUZZ_EXAMPLES = int(os.environ.get("CRM_FUZZ_EXAMPLES", "4"))
+# 5xx found by this test in code that other work is changing; each goes once that work lands.
+KNOWN = {
+    "GET /v1/companies/export.csv": "an invalid sort fails after the CSV header was sent (exports validate late)",
+    "GET /v1/activities/export.csv": "`q` on activities: the model has no `search` column (app/domain/listing.py)",
+}
+schema = schemathesis.openapi.from_path(Path(__file__).parent.parent / "openapi" / "openapi.json")
+
+
+@pytest.fixture(scope="session")
+def fuzz_client(pg, settings):
+    """The app on a database of its own, called in-process on schemathesis' event loop (where its pool and
+    Redis client connect on first use)."""
+    url = pg.create_database("crm_fuzz")
+    migrate.upgrade(url)
+    fuzz_settings = settings.model_copy(update={"database_url": url})
+    app = create_app(fuzz_settings, db=Database.from_settings(fuzz_settings),
+                     redis=ArqRedis.from_url(fuzz_settings.redis_url))
+    return get_client(app)  # a requests session whose adapter calls the ASGI app
+
+
+@pytest.fixture(scope="session")
+def api_key(fuzz_client) -> str:
+    """An owner's all-scopes API key, made through the API."""
+    client = fuzz_client
+    r = client.post("/v1/auth/signup", json={"org_name": "Fuzz", "email": "fuzz-owner@example.com",
+                                             "password": "correct horse battery staple", "name": "Fuzz Owner"})
+    assert r.status_code == 201, r.text
+    token = r.json()["access_token"]
+    r = client.post("/v1/api-keys", headers={"Authorization": f"Bearer {token}"}, json={"name": "fuzz", "scopes": ["*"]})
+    assert r.status_code == 201, r.text
+    return r.json()["secret"]
+
+
+@schema.parametrize()
+@settings(max_examples=FUZZ_EXAMPLES, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
+          suppress_health_check=list(HealthCheck))
+def test_no_input_gets_a_server_error(case, fuzz_client, api_key, request):
+    if case.operation.label in KNOWN:
+        request.applymarker(pytest.mark.xfail(reason=KNOWN[case.operation.label], strict=False))
+    case.call_and_validate(base_url="http://testserver", session=fuzz_client,
+                           headers={"Authorization": f"Bearer {api_key}"}, checks=[not_a_server_error])
