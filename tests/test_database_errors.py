@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 
 from app.api.deps import SessionDep
 from app.db import Database
@@ -89,6 +90,17 @@ async def test_a_unique_violation_is_409_naming_the_fields(serve):
         r = await c.get("/t")
     body = assert_problem(r, 409, "/t", "/problems/conflict")
     assert body["fields"] == ["email"] and "a@example.com" not in r.text
+
+
+@pytest.mark.parametrize("value", ["\udfff", 2**64])
+async def test_a_value_the_driver_cannot_encode_is_422_not_500(serve, value):
+    async def route(session: SessionDep) -> dict:
+        await session.execute(select(bindparam("v", type_=JSONB)), {"v": {"k": value}})
+        return {}
+
+    async with serve("/t", route) as c:
+        r = await c.get("/t")
+    assert_validation(r, "/t")
 
 
 # --- 40001 / 40P01: lost a race, run again once ----------------------------------------------------------

@@ -544,3 +544,18 @@ async def test_activities_have_no_upsert_by_external_id(client):
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert "/v1/activities/by-external-id/{source}/{external_id}" not in paths
     assert "/v1/contacts/by-external-id/{source}/{external_id}" in paths
+
+
+@pytest.mark.parametrize("source,external_id", [("%0B", "E-1"), ("erp", "%20%20"), ("%09erp", "E-1")])
+async def test_an_upsert_path_is_trimmed_like_the_body_and_never_blank(client, source, external_id):
+    acct = await signup(client)
+    path = f"/v1/companies/by-external-id/{source}/{external_id}"
+    r = await client.put(path, json={"name": "Acme"}, headers=acct.headers)
+    if source == "%09erp":  # "\terp" is the external id erp/E-1: created, then found by its trimmed form
+        assert r.status_code == 201, r.text
+        assert r.json()["external_ids"] == [{"source": "erp", "id": "E-1"}]
+        again = await client.put("/v1/companies/by-external-id/erp/E-1", json={"name": "Acme 2"}, headers=acct.headers)
+        assert again.status_code == 200 and again.json()["id"] == r.json()["id"]
+        return
+    errors = assert_validation(r, path.replace("%0B", "\x0b").replace("%20", " "))
+    assert errors[0]["loc"][0] == "path"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy.exc import DisconnectionError, StatementError
 
 RETRY_AFTER_UNAVAILABLE = 1
@@ -143,6 +144,14 @@ def classify(exc: BaseException) -> DatabaseProblem | None:
                 return _unavailable()
         if isinstance(link, OSError | ConnectionError) and _raised_by_driver(link):
             return _unavailable()
-    if isinstance(exc, StatementError) and isinstance(exc.orig, UnicodeError | OverflowError):
+    if isinstance(exc, StatementError) and _unencodable(exc.orig):
         return _invalid([], None, "A value cannot be stored (out of range or not valid text)")
     return None
+
+
+def _unencodable(exc: BaseException | None) -> bool:
+    """A parameter the driver or the JSON encoder could not turn into bytes: text that is not UTF-8
+    (an unpaired surrogate) or a number beyond 64 bits. Any other encoding failure is a bug of ours."""
+    if isinstance(exc, UnicodeError | OverflowError):
+        return True
+    return isinstance(exc, orjson.JSONEncodeError) and ("surrogates" in str(exc) or "64-bit" in str(exc))

@@ -12,7 +12,7 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,8 +85,20 @@ async def no_filters() -> list[ColumnElement[bool]]:
 
 
 EXPORT_PAGE = 200
-ExternalSource = Annotated[str, Path(min_length=1, max_length=64, description="the partner system, e.g. erp")]
-ExternalKey = Annotated[str, Path(min_length=1, max_length=200, description="the record's id in that system")]
+
+
+def _trimmed(value: str) -> str:
+    """Path parts of an external id are stored as the body's are: trimmed, never blank."""
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+ExternalSource = Annotated[str, Path(min_length=1, max_length=64, description="the partner system, e.g. erp"),
+                           AfterValidator(_trimmed)]
+ExternalKey = Annotated[str, Path(min_length=1, max_length=200, description="the record's id in that system"),
+                        AfterValidator(_trimmed)]
 
 
 class BatchRequest(BaseModel):
