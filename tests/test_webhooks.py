@@ -7,11 +7,12 @@ import json
 import signal
 import subprocess
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -286,3 +287,40 @@ async def test_crud_rules(api):
     assert (await api.get(f"/v1/webhooks/{hook['id']}", headers=acct.headers)).status_code == 404
 
 
+
+
+@pytest.mark.parametrize("switch_off", ["delete", "disable"])
+async def test_a_retry_after_the_endpoint_is_switched_off_is_never_sent(api, fast_settings, database, switch_off):
+    """A delivery waiting for its retry when the endpoint is deleted or disabled gets no further attempt: it
+    ends `failed`, and the receiver never sees the full payload again."""
+    receiver = Receiver(statuses=[500])
+    patient = fast_settings.model_copy(update={"webhook_retry_schedule": [3600]})  # the retry waits an hour
+    try:
+        acct = await signup(api)
+        hook = await _hook(api, acct, receiver.url)
+
+        async def row():
+            async with database.sessions() as s:
+                return await s.scalar(select(WebhookDelivery).where(WebhookDelivery.endpoint_id == hook["id"]))
+
+        async with running_worker(patient):
+            await api.post("/v1/contacts", headers=acct.headers, json={"first_name": "Ana"})
+            first = await eventually(lambda: _check(row, lambda d: d is not None and d.attempt_count == 1))
+            assert first.status == "pending" and first.next_attempt_at is not None  # a retry is scheduled
+            if switch_off == "delete":
+                r = await api.delete(f"/v1/webhooks/{hook['id']}", headers=acct.headers)
+                assert r.status_code == 204
+            else:
+                r = await api.patch(f"/v1/webhooks/{hook['id']}", headers=acct.headers, json={"enabled": False})
+                assert r.status_code == 200 and r.json()["enabled"] is False
+            async with database.sessions.begin() as s:  # the hour has passed: the sweeper finds it due
+                await s.execute(update(WebhookDelivery).where(WebhookDelivery.id == first.id)
+                                .values(next_attempt_at=func.now() - timedelta(minutes=1)))
+            final = await eventually(lambda: _check(row, lambda d: d.status != "pending"))
+        assert (final.status, final.next_attempt_at, final.attempt_count) == ("failed", None, 1)
+        assert len(receiver.requests) == 1
+        if switch_off == "disable":  # still readable through the API
+            log = (await api.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=acct.headers)).json()["data"]
+            assert [(d["id"], d["status"], d["next_attempt_at"]) for d in log] == [(str(first.id), "failed", None)]
+    finally:
+        receiver.stop()
