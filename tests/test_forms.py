@@ -313,3 +313,22 @@ def test_x_forwarded_for_only_behind_trusted_proxies():
     assert client_ip(req("203.0.113.9", "1.2.3.4"), []) == "203.0.113.9"
     assert client_ip(req("10.0.0.2", "1.2.3.4, 10.0.0.1"), ["10.0.0.0/8"]) == "1.2.3.4"
     assert client_ip(req("203.0.113.9", "1.2.3.4"), ["10.0.0.0/8"]) == "203.0.113.9"
+
+
+async def test_sla_escalation_to_a_deactivated_manager_reaches_the_admins(client, session):
+    acct = await signup(client)
+    admin = await acct.invite("admin")
+    manager = await acct.invite("manager")
+    rep = await acct.invite("member", manager_id=manager.user_id)
+    form = await _form(client, acct, assignees=[rep.user_id], sla_minutes=15)
+    assert (await client.post(_url(form), json={"email": "late@example.com"})).status_code == 202
+    r = await client.post(f"/v1/users/{manager.user_id}/deactivate", headers=acct.headers, json={})
+    assert r.status_code == 200 and r.json()["active"] is False
+
+    assert await sla.fire(session, datetime.now(UTC) + timedelta(minutes=16)) >= 1
+    [breach] = (await session.scalars(select(Event).where(Event.org_id == uuid.UUID(acct.org_id),
+                                                          Event.type == "lead.sla_breached"))).all()
+    assert sorted(breach.data["notify"]) == sorted([acct.user_id, admin.user_id])  # the active owner and admin
+    tasks = (await client.get("/v1/activities", headers=acct.headers, params={"type": "task"})).json()["data"]
+    escalation = [t for t in tasks if t["subject"].startswith("Escalation")]
+    assert len(escalation) == 1 and escalation[0]["assignee_id"] in (acct.user_id, admin.user_id)

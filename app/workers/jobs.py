@@ -10,6 +10,7 @@ from app.domain.events import dispatch as dispatcher
 from app.domain.events.service import committed_event_ids
 from app.domain.forms import sla
 from app.domain.imports import service as imports
+from app.domain.reminders import isolation
 from app.domain.reminders import service as reminders
 from app.domain.webhooks import service as webhooks
 from app.logging import log
@@ -74,14 +75,21 @@ async def sweep_outbox(ctx: dict[str, Any]) -> None:
         await queue.run_import(ctx["redis"], org_id, import_id)
 
 
-async def sweep_timers(ctx: dict[str, Any]) -> None:
-    now = datetime.now(UTC)
-    async with ctx["db"].sessions.begin() as session:
-        await reminders.fire_due(session, now)
-        await reminders.fire_overdue(session, now)
-        await sla.fire(session, now)
-        new = committed_event_ids(session)
-    await queue.dispatch_events(ctx["redis"], new)
+async def sweep_timers(ctx: dict[str, Any], now: datetime | None = None) -> None:
+    """Reminders, overdue checks and SLA checks, each kind in its own transaction: a timer that raises rolls
+    back alone, is recorded with its error and retried later with back-off; it never holds up the others."""
+    now = now or datetime.now(UTC)
+    for fire in (reminders.fire_due, reminders.fire_overdue, sla.fire):
+        try:
+            async with ctx["db"].sessions.begin() as session:
+                await fire(session, now)
+                new, failed = committed_event_ids(session), isolation.failures(session)
+        except Exception as exc:  # noqa: BLE001 - the next kind still runs; this one is tried at the next tick
+            log.warning("sweep_failed", job=f"{fire.__module__}.{fire.__name__}", error=type(exc).__name__)
+            continue
+        for failure in failed:
+            log.warning("timer_failed", **failure)
+        await queue.dispatch_events(ctx["redis"], new)
 
 
 async def sweep_birthdays(ctx: dict[str, Any]) -> None:
