@@ -14,7 +14,7 @@ from app.domain.reminders import isolation
 from app.domain.reminders import service as reminders
 from app.domain.webhooks import service as webhooks
 from app.logging import log
-from app.workers import queue
+from app.workers import importer, queue
 
 
 async def dispatch_event(ctx: dict[str, Any], org_id: str, event_id: str, *more_event_ids: str) -> int:
@@ -54,8 +54,7 @@ async def deliver_webhook(ctx: dict[str, Any], org_id: str, delivery_id: str) ->
 async def run_import(ctx: dict[str, Any], org_id: str, import_id: str) -> str:
     """One slice of an import (at most ~80% of the job timeout); the rest goes on in the next job."""
     budget = ctx["settings"].worker_job_timeout_seconds * 0.8
-    outcome, new_events = await imports.run(ctx["db"], ctx["settings"], UUID(org_id), UUID(import_id), budget)
-    await queue.dispatch_events(ctx["redis"], new_events)
+    outcome = await importer.run(ctx["db"], ctx["redis"], ctx["settings"], UUID(org_id), UUID(import_id), budget)
     if outcome.startswith("continue:"):
         await queue.run_import(ctx["redis"], UUID(org_id), UUID(import_id), part=int(outcome.split(":")[1]))
     return outcome
