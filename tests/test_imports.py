@@ -44,7 +44,7 @@ def worker(settings):
     return running_worker(settings.model_copy(update=FAST))
 
 
-async def finished(c, acct, import_id: str, within: float = 20.0) -> dict:
+async def finished(c, acct, import_id: str, within: float = 60.0) -> dict:
     async def done():
         r = await c.get(f"/v1/imports/{import_id}", headers=acct.headers)
         assert r.status_code == 200, r.text
