@@ -61,6 +61,8 @@ async def test_crm_worker_reconnects_after_a_redis_outage_and_delivers(database,
             await eventually(lambda: delivered(before["id"]), within=60)
 
             flaky_redis.stop()
+            during = await api.post("/v1/contacts", headers=acct.headers, json={"first_name": "During"})
+            assert during.status_code == 201, during.text  # written; its hand-over to the queue failed
 
             async def retrying():  # longer than arq's own 5 connection retries, and still alive
                 assert proc.poll() is None, log_path.read_text()
@@ -72,6 +74,7 @@ async def test_crm_worker_reconnects_after_a_redis_outage_and_delivers(database,
             after = await api.post("/v1/contacts", headers=acct.headers, json={"first_name": "After"})
             assert after.status_code == 201, after.text
             await eventually(lambda: delivered(after.json()["id"]), within=120)
+            await eventually(lambda: delivered(during.json()["id"]), within=120)  # the sweeper found it
             await eventually(worker_seen, within=60)
             assert '"worker_redis_back"' in log_path.read_text()
         proc.terminate()  # SIGTERM: a clean stop
