@@ -7,7 +7,7 @@ clock), and the sweeps are then run with `now` values before and after their tim
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
@@ -470,3 +470,20 @@ async def test_a_poisoned_timer_is_recorded_and_retried_while_the_others_fire(co
     for type_ in ("activity.due", "activity.overdue"):
         assert sorted(await fired(type_, a)) == sorted([healthy_a["id"], poisoned["id"]])
     assert await failures() == {}
+
+
+async def test_failures_of_timers_that_no_longer_wait_are_purged(committed_client, database, settings):
+    from app.domain.reminders.models import TimerFailure
+    from app.workers.maintenance import purge_stale_timer_failures
+
+    acct = await signup(committed_client)
+    now = datetime.now(UTC)
+    stale, waiting = uuid4(), uuid4()
+    async with database.sessions.begin() as s:
+        for item, retry_at in ((stale, now - timedelta(days=2)), (waiting, now + timedelta(hours=1))):
+            s.add(TimerFailure(org_id=UUID(acct.org_id), timer="activity.due", item_id=item, attempts=3,
+                               last_error="ValidationError: x", next_attempt_at=retry_at, first_failed_at=now))
+    assert await purge_stale_timer_failures({"db": database, "settings": settings}) >= 1
+    async with database.sessions() as s:
+        left = set(await s.scalars(select(TimerFailure.item_id).where(TimerFailure.org_id == UUID(acct.org_id))))
+    assert left == {waiting}
