@@ -52,7 +52,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         with contextlib.suppress(Exception):  # the key would expire anyway; Redis may be what went away
-            await ctx["redis"].delete(heartbeat.HEARTBEAT_KEY)
+            await heartbeat.stop(ctx["redis"])
         if "http" in ctx:
             await ctx["http"].aclose()
         if "db" in ctx:
