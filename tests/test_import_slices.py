@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 from app.domain.imports import service
+from app.workers import importer
 from tests.factories import signup
 
 
@@ -17,29 +18,29 @@ async def _queued(c, acct, rows: int) -> dict:
     return r.json()
 
 
-async def test_two_jobs_on_one_import_process_it_once(committed_client, database, settings):
+async def test_two_jobs_on_one_import_process_it_once(committed_client, database, settings, redis):
     c = committed_client
     acct = await signup(c)
     imp = await _queued(c, acct, 1200)
     org, imp_id = uuid.UUID(acct.org_id), uuid.UUID(imp["id"])
-    outcomes = await asyncio.gather(service.run(database, settings, org, imp_id),
-                                    service.run(database, settings, org, imp_id))
-    assert sorted(o for o, _ in outcomes) == ["skipped", "succeeded"]
+    outcomes = await asyncio.gather(importer.run(database, redis, settings, org, imp_id),
+                                    importer.run(database, redis, settings, org, imp_id))
+    assert sorted(outcomes) == ["skipped", "succeeded"]
     done = (await c.get(f"/v1/imports/{imp['id']}", headers=acct.headers)).json()
     assert (done["status"], done["processed"], done["created"]) == ("succeeded", 1200, 1200)
 
 
-async def test_slices_resume_after_the_last_committed_batch(committed_client, database, settings):
+async def test_slices_resume_after_the_last_committed_batch(committed_client, database, settings, redis):
     c = committed_client
     acct = await signup(c)
     imp = await _queued(c, acct, 1200)
     org, imp_id = uuid.UUID(acct.org_id), uuid.UUID(imp["id"])
-    outcome, _ = await service.run(database, settings, org, imp_id, budget_seconds=0)  # one batch, then stop
+    outcome = await importer.run(database, redis, settings, org, imp_id, budget_seconds=0)  # one batch, then stop
     assert outcome == f"continue:{service.BATCH}"
     middle = (await c.get(f"/v1/imports/{imp['id']}", headers=acct.headers)).json()
     assert (middle["status"], middle["processed"]) == ("running", service.BATCH)
     while outcome.startswith("continue"):
-        outcome, _ = await service.run(database, settings, org, imp_id, budget_seconds=0)
+        outcome = await importer.run(database, redis, settings, org, imp_id, budget_seconds=0)
     done = (await c.get(f"/v1/imports/{imp['id']}", headers=acct.headers)).json()
     assert (done["status"], done["processed"], done["created"], done["failed"]) == ("succeeded", 1200, 1200, 0)
     listed = 0
@@ -52,3 +53,31 @@ async def test_slices_resume_after_the_last_committed_batch(committed_client, da
         if not cursor:
             break
     assert listed == 1200  # no row twice, none lost across slices
+
+
+async def test_every_batch_hands_its_events_over_as_it_commits(committed_client, database, settings, redis):
+    """No outbox sweeper runs here: every event the import writes (a contact.created per row, import.finished)
+    reaches the queue from the import job itself, batch by batch, in slices too."""
+    from sqlalchemy import select
+
+    from app.domain.events.models import Event
+    from app.workers import queue
+
+    c = committed_client
+    acct = await signup(c)
+    imp = await _queued(c, acct, 1200)  # three batches
+    org, imp_id = uuid.UUID(acct.org_id), uuid.UUID(imp["id"])
+    outcome = await importer.run(database, redis, settings, org, imp_id, budget_seconds=0)
+    while outcome.startswith("continue"):
+        outcome = await importer.run(database, redis, settings, org, imp_id, budget_seconds=0)
+    assert outcome == "succeeded"
+    async with database.sessions() as s:
+        written = {e.id: e.type for e in await s.scalars(select(Event).where(
+            Event.org_id == org, Event.type.in_(("contact.created", "import.finished"))))}
+    assert sorted(written.values()).count("contact.created") == 1200 and "import.finished" in written.values()
+    handed_over: set[str] = set()
+    for job in await redis.queued_jobs():
+        if job.function == queue.DISPATCH and job.args[0] == acct.org_id:
+            handed_over.update(job.args[1:])
+    missing = {str(e) for e in written} - handed_over
+    assert not missing, f"{len(missing)} of {len(written)} events wait for the sweeper"

@@ -29,7 +29,9 @@ async def test_healthz(client):
 async def test_readyz_when_everything_is_up(client):
     r = await client.get("/readyz")
     assert r.status_code == 200, r.text
-    assert r.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    body = r.json()
+    assert (body["status"], body["checks"]["database"], body["checks"]["redis"]) == ("ok", "ok", "ok")
+    assert body["checks"]["worker"] in ("ok", "missing")  # reported, not required (tests/test_worker_outage.py)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ clock), and the sweeps are then run with `now` values before and after their tim
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
@@ -402,3 +402,88 @@ async def test_a_day_with_very_many_birthdays_fires_them_all(client, session):
         Event.org_id == UUID(acct.org_id), Event.type == "contact.birthday"))
     assert got == many, f"{got} of {many} contacts got their contact.birthday; sweeps failed: {failures}"
     assert fired >= many
+
+
+# --- isolation: one timer that raises holds up nothing ---------------------------------------------------------
+
+
+async def test_a_poisoned_timer_is_recorded_and_retried_while_the_others_fire(committed_client, database, redis,
+                                                                             settings):
+    """Reminders, overdue checks and SLA checks of two organisations are due; one activity cannot be announced
+    (its stored custom fields are not an object). Everything else fires; the poisoned one is recorded with its
+    error, left alone until its retry time, tried again then, and fires once it can."""
+    from app.domain.forms.models import SlaTimer
+    from app.domain.reminders.models import TimerFailure
+    from app.workers import jobs
+
+    c = committed_client
+    a, b = await signup(c, "A"), await signup(c, "B")
+    t0 = datetime.now(UTC)
+    healthy_a = await _task(c, a, subject="a", due_at=t0 - timedelta(minutes=1))
+    poisoned = await _task(c, a, subject="poisoned", due_at=t0 - timedelta(minutes=1))
+    healthy_b = await _task(c, b, subject="b", due_at=t0 - timedelta(minutes=1))
+    form = (await c.post("/v1/forms", headers=b.headers, json={"name": "Demo", "sla_minutes": 15})).json()
+    r = await c.post(f"/v1/public/forms/{form['public_key']}/submissions", json={"email": "late@example.com"})
+    assert r.status_code == 202, r.text
+    async with database.sessions.begin() as s:
+        await s.execute(text("UPDATE activities SET custom_fields = '\"oops\"' WHERE id = :id"), {"id": poisoned["id"]})
+
+    ctx = {"db": database, "redis": redis, "settings": settings}
+    now = t0 + timedelta(minutes=16)  # every timer above is due, the SLA check too
+    await jobs.sweep_timers(ctx, now)
+
+    async def fired(type_: str, acct) -> list[str]:
+        async with database.sessions() as s:
+            return _ids(await _events(s, acct.org_id, type_))
+
+    async def failures() -> dict[str, TimerFailure]:
+        async with database.sessions() as s:
+            rows = await s.scalars(select(TimerFailure).where(TimerFailure.item_id == UUID(poisoned["id"])))
+            return {f.timer: f for f in rows}
+
+    for type_ in ("activity.due", "activity.overdue"):
+        assert await fired(type_, a) == [healthy_a["id"]]
+        assert healthy_b["id"] in await fired(type_, b)  # beside the form's call-back task
+    assert len(await fired("lead.sla_breached", b)) == 1
+    async with database.sessions() as s:
+        timer = await s.scalar(select(SlaTimer).where(SlaTimer.org_id == UUID(b.org_id)))
+        assert timer.fired_at is not None and timer.breached is True
+    failed = await failures()
+    assert set(failed) == {"activity.due", "activity.overdue"}
+    for f in failed.values():
+        assert (f.attempts, str(f.org_id)) == (1, a.org_id)
+        assert f.last_error.startswith("ValidationError") and f.next_attempt_at > now
+
+    await jobs.sweep_timers(ctx, now + timedelta(seconds=30))  # before its retry time: left alone
+    assert {t: f.attempts for t, f in (await failures()).items()} == {"activity.due": 1, "activity.overdue": 1}
+
+    later = now + timedelta(minutes=2)  # retried, fails again, waits longer
+    await jobs.sweep_timers(ctx, later)
+    failed = await failures()
+    assert {t: f.attempts for t, f in failed.items()} == {"activity.due": 2, "activity.overdue": 2}
+    assert all(f.next_attempt_at > later + timedelta(minutes=1) for f in failed.values())
+
+    async with database.sessions.begin() as s:  # repaired: the next retry fires it, once
+        await s.execute(text("UPDATE activities SET custom_fields = '{}' WHERE id = :id"), {"id": poisoned["id"]})
+    for _ in range(2):
+        await jobs.sweep_timers(ctx, later + timedelta(hours=1))
+    for type_ in ("activity.due", "activity.overdue"):
+        assert sorted(await fired(type_, a)) == sorted([healthy_a["id"], poisoned["id"]])
+    assert await failures() == {}
+
+
+async def test_failures_of_timers_that_no_longer_wait_are_purged(committed_client, database, settings):
+    from app.domain.reminders.models import TimerFailure
+    from app.workers.maintenance import purge_stale_timer_failures
+
+    acct = await signup(committed_client)
+    now = datetime.now(UTC)
+    stale, waiting = uuid4(), uuid4()
+    async with database.sessions.begin() as s:
+        for item, retry_at in ((stale, now - timedelta(days=2)), (waiting, now + timedelta(hours=1))):
+            s.add(TimerFailure(org_id=UUID(acct.org_id), timer="activity.due", item_id=item, attempts=3,
+                               last_error="ValidationError: x", next_attempt_at=retry_at, first_failed_at=now))
+    assert await purge_stale_timer_failures({"db": database, "settings": settings}) >= 1
+    async with database.sessions() as s:
+        left = set(await s.scalars(select(TimerFailure.item_id).where(TimerFailure.org_id == UUID(acct.org_id))))
+    assert left == {waiting}

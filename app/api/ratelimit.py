@@ -58,7 +58,9 @@ async def next_count(redis: Redis | None, key: str) -> int | None:
 
 
 def client_ip(request: Request, trusted_proxies: list[str]) -> str:
-    """The peer address, or, when the peer is a trusted proxy, the right-most untrusted X-Forwarded-For hop."""
+    """The peer address, or, when the peer is a trusted proxy, the right-most untrusted X-Forwarded-For hop.
+    `crm serve`/`crm dev` give uvicorn the same list (`forwarded_allow_ips`), so the peer is already resolved
+    there and this finds the same address; under any other ASGI server this applies the rule itself."""
     peer = request.client.host if request.client else "unknown"
     if not trusted_proxies:
         return peer

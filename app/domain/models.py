@@ -15,8 +15,9 @@ from app.domain.leads.models import Lead
 from app.domain.notifications.models import Notification, OnceMark
 from app.domain.orgs.models import Org
 from app.domain.pipelines.models import Pipeline, Stage
+from app.domain.reminders.models import TimerFailure
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Activity", "ApiKey", "ApiKeyPrefix", "Base", "Company", "Contact", "CustomField", "Deal", "Event", "ExternalRef",
            "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "RefreshToken", "Stage", "StageMove",
-           "User", "WebhookDelivery", "WebhookEndpoint"]
+           "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]

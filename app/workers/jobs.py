@@ -10,10 +10,11 @@ from app.domain.events import dispatch as dispatcher
 from app.domain.events.service import committed_event_ids
 from app.domain.forms import sla
 from app.domain.imports import service as imports
+from app.domain.reminders import isolation
 from app.domain.reminders import service as reminders
 from app.domain.webhooks import service as webhooks
 from app.logging import log
-from app.workers import queue
+from app.workers import importer, queue
 
 
 async def dispatch_event(ctx: dict[str, Any], org_id: str, event_id: str, *more_event_ids: str) -> int:
@@ -53,8 +54,7 @@ async def deliver_webhook(ctx: dict[str, Any], org_id: str, delivery_id: str) ->
 async def run_import(ctx: dict[str, Any], org_id: str, import_id: str) -> str:
     """One slice of an import (at most ~80% of the job timeout); the rest goes on in the next job."""
     budget = ctx["settings"].worker_job_timeout_seconds * 0.8
-    outcome, new_events = await imports.run(ctx["db"], ctx["settings"], UUID(org_id), UUID(import_id), budget)
-    await queue.dispatch_events(ctx["redis"], new_events)
+    outcome = await importer.run(ctx["db"], ctx["redis"], ctx["settings"], UUID(org_id), UUID(import_id), budget)
     if outcome.startswith("continue:"):
         await queue.run_import(ctx["redis"], UUID(org_id), UUID(import_id), part=int(outcome.split(":")[1]))
     return outcome
@@ -74,14 +74,21 @@ async def sweep_outbox(ctx: dict[str, Any]) -> None:
         await queue.run_import(ctx["redis"], org_id, import_id)
 
 
-async def sweep_timers(ctx: dict[str, Any]) -> None:
-    now = datetime.now(UTC)
-    async with ctx["db"].sessions.begin() as session:
-        await reminders.fire_due(session, now)
-        await reminders.fire_overdue(session, now)
-        await sla.fire(session, now)
-        new = committed_event_ids(session)
-    await queue.dispatch_events(ctx["redis"], new)
+async def sweep_timers(ctx: dict[str, Any], now: datetime | None = None) -> None:
+    """Reminders, overdue checks and SLA checks, each kind in its own transaction: a timer that raises rolls
+    back alone, is recorded with its error and retried later with back-off; it never holds up the others."""
+    now = now or datetime.now(UTC)
+    for fire in (reminders.fire_due, reminders.fire_overdue, sla.fire):
+        try:
+            async with ctx["db"].sessions.begin() as session:
+                await fire(session, now)
+                new, failed = committed_event_ids(session), isolation.failures(session)
+        except Exception as exc:  # noqa: BLE001 - the next kind still runs; this one is tried at the next tick
+            log.warning("sweep_failed", job=f"{fire.__module__}.{fire.__name__}", error=type(exc).__name__)
+            continue
+        for failure in failed:
+            log.warning("timer_failed", **failure)
+        await queue.dispatch_events(ctx["redis"], new)
 
 
 async def sweep_birthdays(ctx: dict[str, Any]) -> None:

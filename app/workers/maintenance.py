@@ -31,3 +31,15 @@ async def purge_old_events(ctx: dict[str, Any]) -> int:
             delete(Event).where(Event.occurred_at < cutoff, Event.dispatched_at.is_not(None)))
     log.info("purged_events", count=result.rowcount)
     return result.rowcount
+
+
+async def purge_stale_timer_failures(ctx: dict[str, Any]) -> int:
+    """A failing timer is retried at least every few hours; a failure whose retry time passed a day ago belongs
+    to an item that no longer waits (done, deleted, or fired since)."""
+    from app.domain.reminders.models import TimerFailure
+
+    async with ctx["db"].sessions.begin() as session:
+        result = await session.execute(
+            delete(TimerFailure).where(TimerFailure.next_attempt_at < datetime.now(UTC) - timedelta(days=1)))
+    log.info("purged_timer_failures", count=result.rowcount)
+    return result.rowcount

@@ -38,6 +38,18 @@ async def dispatch_events(redis: ArqRedis, ids: Iterable[tuple[UUID, UUID]]) -> 
             await redis.enqueue_job(DISPATCH, str(org_id), *batch, _job_id=f"dispatch:{batch[0]}")
 
 
+async def hand_over_events(redis: ArqRedis | None, ids: list[tuple[UUID, UUID]], limit_seconds: float = 2.0) -> None:
+    """From a job, right after a commit: enqueue these events now; if Redis fails they wait in the database
+    for the outbox sweeper."""
+    if redis is None or not ids:
+        return
+    try:
+        async with asyncio.timeout(limit_seconds):
+            await dispatch_events(redis, ids)
+    except Exception as exc:  # noqa: BLE001 - the outbox sweeper is the safety net
+        log.warning("enqueue_failed", events=len(ids), error=type(exc).__name__)
+
+
 async def deliver(redis: ArqRedis, org_id: UUID, delivery_id: UUID, defer_seconds: float | None = None) -> None:
     await redis.enqueue_job(DELIVER, str(org_id), str(delivery_id), _job_id=f"deliver:{delivery_id}",
                             _defer_by=defer_seconds)

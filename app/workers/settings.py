@@ -14,7 +14,7 @@ from arq.connections import RedisSettings
 from app.db import Database
 from app.logging import configure_logging, log
 from app.settings import Settings, get_settings
-from app.workers import jobs, maintenance
+from app.workers import heartbeat, jobs, maintenance
 
 HEALTH_CHECK_KEY = "crm:worker:health"
 
@@ -40,6 +40,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         ctx["db"] = Database.from_settings(settings)
         ctx["http"] = httpx.AsyncClient(follow_redirects=False, trust_env=False)
         ctx["sweeps"] = [
+            asyncio.create_task(_every(settings.worker_heartbeat_seconds, heartbeat.beat, ctx)),
             asyncio.create_task(_every(settings.outbox_sweep_seconds, jobs.sweep_outbox, ctx)),
             asyncio.create_task(_every(settings.reminder_sweep_seconds, jobs.sweep_timers, ctx)),
             asyncio.create_task(_every(settings.birthday_sweep_seconds, jobs.sweep_birthdays, ctx)),
@@ -50,6 +51,8 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(Exception):  # the key would expire anyway; Redis may be what went away
+            await heartbeat.stop(ctx["redis"])
         if "http" in ctx:
             await ctx["http"].aclose()
         if "db" in ctx:
@@ -65,9 +68,11 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             func(jobs.run_import, keep_result=0, timeout=timeout, max_tries=1000),
             maintenance.purge_expired_refresh_tokens,
             maintenance.purge_old_events,
+            maintenance.purge_stale_timer_failures,
         ],
         "cron_jobs": [cron(maintenance.purge_expired_refresh_tokens, hour={3}, minute={17}, run_at_startup=False),
-                      cron(maintenance.purge_old_events, hour={3}, minute={37}, run_at_startup=False)],
+                      cron(maintenance.purge_old_events, hour={3}, minute={37}, run_at_startup=False),
+                      cron(maintenance.purge_stale_timer_failures, hour={3}, minute={47}, run_at_startup=False)],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),

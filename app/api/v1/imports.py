@@ -1,8 +1,11 @@
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
-from fastapi import File, Form, Request, Response, UploadFile
+from fastapi import Depends, File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
@@ -44,27 +47,35 @@ def _mapping(raw: str | None) -> dict[str, str] | None:
     return value
 
 
+async def stored_upload(settings: SettingsDep, file: Annotated[
+        UploadFile, File(description="CSV (any delimiter and encoding), XLSX or XLS with a header row")],
+) -> AsyncIterator[tuple[Path, str]]:
+    """The upload copied into the data dir, in a thread and before the request's transaction begins (a
+    1 GiB copy neither blocks the event loop nor holds a database connection); removed afterwards unless an
+    import took it. -> (path, file name)."""
+    path = await asyncio.to_thread(service.store_upload, settings, file.file)
+    try:
+        yield path, file.filename or "upload"
+    finally:
+        await asyncio.to_thread(path.unlink, True)
+
+
+# Declared before the caller (whose authentication opens the transaction), so the copy runs first.
+Upload = Annotated[tuple[Path, str], Depends(stored_upload)]
+
+
 @router.post("/preview", response_model=Preview, operation_id="previewImport", responses={**AUTHED, **TOO_LARGE})
-async def preview(request: Request, session: SessionDep, settings: SettingsDep, who: Writer,
-                  file: Annotated[UploadFile, File(description="CSV (any delimiter and encoding), XLSX or XLS")],
-                  object: Annotated[ObjectName, Form()]) -> Preview:
+async def preview(upload: Upload, session: SessionDep, who: Writer, object: Annotated[ObjectName, Form()]) -> Preview:
     """What the file looks like to us: format, encoding, delimiter, headers, a few rows, and the mapping we
     suggest (send it back, edited, as `mapping`)."""
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.NamedTemporaryFile(suffix="-" + (file.filename or "upload")[-40:]) as tmp:
-        while chunk := await file.read(1 << 20):
-            tmp.write(chunk)
-        tmp.flush()
-        return Preview(**await service.preview(session, who.org_id, object, Path(tmp.name), file.filename or ""))
+    path, filename = upload
+    return Preview(**await service.preview(session, who.org_id, object, path, filename))
 
 
 @router.post("", status_code=202, response_model=ImportRead, operation_id="createImport",
              responses={**AUTHED, **TOO_LARGE})
 async def create_import(
-    session: SessionDep, settings: SettingsDep, who: Writer,
-    file: Annotated[UploadFile, File(description="CSV, XLSX or XLS with a header row")],
+    upload: Upload, session: SessionDep, settings: SettingsDep, who: Writer,
     object: Annotated[ObjectName, Form()],
     mapping: Annotated[str | None, Form(description='JSON {"<column>": "<field>|cf.<key>|external_id"}; '
                                                      "absent: the suggested mapping")] = None,
@@ -76,8 +87,9 @@ async def create_import(
     """Queue an import; a worker processes it and `GET /v1/imports/{id}` shows progress and counts.
     Duplicates (by `dedupe_by`, within the file and against existing records) are skipped or updated.
     Imported records list with `?import_id=`. Up to `CRM_IMPORT_MAX_BYTES`."""
-    record = await service.create(session, settings, who, file.file, file.filename or "upload", object,
-                                  _mapping(mapping), dedupe_by, external_source, on_duplicate, dry_run)
+    path, filename = upload
+    record = await service.create(session, settings, who, path, filename, object, _mapping(mapping), dedupe_by,
+                                  external_source, on_duplicate, dry_run)
     return one(IMP.dump(record), record.version, None, 202, {"Location": f"/v1/imports/{record.id}"})
 
 

@@ -1,20 +1,17 @@
 """Imports: a file becomes records, deduplicated against itself and the database, in a worker.
 
-Rows stream from the file in batches; each batch commits with the import's progress, so a crashed or
-restarted worker resumes after the last committed batch. Duplicates inside the file are caught with a
-temporary table on the job's connection, so memory stays flat however long the file is.
+Rows stream from the file in batches (app/workers/importer.py); each batch commits with the import's progress
+and its events, so a crashed or restarted worker resumes after the last committed batch. Duplicates inside the
+file are caught with a table of the keys seen, so memory stays flat however long the file is.
 """
 
 from __future__ import annotations
 
-import csv
+import asyncio
 import re
 import shutil
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 from uuid import UUID
@@ -109,13 +106,16 @@ def file_path(settings: Settings, org_id: UUID, import_id: UUID, suffix: str = "
 
 
 async def preview(session: AsyncSession, org_id: UUID, object_name: str, path: Path, filename: str) -> dict[str, Any]:
-    sheet = reader.sniff(path, filename)
-    headers, sample = reader.decode_sample(path, sheet)
-    defs = await custom_fields.definitions(session, org_id, object_name.rstrip("s").replace("companie", "company")
-                                           .replace("activitie", "activity"))
+    sheet, headers, sample = await asyncio.to_thread(_sample, path, filename)
+    defs = await custom_fields.definitions(session, org_id, object_type(object_name))
     return {"format": sheet.format, "encoding": sheet.encoding, "delimiter": sheet.delimiter, "headers": headers,
             "sample": sample, "suggested_mapping": reader.suggest_mapping(
                 headers, targets(object_name), {k: f.label for k, f in defs.items()})}
+
+
+def _sample(path: Path, filename: str) -> tuple[reader.Sheet, list[str], list[list[str]]]:
+    sheet = reader.sniff(path, filename)
+    return (sheet, *reader.decode_sample(path, sheet))
 
 
 def object_type(object_name: str) -> str:
@@ -123,31 +123,48 @@ def object_type(object_name: str) -> str:
             "activities": "activity"}[object_name]
 
 
-async def create(session: AsyncSession, settings: Settings, actor: Principal, upload: BinaryIO, filename: str,
+def store_upload(settings: Settings, upload: BinaryIO) -> Path:
+    """Copy an upload into the data dir (blocking: run it in a thread, before the request's transaction
+    starts) -> where it waits to become an import."""
+    incoming = settings.data_dir.resolve() / "imports" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    path = incoming / str(new_id())
+    with path.open("wb") as out:
+        shutil.copyfileobj(upload, out, 1024 * 1024)
+    return path
+
+
+async def create(session: AsyncSession, settings: Settings, actor: Principal, stored: Path, filename: str,
                  object_name: str, mapping: dict[str, str] | None, dedupe_by: str, external_source: str | None,
                  on_duplicate: str, dry_run: bool) -> Import:
+    """Queue an import of a file that `store_upload` put in the data dir (moved, not copied, into place)."""
     if actor.user_id is None:
         raise ValidationFailed("imports are made on behalf of a user")
     if dedupe_by == "external_id" and not external_source:
         raise ValidationFailed("dedupe_by=external_id needs external_source", loc=("body", "external_source"))
     import_id = new_id()
-    path = file_path(settings, actor.org_id, import_id)
+    sheet, headers, size = await asyncio.to_thread(_inspect, stored, filename)
+    record = await _register(session, actor, import_id, sheet, headers, size, filename, object_name, mapping,
+                             dedupe_by, external_source, on_duplicate, dry_run)
+    await asyncio.to_thread(_move, stored, file_path(settings, actor.org_id, import_id))
+    session.info.setdefault("import_ids", []).append((record.org_id, record.id))
+    return record
+
+
+def _move(stored: Path, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as out:
-        shutil.copyfileobj(upload, out, 1024 * 1024)
-    try:
-        return await _register(session, settings, actor, path, import_id, filename, object_name, mapping, dedupe_by,
-                               external_source, on_duplicate, dry_run)
-    except BaseException:
-        path.unlink(missing_ok=True)  # a refused upload leaves nothing behind
-        raise
+    stored.replace(path)  # a rename: the upload is in the same data dir
 
 
-async def _register(session: AsyncSession, settings: Settings, actor: Principal, path: Path, import_id: UUID,
-                    filename: str, object_name: str, mapping: dict[str, str] | None, dedupe_by: str,
-                    external_source: str | None, on_duplicate: str, dry_run: bool) -> Import:
+def _inspect(path: Path, filename: str) -> tuple[reader.Sheet, list[str], int]:
     sheet = reader.sniff(path, filename)
     headers, _ = reader.decode_sample(path, sheet, 0)
+    return sheet, headers, path.stat().st_size
+
+
+async def _register(session: AsyncSession, actor: Principal, import_id: UUID, sheet: reader.Sheet,
+                    headers: list[str], size: int, filename: str, object_name: str, mapping: dict[str, str] | None,
+                    dedupe_by: str, external_source: str | None, on_duplicate: str, dry_run: bool) -> Import:
     if not headers or not any(h.strip() for h in headers):
         raise ValidationFailed("the file has no header row", loc=("body", "file"))
     if mapping is None:
@@ -163,14 +180,11 @@ async def _register(session: AsyncSession, settings: Settings, actor: Principal,
         raise ValidationFailed(f"cannot map to {', '.join(bad[:5])}", loc=("body", "mapping"))
     if dedupe_by == "external_id" and "external_id" not in mapping.values():
         raise ValidationFailed("dedupe_by=external_id needs a column mapped to external_id", loc=("body", "mapping"))
-    size = path.stat().st_size  # noqa: ASYNC240 - a local stat, no real blocking
     record = Import(org_id=actor.org_id, id=import_id, object=object_name, status="queued", filename=filename[:300],
                     file_format=sheet.format, size_bytes=size, mapping=mapping, dedupe_by=dedupe_by,
                     external_source=external_source, on_duplicate=on_duplicate, dry_run=dry_run,
                     encoding=sheet.encoding, delimiter=sheet.delimiter, created_by=actor.user_id)
-    await IMPORT.created(session, actor, record)
-    session.info.setdefault("import_ids", []).append((record.org_id, record.id))
-    return record
+    return await IMPORT.created(session, actor, record)
 
 
 def committed_import_ids(session: AsyncSession) -> list[tuple[UUID, UUID]]:
@@ -308,107 +322,86 @@ def _column(loc: tuple[Any, ...], header_of: dict[str, str]) -> str:
     return header_of.get(str(loc[1]), "") if len(loc) > 1 else ""
 
 
-async def run(db: Any, settings: Settings, org_id: UUID, import_id: UUID,
-              budget_seconds: float = float("inf")) -> tuple[str, list[tuple[UUID, UUID]]]:
-    """Process an import for at most `budget_seconds` (idempotent: a finished import is left alone; a running
-    one resumes after its last committed batch). -> (outcome, events for the relay); outcome
-    `continue:<processed>` asks for another slice."""
-    lease = min(budget_seconds, settings.worker_job_timeout_seconds) + LEASE_MARGIN_SECONDS
-    async with db.sessions.begin() as session:
-        # One slice at a time: the lease keeps a re-enqueued job off an import that another job is working on;
-        # a crashed worker's lease simply runs out and the next job resumes after the last committed batch.
-        now = datetime.now(UTC)
-        record = await session.scalar(
-            update(Import).where(Import.org_id == org_id, Import.id == import_id,
-                                 Import.status.in_(("queued", "running")),
-                                 (Import.leased_until.is_(None)) | (Import.leased_until < now))
-            .values(leased_until=now + timedelta(seconds=lease)).returning(Import)
-            .execution_options(synchronize_session=False))
-        if record is None:
-            return "skipped", []
-        record.status, record.started_at = "running", record.started_at or now
-        path = file_path(settings, org_id, import_id)
-        sheet = reader.Sheet(record.file_format, record.encoding, record.delimiter)
-        if record.total is None:
-            record.total = reader.count_rows(path, sheet)
-        snapshot = IMPORT.dump(record)
-    try:
-        outcome = await _process(db, settings, org_id, snapshot, path, sheet, time.monotonic() + budget_seconds)
-    except Exception as exc:  # noqa: BLE001 - the import fails visibly instead of retrying forever
-        async with db.sessions.begin() as session:
-            await session.execute(update(Import).where(Import.org_id == org_id, Import.id == import_id).values(
-                status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=datetime.now(UTC),
-                leased_until=None))
-        raise
-    async with db.sessions.begin() as session:  # the slice is over: the next job may take it at once
-        await session.execute(update(Import).where(Import.org_id == org_id, Import.id == import_id)
-                              .values(leased_until=None))
-    return outcome
+# --- the rules of one batch (the worker, app/workers/importer.py, runs the slices and holds the lease) -----
 
 
-LEASE_MARGIN_SECONDS = 60
+def start(record: Import) -> dict[str, Any]:
+    """The import a worker now holds is running. -> its snapshot for the batches."""
+    record.status, record.started_at = "running", record.started_at or datetime.now(UTC)
+    return IMPORT.dump(record)
 
 
-async def _process(db: Any, settings: Settings, org_id: UUID, snap: dict[str, Any], path: Path,
-                   sheet: reader.Sheet, deadline: float) -> tuple[str, list[tuple[UUID, UUID]]]:
-    import_id = UUID(snap["id"])
-    w = writers(snap["object"])
-    actor = Principal(org_id, "user", UUID(snap["created_by"]), _role_member(), frozenset(["*"]),
-                      UUID(snap["created_by"]))
-    rows = reader.rows(path, sheet)
-    header = next(rows, [])
+async def set_total(session: AsyncSession, org_id: UUID, import_id: UUID, total: int) -> None:
+    await session.execute(update(Import).where(Import.org_id == org_id, Import.id == import_id).values(total=total))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every batch of one import needs: its snapshot, the writers of its record kind, the creator as the
+    actor, and the mapping resolved against the file's header row."""
+
+    snap: dict[str, Any]
+    writers: Any
+    actor: Principal
+    mapping_idx: list[tuple[int, str, str]]
+    header_of: dict[str, str]
+
+    @property
+    def org_id(self) -> UUID:
+        return self.actor.org_id
+
+    @property
+    def import_id(self) -> UUID:
+        return UUID(self.snap["id"])
+
+    def counts(self) -> Counts:
+        return Counts(**{k: self.snap[k] for k in ("processed", "created", "updated", "skipped", "failed")})
+
+
+def plan(org_id: UUID, snap: dict[str, Any], header: list[str]) -> Plan:
+    creator = UUID(snap["created_by"])
     mapping_idx = [(header.index(h), h, t) for h, t in snap["mapping"].items() if h in header]
-    header_of = {t: h for _, h, t in mapping_idx}
-    counts = Counts(**{k: snap[k] for k in ("processed", "created", "updated", "skipped", "failed")})
-    skip = counts.processed
-    errors_path = file_path(settings, org_id, import_id, ".errors.csv")
-    append = skip > 0 and errors_path.exists()
-    with errors_path.open("a" if append else "w", newline="", encoding="utf-8") as errors_file:
-        errors = csv.writer(errors_file)
-        if not append:
-            errors.writerow(["row", "column", "reason"])
-        for _ in islice(rows, skip):  # resuming: the rows already done (their keys are remembered)
-            pass
-        line = skip + 1
-        for batch in _batches(rows, BATCH):
-            async with db.sessions.begin() as session:
-                status = await session.scalar(select(Import.status).where(Import.org_id == org_id,
-                                                                          Import.id == import_id))
-                if status == "cancelled":
-                    return "cancelled", []
-                failures = await _batch(session, w, actor, snap, mapping_idx, header_of, batch, line, counts)
-                await session.execute(update(Import).where(Import.org_id == org_id, Import.id == import_id)
-                                      .values(**counts.__dict__))
-            for row_no, column, reason in failures:
-                errors.writerow([row_no, column, reason])
-            errors_file.flush()
-            line += len(batch)
-            if time.monotonic() > deadline:
-                return f"continue:{counts.processed}", []
-        async with db.sessions.begin() as session:
-            record = await session.scalar(select(Import).where(Import.org_id == org_id, Import.id == import_id)
-                                          .with_for_update())
-            await session.execute(delete(ImportKey).where(ImportKey.org_id == org_id, ImportKey.import_id == import_id))
-            if record.status == "running":
-                before = IMPORT.dump(record)
-                record.status, record.finished_at = "succeeded", datetime.now(UTC)
-                await IMPORT.updated(session, None, record, before)
-                await events.emit(session, None, "import.finished", "import", record.id, org_id,
-                                  {"object": IMPORT.dump(record)}, record.version)
-            new_events = events.committed_event_ids(session)
-    return "succeeded", new_events
+    return Plan(snap, writers(snap["object"]), Principal(org_id, "user", creator, _role_member(), frozenset(["*"]),
+                                                         creator),
+                mapping_idx, {t: h for _, h, t in mapping_idx})
+
+
+async def apply_batch(session: AsyncSession, plan: Plan, batch: list[list[str]], first_line: int,
+                      counts: Counts) -> list[tuple[int, str, str]] | None:
+    """Write one batch of rows with the import's progress. -> the failed rows (line, column, reason), or None
+    when the import was cancelled (nothing written)."""
+    status = await session.scalar(select(Import.status).where(Import.org_id == plan.org_id,
+                                                              Import.id == plan.import_id))
+    if status == "cancelled":
+        return None
+    failures = await _batch(session, plan.writers, plan.actor, plan.snap, plan.mapping_idx, plan.header_of, batch,
+                            first_line, counts)
+    await session.execute(update(Import).where(Import.org_id == plan.org_id, Import.id == plan.import_id)
+                          .values(**counts.__dict__))
+    return failures
+
+
+async def finish(session: AsyncSession, org_id: UUID, import_id: UUID) -> None:
+    """Every row is done: forget the dedupe keys; a running import succeeds (`import.finished`)."""
+    record = await session.scalar(select(Import).where(Import.org_id == org_id, Import.id == import_id)
+                                  .with_for_update())
+    await session.execute(delete(ImportKey).where(ImportKey.org_id == org_id, ImportKey.import_id == import_id))
+    if record.status == "running":
+        before = IMPORT.dump(record)
+        record.status, record.finished_at = "succeeded", datetime.now(UTC)
+        await IMPORT.updated(session, None, record, before)
+        await events.emit(session, None, "import.finished", "import", record.id, org_id,
+                          {"object": IMPORT.dump(record)}, record.version)
+
+
+async def fail(session: AsyncSession, org_id: UUID, import_id: UUID, error: str) -> None:
+    """The import fails visibly instead of being retried forever."""
+    await session.execute(update(Import).where(Import.org_id == org_id, Import.id == import_id).values(
+        status="failed", error=error[:500], finished_at=datetime.now(UTC), leased_until=None))
 
 
 def _role_member() -> Any:
     return Role.member
-
-
-def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
-    while True:
-        batch = list(islice(rows, size))
-        if not batch:
-            return
-        yield batch
 
 
 async def _remember(session: AsyncSession, org_id: UUID, import_id: UUID, keys: list[str | None]) -> set[str]:

@@ -17,41 +17,43 @@ from app.domain.contacts.models import Contact
 from app.domain.contacts.service import CONTACT
 from app.domain.events import service as events
 from app.domain.notifications.models import OnceMark
+from app.domain.reminders import isolation
 
 SYSTEM = {"type": "system", "id": None}
 
-_CLAIM = """
-UPDATE activities a SET {mark} = :now
-FROM (SELECT org_id, id FROM activities
-      WHERE done_at IS NULL AND deleted_at IS NULL AND {mark} IS NULL AND {due} <= :now
-      ORDER BY {due} LIMIT :limit FOR UPDATE SKIP LOCKED) due
-WHERE a.org_id = due.org_id AND a.id = due.id
-RETURNING a.org_id, a.id
+_DUE = """
+SELECT t.org_id, t.id FROM activities t
+WHERE t.done_at IS NULL AND t.deleted_at IS NULL AND t.{mark} IS NULL AND {due} <= :now AND {not_waiting}
+ORDER BY {due} LIMIT :limit FOR UPDATE SKIP LOCKED
 """
 
 
 async def _fire(session: AsyncSession, mark: str, due: str, event_type: str, now: datetime, limit: int) -> int:
-    claimed = (await session.execute(text(_CLAIM.format(mark=mark, due=due)), {"now": now, "limit": limit})).all()
-    if not claimed:
-        return 0
-    by_org: dict[UUID, list[UUID]] = defaultdict(list)
-    for org_id, activity_id in claimed:
-        by_org[org_id].append(activity_id)
-    for org_id, ids in by_org.items():
-        rows = await session.scalars(ACTIVITY.scoped(org_id).where(Activity.id.in_(ids)))
-        await events.emit_many(session, SYSTEM, org_id, [
-            (event_type, "activity", a.id, a.version, {"object": ACTIVITY.dump(a)}) for a in rows])
-    return len(claimed)
+    """Claim due activities (locked until commit) and announce them; each organisation's in one savepoint, an
+    activity that fails alone in its own (see `isolation`)."""
+    claimed = (await session.execute(text(_DUE.format(mark=mark, due=due, not_waiting=isolation.NOT_WAITING)),
+                                     {"now": now, "limit": limit, "timer": event_type})).all()
+
+    async def fire(org_id: UUID, ids: list[UUID]) -> int:
+        await session.execute(text(f"UPDATE activities SET {mark} = :now WHERE org_id = :org AND id = ANY(:ids)"),
+                              {"now": now, "org": org_id, "ids": ids})
+        rows = await session.scalars(ACTIVITY.scoped(org_id).where(Activity.id.in_(ids))
+                                     .execution_options(populate_existing=True))
+        events_ = [(event_type, "activity", a.id, a.version, {"object": ACTIVITY.dump(a)}) for a in rows]
+        await events.emit_many(session, SYSTEM, org_id, events_)
+        return len(events_)
+
+    return await isolation.fire_each(session, event_type, now, claimed, fire)
 
 
 async def fire_due(session: AsyncSession, now: datetime, limit: int = 500) -> int:
     """`activity.due` once when `remind_at` (or `due_at` without one) has come and the activity is open."""
-    return await _fire(session, "reminded_at", "coalesce(remind_at, due_at)", "activity.due", now, limit)
+    return await _fire(session, "reminded_at", "coalesce(t.remind_at, t.due_at)", "activity.due", now, limit)
 
 
 async def fire_overdue(session: AsyncSession, now: datetime, limit: int = 500) -> int:
     """`activity.overdue` once when `due_at` passed and the activity is still open."""
-    return await _fire(session, "overdue_at", "due_at", "activity.overdue", now, limit)
+    return await _fire(session, "overdue_at", "t.due_at", "activity.overdue", now, limit)
 
 
 _BIRTHDAYS = """

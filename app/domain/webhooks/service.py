@@ -175,6 +175,11 @@ async def claim(session: AsyncSession, org_id: UUID, delivery_id: UUID, lease_se
         return None
     endpoint = await session.scalar(select(WebhookEndpoint).where(
         WebhookEndpoint.org_id == org_id, WebhookEndpoint.id == row.endpoint_id))
+    if endpoint is None or endpoint.deleted_at is not None or not endpoint.enabled:
+        # Switched off or deleted since the delivery was written: no further attempts.
+        row.status, row.next_attempt_at, row.leased_until, row.updated_at = "failed", None, None, now
+        await session.flush()
+        return None
     return row, endpoint
 
 
