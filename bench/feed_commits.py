@@ -1,15 +1,17 @@
 """The changes feed's write cost and stall: this tree against a baseline commit, each in a fresh PostgreSQL.
 
-- commits/s and commit latency of N concurrent transactions that each create one contact (one event) in one
-  org, for N in --writers (the per-org commit order costs here: an org's commits queue for its counter row);
+- commits/s and commit latency of N concurrent transactions, for N in --writers: each writes one event row
+  (asyncpg, no app code: the database's share) in one org, or each in its own org; and each creates one
+  contact through the service layer (the whole write path) in one org. The per-org commit order costs here:
+  an org's commits queue for its counter row;
 - how long org A's committed event stays out of A's feed while org B holds a transaction open (one that wrote
   events, and one that wrote nothing but took an xid);
 - events/s when paging the feed 1,000 at a time over many one-event commits and over one big commit.
 
-Rounds alternate baseline and current tree (the machine is shared). Prints JSON (the ratios are current /
-baseline) and writes it to bench/results/feed-commits.json.
+Rounds alternate baseline and current tree (the machine is shared). Prints JSON (the ratios are medians of
+current / medians of baseline) and writes it to bench/results/feed-commits.json.
 
-    python -m bench.feed_commits [--baseline HEAD~1] [--writers 1,4,16] [--seconds 4] [--rounds 2]
+    python -m bench.feed_commits [--baseline HEAD~1] [--writers 1,4,16] [--seconds 3] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -56,13 +58,19 @@ async def _measure(writers: list[int], seconds: float) -> dict:
             org_id, owner_id, _ = await create_org_with_key(db, settings, name, f"{name}{time.time()}@example.com",
                                                             name, None)
             who[name] = Principal.for_user(uuid.UUID(str(org_id)), uuid.UUID(str(owner_id)), "owner")
-        out: dict = {"commits": {}}
+        out: dict = {"raw_one_org": {}, "raw_own_orgs": {}, "app_one_org": {}}
         async with db.sessions() as s:
             out["fsync"] = await s.scalar(text("SHOW fsync"))
             out["synchronous_commit"] = await s.scalar(text("SHOW synchronous_commit"))
-
+        dsn = url.replace("postgresql+asyncpg", "postgresql")
+        spread = []
+        for i in range(max(writers)):
+            org_id, _, _ = await create_org_with_key(db, settings, f"S{i}", f"s{i}.{time.time()}@example.com", "S", None)
+            spread.append(uuid.UUID(str(org_id)))
         for n in writers:
-            out["commits"][str(n)] = await _writers(db, who["A"], n, seconds)
+            out["raw_one_org"][str(n)] = await _raw_writers(dsn, [who["A"].org_id] * n, seconds)
+            out["raw_own_orgs"][str(n)] = await _raw_writers(dsn, spread[:n], seconds)
+            out["app_one_org"][str(n)] = await _writers(db, who["A"], n, seconds)
 
         async def head() -> object:
             after = None
@@ -111,6 +119,7 @@ async def _measure(writers: list[int], seconds: float) -> dict:
                     read, after = read + count, last
             return {"events": read, "per_s": round(read / (time.perf_counter() - started))}
 
+        await _raw_writers(dsn, [who["A"].org_id], 0, commits=20_000)
         out["drain_small_commits"] = await drain()
         async with db.sessions.begin() as s:
             await events.emit_many(s, who["A"], who["A"].org_id, [
@@ -120,6 +129,40 @@ async def _measure(writers: list[int], seconds: float) -> dict:
         return out
     finally:
         cluster.stop()
+
+
+_ONE_EVENT = """INSERT INTO events (org_id, id, type, object_type, object_id, action, actor, version, data)
+VALUES ($1, gen_random_uuid(), 'contact.updated', 'contact', gen_random_uuid(), 'updated',
+        '{"type": "user", "id": null}', 2, '{"object": {"first_name": "Ana", "email": "ana@example.com"}}')"""
+
+
+async def _raw_writers(dsn: str, orgs: list, seconds: float, commits: int | None = None) -> dict:
+    """One connection per entry of `orgs`, each committing one-event transactions for its org."""
+    import asyncpg
+
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def writer(org: uuid.UUID) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            while (time.perf_counter() < stop) if commits is None else len(latencies) < commits:
+                started = time.perf_counter()
+                async with conn.transaction():
+                    await conn.execute(_ONE_EVENT, org)
+                latencies.append(time.perf_counter() - started)
+        finally:
+            await conn.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(writer(org) for org in orgs))
+    return _rates(latencies, time.perf_counter() - began)
+
+
+def _rates(latencies: list[float], elapsed: float) -> dict:
+    latencies.sort()
+    return {"per_s": round(len(latencies) / elapsed, 1), "p50_ms": round(1000 * statistics.median(latencies), 2),
+            "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 2)}
 
 
 async def _writers(db, who, n: int, seconds: float) -> dict:  # noqa: ANN001 - the app's types, imported late
@@ -140,10 +183,7 @@ async def _writers(db, who, n: int, seconds: float) -> dict:  # noqa: ANN001 - t
 
     began = time.perf_counter()
     await asyncio.gather(*(writer(i) for i in range(n)))
-    elapsed = time.perf_counter() - began
-    latencies.sort()
-    return {"per_s": round(len(latencies) / elapsed, 1), "p50_ms": round(1000 * statistics.median(latencies), 2),
-            "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 2)}
+    return _rates(latencies, time.perf_counter() - began)
 
 
 def _run_tree(tree: Path, args: argparse.Namespace) -> dict:
@@ -161,8 +201,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--baseline", default="HEAD~1", help="git ref of the tree to compare with")
     parser.add_argument("--writers", default="1,4,16")
-    parser.add_argument("--seconds", type=float, default=4)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--raw", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     writers = [int(n) for n in args.writers.split(",")]
@@ -177,21 +217,22 @@ def main() -> None:
         runs["baseline"].append(_run_tree(base, args))
         runs["current"].append(_run_tree(ROOT, args))
 
-    def best(side: str, *path: str) -> float | None:
+    def median(side: str, *path: str) -> float | None:
         values = []
         for run in runs[side]:
             for step in path:
                 run = run[step]
             values.append(run)
-        return max(values) if values else None
+        return statistics.median(values) if values else None
 
     summary: dict = {"baseline": args.baseline, "rounds": runs, "ratios": {}}
-    for n in writers:
-        summary["ratios"][f"commits_per_s_{n}_writers"] = _ratio(best("current", "commits", str(n), "per_s"),
-                                                                 best("baseline", "commits", str(n), "per_s"))
+    for case in ("raw_one_org", "raw_own_orgs", "app_one_org"):
+        for n in writers:
+            summary["ratios"][f"{case}_{n}_writers_commits_per_s"] = _ratio(
+                median("current", case, str(n), "per_s"), median("baseline", case, str(n), "per_s"))
     for case in ("drain_small_commits", "drain_with_one_big_commit"):
-        summary["ratios"][f"{case}_events_per_s"] = _ratio(best("current", case, "per_s"),
-                                                           best("baseline", case, "per_s"))
+        summary["ratios"][f"{case}_events_per_s"] = _ratio(median("current", case, "per_s"),
+                                                           median("baseline", case, "per_s"))
     summary["stall_s"] = {side: [r["stall_s"] for r in runs[side]] for side in runs}
     text = json.dumps(summary, indent=1)
     (ROOT / "bench" / "results" / "feed-commits.json").write_text(text + "\n")

@@ -203,6 +203,47 @@ async def test_events_of_every_writer_reach_the_feed(committed_client, settings,
     assert sum(e["type"] == "contact.created" for e in seen) == 4
 
 
+async def test_a_transaction_writing_for_two_orgs_is_read_in_both_feeds(committed_client, database):
+    """The cross-org sweeps write events of several orgs in one transaction (stamped in one order)."""
+    c = committed_client
+    a, b = await signup(c), await signup(c)
+    cursors = {acct.org_id: await head(c, acct.headers) for acct in (a, b)}
+
+    async def write(first, second) -> None:
+        async with database.sessions.begin() as s:
+            for acct in (first, second):
+                await events.emit(s, None, "contact.updated", "contact", uuid.uuid4(), uuid.UUID(acct.org_id),
+                                  {"object": {}})
+
+    await asyncio.gather(write(a, b), write(b, a), write(a, b), write(b, a))
+    for acct in (a, b):
+        seen, _ = await read_feed(c, acct.headers, cursors[acct.org_id], until=lambda seen: len(seen) >= 4)
+        assert len(seen) == 4 and {e["type"] for e in seen} == {"contact.updated"}
+
+
+async def test_the_retention_purge_forgets_the_commits_it_emptied(committed_client, database, settings):
+    from app.workers.maintenance import purge_old_events
+
+    c = committed_client
+    acct = await signup(c)
+    org = uuid.UUID(acct.org_id)
+    for _ in range(2):
+        async with database.sessions.begin() as s:
+            await events.emit(s, None, "contact.updated", "contact", uuid.uuid4(), org, {"object": {}})
+    async with database.sessions.begin() as s:
+        old, kept = (await s.execute(text("SELECT seq, txid FROM event_commits WHERE org_id = :org "
+                                          "ORDER BY seq DESC LIMIT 2"), {"org": org})).all()[::-1]
+        await s.execute(text("UPDATE events SET occurred_at = now() - interval '40 days', dispatched_at = now() "
+                             "WHERE org_id = :org AND txid::text = :txid"), {"org": org, "txid": str(old.txid)})
+        await s.execute(text("UPDATE event_commits SET committed_at = now() - interval '40 days' "
+                             "WHERE org_id = :org AND seq IN (:old, :kept)"), {"org": org, "old": old.seq,
+                                                                               "kept": kept.seq})
+    await purge_old_events({"db": database, "settings": settings})
+    async with database.sessions() as s:
+        left = set(await s.scalars(text("SELECT seq FROM event_commits WHERE org_id = :org"), {"org": org}))
+    assert kept.seq in left and old.seq not in left  # an old commit whose events are still kept stays
+
+
 async def test_old_cursor_is_410_bad_cursor_422_and_orgs_are_isolated(committed_client, database):
     c = committed_client
     a, b = await signup(c), await signup(c)
