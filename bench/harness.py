@@ -518,16 +518,16 @@ async def drain_changes(run: Run, cap: Capture) -> None:
     raw_read = 0
     started = time.perf_counter()
     try:
-        txid, event_id = "0", UUID(int=0)  # from the start, as the API client did
+        seq, event_id = "0", UUID(int=0)  # from the start, as the API client did
         while raw_read < read:
-            params = tuple(txid if p == str(position.txid) else event_id if p == position.event_id else p
+            params = tuple(seq if p == str(position.seq) else event_id if p == position.event_id else p
                            for p in page_params)
             async with conn.transaction():
                 row = await conn.fetchrow(page_sql, *params)
             if not row["n"]:
                 break
             raw_read += row["n"]
-            txid, event_id = row["last_txid"], row["last_id"]
+            seq, event_id = str(row["last_seq"]), row["last_id"]
     finally:
         raw_seconds = time.perf_counter() - started
         await conn.close()

@@ -7,7 +7,7 @@ from app.domain.companies.models import Company
 from app.domain.contacts.models import Contact
 from app.domain.custom_fields.models import CustomField
 from app.domain.deals.models import Deal, StageMove
-from app.domain.events.models import Event
+from app.domain.events.models import Event, EventCommit, EventPosition
 from app.domain.external_refs import ExternalRef
 from app.domain.forms.models import Form, FormKey, FormSubmission, SlaTimer
 from app.domain.imports.models import Import, ImportKey
@@ -18,6 +18,6 @@ from app.domain.pipelines.models import Pipeline, Stage
 from app.domain.reminders.models import TimerFailure
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-__all__ = ["Activity", "ApiKey", "ApiKeyPrefix", "Base", "Company", "Contact", "CustomField", "Deal", "Event", "ExternalRef",
+__all__ = ["Activity", "ApiKey", "ApiKeyPrefix", "Base", "Company", "Contact", "CustomField", "Deal", "Event", "EventCommit", "EventPosition", "ExternalRef",
            "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "RefreshToken", "Stage", "StageMove",
            "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]

@@ -24,11 +24,13 @@ async def purge_expired_refresh_tokens(ctx: dict[str, Any]) -> int:
 async def purge_old_events(ctx: dict[str, Any]) -> int:
     """Events older than CRM_EVENTS_RETENTION_DAYS leave the changes feed (cursors before them get 410)."""
     from app.domain.events.models import Event
+    from app.domain.events.service import forget_purged_commits
 
     cutoff = datetime.now(UTC) - timedelta(days=ctx["settings"].events_retention_days)
     async with ctx["db"].sessions.begin() as session:
         result = await session.execute(
             delete(Event).where(Event.occurred_at < cutoff, Event.dispatched_at.is_not(None)))
+        await forget_purged_commits(session, cutoff)
     log.info("purged_events", count=result.rowcount)
     return result.rowcount
 

@@ -1,17 +1,24 @@
+"""GET /v1/changes: the changes feed, with its long poll."""
+
+import asyncio
+import time
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 import orjson
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
-from app.api.deps import SessionDep, SettingsDep, require
+from app.api.deps import SessionDep, SettingsDep, get_database, require
 from app.api.problems import AUTHED, _doc
 from app.api.records import JSONBytes
 from app.api.routing import Router
+from app.db import Database
 from app.domain.auth.principal import Principal
 from app.domain.events import feed
 
 router = Router(prefix="/v1/changes", tags=["sync"])
+POLL_SECONDS = 0.5
 ObjectType = Literal["contact", "company", "lead", "deal", "activity", "pipeline", "form", "webhook", "notification"]
 
 
@@ -37,6 +44,7 @@ class ChangesPage(BaseModel):
 async def changes(
     session: SessionDep,
     settings: SettingsDep,
+    db: Annotated[Database, Depends(get_database)],
     who: Annotated[Principal, require("changes:read")],
     cursor: Annotated[str | None, Query(max_length=200, description="absent: from the oldest kept event")] = None,
     types: Annotated[str | None, Query(max_length=300, description="comma-separated object types, e.g. contact,deal")] = None,
@@ -48,6 +56,25 @@ async def changes(
     between pages, even when transactions commit out of order. Events are kept
     `CRM_EVENTS_RETENTION_DAYS` (30); an older cursor answers 410."""
     wanted = [t.strip() for t in types.split(",") if t.strip()] if types else None
-    data, next_cursor = await feed.read(session, who.org_id, cursor, wanted, limit,
-                                        min(wait, settings.changes_max_wait_seconds), settings.events_retention_days)
-    return JSONBytes(b'{"data":[' + data.encode() + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}")
+    after = feed.start(cursor, settings.events_retention_days)
+    data, count, last = await feed.page(session, who.org_id, after, wanted, limit)
+    wait = min(wait, settings.changes_max_wait_seconds)
+    if not count and wait > 0:
+        # Nothing new yet: the request's own work is done, so it commits (what it did, such as recording an
+        # API key's use, is kept, and its connection goes back to the pool); the waiting is done with short
+        # sessions of its own, one fresh snapshot per look.
+        await session.commit()
+        data, count, last = await _wait_for_events(db, who.org_id, after, wanted, limit, wait)
+    return JSONBytes(b'{"data":[' + data.encode() + b'],"next_cursor":' + orjson.dumps(last.encode()) + b"}")
+
+
+async def _wait_for_events(db: Database, org_id: UUID, after: feed.Position, wanted: list[str] | None, limit: int,
+                           wait: float) -> tuple[str, int, feed.Position]:
+    deadline = time.monotonic() + wait
+    while (remaining := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(POLL_SECONDS, remaining))
+        async with db.sessions() as session:
+            data, count, last = await feed.page(session, org_id, after, wanted, limit)
+        if count:
+            return data, count, last
+    return "", 0, after

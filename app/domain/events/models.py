@@ -14,7 +14,7 @@ from app.ids import new_id
 
 
 class Xid8(UserDefinedType):
-    """PostgreSQL's 64-bit transaction id: the changes feed reads up to the oldest one still in flight.
+    """PostgreSQL's 64-bit transaction id: ties an org's events to the commit that wrote them.
     Read as an int (asyncpg returns xid8 as text)."""
 
     cache_ok = True
@@ -49,6 +49,27 @@ class Event(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
     dispatched_at: Mapped[datetime | None] = mapped_column()  # set once consumers got it (the relay's mark)
+
+
+class EventPosition(Base):
+    """An org's commit counter: the last commit position handed out (see events.service: stamped at commit)."""
+
+    __tablename__ = "event_positions"
+
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class EventCommit(Base):
+    """One committed transaction that wrote events of the org, at its position in the org's commit order.
+    The changes feed reads an org's events in (seq, event id) order."""
+
+    __tablename__ = "event_commits"
+
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    txid: Mapped[int] = mapped_column(Xid8())
+    committed_at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())
 
 
 # Let reflection (alembic's compare) recognise the column type.

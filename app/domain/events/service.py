@@ -1,16 +1,38 @@
-"""Write event rows (the outbox) beside every state change, in the same transaction."""
+"""Write event rows (the outbox) beside every state change, in the same transaction; each commit that wrote
+events takes its position in the org's commit order, which the changes feed reads in.
+
+The position is handed out at COMMIT, inside PostgreSQL: a deferred constraint trigger on `events`
+(migration "event commit order") takes the next number from the org's counter row (`event_positions`) and
+records the commit (`event_commits`, with the transaction id that ties it to its event rows). The counter
+row stays locked until the transaction has committed, so an org's positions are handed out in commit order,
+and an aborted transaction gives its number back. A reader that sees position n therefore already sees
+every position below it: the feed needs no horizon, and a transaction still open (in this org or another,
+with or without events) holds no reader back. Being a trigger, it covers every path that writes events,
+raw SQL included, and costs no round trip.
+
+The cost: an org's committing transactions queue on its counter row, each for the length of its own COMMIT
+(the WAL flush). Other orgs do not queue. A transaction that wrote events of several orgs (the cross-org
+timer sweeps) stamps them just before COMMIT, in one order, so that two of them cannot deadlock.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import insert
+from sqlalchemy import ARRAY, bindparam, event, insert, text
+from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.domain.auth.principal import Principal
 from app.domain.events.models import Event
 from app.ids import new_id
+
+_WRITTEN_FOR = "event_orgs_written_for"
+_STAMP_IN_ORDER = text("SELECT stamp_event_commits(CAST(:orgs AS uuid[]))").bindparams(
+    bindparam("orgs", type_=ARRAY(PGUUID(as_uuid=True))))
 
 
 def _actor(actor: Principal | dict[str, Any] | None) -> dict[str, Any]:
@@ -38,9 +60,34 @@ async def emit_many(session: AsyncSession, actor: Principal | dict[str, Any] | N
         for type_, object_type, object_id, version, data in rows
     ]
     await session.execute(insert(Event), values)
+    session.info.setdefault(_WRITTEN_FOR, set()).add(org_id)
     # After commit, the caller hands these to the relay (a lost hand-over is caught by the sweeper).
     session.info.setdefault("event_ids", []).extend((v["org_id"], v["id"]) for v in values)
 
 
+async def forget_purged_commits(session: AsyncSession, before: datetime) -> int:
+    """Commit positions older than `before` whose events are all gone (the feed's retention)."""
+    result = await session.execute(text(
+        "DELETE FROM event_commits c WHERE c.committed_at < :before "
+        "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.org_id = c.org_id AND e.txid = c.txid)"), {"before": before})
+    return result.rowcount  # type: ignore[attr-defined]
+
+
 def committed_event_ids(session: AsyncSession) -> list[tuple[UUID, UUID]]:
     return session.info.pop("event_ids", [])
+
+
+@event.listens_for(Session, "before_commit")
+def _stamp_several_orgs_in_order(session: Session) -> None:
+    """The last statement before COMMIT, for a transaction that wrote events of more than one org."""
+    orgs = session.info.get(_WRITTEN_FOR)
+    if session.in_nested_transaction() or not orgs or len(orgs) < 2:
+        return
+    session.flush()
+    session.execute(_STAMP_IN_ORDER, {"orgs": sorted(orgs)})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_orgs(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WRITTEN_FOR, None)
