@@ -1,7 +1,7 @@
 """event commit order: the changes feed reads each org's commits in the order they committed
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0010
 Create Date: 2026-12-03 09:00:00+00:00
 
 A deferred constraint trigger on `events` gives each committing transaction its position in the org's
@@ -20,7 +20,7 @@ from alembic import op
 from app.domain.events.models import Xid8
 
 revision: str = '0011'
-down_revision: str | None = '0007'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
