@@ -68,6 +68,12 @@ def _server_error(exc: BaseException) -> Any:
     return None
 
 
+def server_message(exc: BaseException) -> str | None:
+    """The first line of PostgreSQL's own message (it names the problem, never the parameters), if any."""
+    server = _server_error(exc)
+    return (str(server).splitlines() or [""])[0][:300] if server is not None else None
+
+
 def _sqlstate(exc: BaseException) -> str | None:
     for link in _chain(exc):
         state = getattr(link, "sqlstate", None)

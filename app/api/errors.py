@@ -103,10 +103,10 @@ def database_problem(request: Request, exc: BaseException) -> Response | None:
     problem = db_errors.classify(exc)
     if problem is None:
         return None
-    # The server's message names the problem (no parameters, so no data or secrets); never sent to clients.
+    # Logged: the server's own message (it names the problem, not the parameters); never sent to clients.
     (log.error if problem.status >= 500 else log.warning)(
         "database_error", status=problem.status, problem=problem.slug,
-        error=type(getattr(exc, "orig", None) or exc).__name__, message=(str(exc).splitlines() or [""])[0][:300])
+        error=type(getattr(exc, "orig", None) or exc).__name__, message=db_errors.server_message(exc))
     if problem.transient:
         setattr(request.state, RETRY_UNIT_OF_WORK, True)
     headers = {"Retry-After": str(problem.retry_after)} if problem.retry_after is not None else None
