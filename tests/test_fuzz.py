@@ -25,10 +25,14 @@ from app.main import create_app
 
 FUZZ_EXAMPLES = int(os.environ.get("CRM_FUZZ_EXAMPLES", "4"))
 FUZZ_PHASES = [Phase[name] for name in os.environ.get("CRM_FUZZ_PHASES", "generate").split(",")]
-# 5xx found by this test in code that other work is changing; each goes once that work lands.
+# 5xx found by this test in code that other work is changing; each entry goes once that work lands.
+_EXPORT_LATE = "a bad sort or cursor fails after the CSV header went out (exports validate after the first byte)"
+_NO_SEARCH = "`q` on deals and activities: the model has no `search` column (app/domain/listing.py)"
 KNOWN = {
-    "GET /v1/companies/export.csv": "an invalid sort fails after the CSV header was sent (exports validate late)",
-    "GET /v1/activities/export.csv": "`q` on activities: the model has no `search` column (app/domain/listing.py)",
+    **{f"GET /v1/{things}/export.csv": _EXPORT_LATE for things in ("contacts", "companies", "leads", "deals")},
+    "GET /v1/activities/export.csv": f"{_EXPORT_LATE}; {_NO_SEARCH}",
+    "GET /v1/deals": _NO_SEARCH,
+    "GET /v1/activities": _NO_SEARCH,
 }
 schema = schemathesis.openapi.from_path(Path(__file__).parent.parent / "openapi" / "openapi.json")
 
