@@ -1,4 +1,5 @@
-"""List filters every sales list shares (`q`, owner, created/updated ranges, `cf.<key>`), applied in SQL."""
+"""List filters every sales list shares (`q`, owner, created/updated ranges, `cf.<key>`), applied in SQL to
+the records the caller may read (the registry's one rule, through `Kind.readable`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.domain.custom_fields import service as custom_fields
+from app.domain.kinds import Reader, org_of
 from app.domain.normalize import normalize_phone
 from app.domain.pagination import Page, PageRequest, keyset_page
 from app.domain.records import Kind, org_settings
@@ -54,11 +56,12 @@ async def search_clause(session: AsyncSession, org_id: UUID, model: Any, q: str)
     return or_(*clauses) if clauses else model.id.is_(None)
 
 
-async def list_records(session: AsyncSession, kind: Kind[Any], org_id: UUID, query: ListQuery,
+async def list_records(session: AsyncSession, kind: Kind[Any], who: Reader, query: ListQuery,
                        sorts: Mapping[str, InstrumentedAttribute[Any]],
                        where: Sequence[ColumnElement[bool]] = ()) -> Page[Any]:
     model: Any = kind.model
-    stmt = kind.scoped(org_id, query.include_deleted)
+    org_id = org_of(who)
+    stmt = kind.readable(who, query.include_deleted)
     if query.q:
         stmt = stmt.where(await search_clause(session, org_id, model, query.q))
     if query.owner_id is not None:

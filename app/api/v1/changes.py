@@ -8,11 +8,12 @@ from app.api.deps import SessionDep, SettingsDep, require
 from app.api.problems import AUTHED, _doc
 from app.api.records import JSONBytes
 from app.api.routing import Router
+from app.domain import kinds
 from app.domain.auth.principal import Principal
 from app.domain.events import feed
 
 router = Router(prefix="/v1/changes", tags=["sync"])
-ObjectType = Literal["contact", "company", "lead", "deal", "activity", "pipeline", "form", "webhook", "notification"]
+ObjectType = Literal[kinds.names("feed")]  # type: ignore[valid-type]
 
 
 class Envelope(BaseModel):

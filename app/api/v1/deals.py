@@ -56,6 +56,6 @@ record_routes(router, kind=service.DEAL, plural="deals", area="deals", create_sc
 async def stage_history(record_id: UUID, session: SessionDep,
                         who: Annotated[Principal, require("deals:read")]) -> JSONBytes:
     """Every stage the deal went through, oldest first: who moved it, when, and how long it sat before."""
-    moves = await service.history(session, who.org_id, record_id)
+    moves = await service.history(session, who, record_id)
     data = [StageMoveRead.model_validate(m).model_dump(mode="json") for m in moves]
     return JSONBytes(orjson.dumps({"data": data, "next_cursor": None}))
