@@ -70,7 +70,7 @@ def reader_params(who: Reader) -> dict[str, Any]:
     return {"org_id": org_of(who)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # each kind is one object: compared and hashed by identity
 class RecordType:
     object_type: str  # "contact": in events, custom fields, schemas and the changes feed
     plural: str  # "contacts": in URLs and import objects

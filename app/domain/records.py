@@ -1,5 +1,5 @@
-"""What every sales record shares: tenant-scoped reads, merge-patch writes, soft delete, restore and
-the event row that goes with each write."""
+"""What every sales record shares: reads through the registry's one readable rule (`app.domain.kinds`),
+merge-patch writes, the identity rule, soft delete, restore and the event row that goes with each write."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ class Kind(Generic[M]):
         """The records of this kind `who` may read (the registry's one rule), as a SELECT to refine."""
         return select(self.model).where(self.record_type.readable(who, include_deleted))
 
-    scoped = readable
+    scoped = readable  # the same query under its older name
 
     async def get(self, session: AsyncSession, who: Reader, record_id: UUID, include_deleted: bool = False,
                   for_update: bool = False) -> M:

@@ -42,7 +42,7 @@ async def find_by_email_or_phone(session: AsyncSession, org_id: UUID, email: str
     match = same_person(Contact, email, phone)
     if match is None:
         return None
-    return await session.scalar(CONTACT.scoped(org_id).where(match).order_by(Contact.created_at, Contact.id).limit(1))
+    return await session.scalar(CONTACT.readable(org_id).where(match).order_by(Contact.created_at, Contact.id).limit(1))
 
 
 async def reassign(session: AsyncSession, actor: Principal, from_user: UUID, to_user: UUID) -> int:
