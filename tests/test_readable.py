@@ -138,3 +138,25 @@ async def test_a_deleted_deal_leaves_lists_exports_and_reports(client):
     export = await client.get("/v1/deals/export.csv", headers=h)
     assert export.status_code == 200 and "Gone" not in export.text
     assert (await client.get("/v1/reports/funnel", headers=h)).json()["totals"]["deals"] == 0
+
+
+@pytest.mark.parametrize(("parent", "child", "link"), [
+    ("deals", "activities", "deal_id"), ("leads", "activities", "lead_id"), ("contacts", "activities", "contact_id"),
+    ("companies", "activities", "company_id"), ("contacts", "deals", "contact_id"), ("companies", "deals", "company_id"),
+    ("companies", "contacts", "company_id"),
+])
+async def test_a_deleted_records_sub_lists_are_empty(client, parent, child, link):
+    acct = await signup(client)
+    h = acct.headers
+    bodies = {"deals": {"title": "D"}, "leads": {"first_name": "Jo"}, "contacts": {"first_name": "Ana"},
+              "companies": {"name": "Acme"}, "activities": {"type": "note", "subject": "s"}}
+    owner = await _made(client, acct, f"/v1/{parent}", bodies[parent])
+    item = await _made(client, acct, f"/v1/{child}", {**bodies[child], link: owner["id"]})
+    listed = await client.get(f"/v1/{child}", headers=h, params={link: owner["id"]})
+    assert [r["id"] for r in listed.json()["data"]] == [item["id"]]
+    assert (await client.delete(f"/v1/{parent}/{owner['id']}", headers=h)).status_code == 204
+    listed = await client.get(f"/v1/{child}", headers=h, params={link: owner["id"]})
+    assert listed.status_code == 200 and listed.json()["data"] == []
+    export = await client.get(f"/v1/{child}/export.csv", headers=h, params={link: owner["id"]})
+    assert export.status_code == 200 and item["id"] not in export.text
+    assert (await client.get(f"/v1/{child}/{item['id']}", headers=h)).status_code == 200  # a record of its own
