@@ -400,13 +400,13 @@ async def test_reports_only_see_their_own_org(client, scenario):
 
 async def test_the_statement_runs_as_is_with_asyncpg(client, scenario, connection):
     acct = scenario["acct"]
-    params = ReportParams(org_id=UUID(acct.org_id), date_from=None, owner_id=UUID(scenario["rita"]))
+    params = ReportParams(who=UUID(acct.org_id), date_from=None, owner_id=UUID(scenario["rita"]))
     sql, args = asyncpg_args(funnel_statement(params))
     assert "$1" in sql and ":org_id" not in sql
     raw = (await connection.get_raw_connection()).driver_connection
     rows = await raw.fetch(sql, *args)
     assert [r["reached"] for r in rows] == [4, 3, 2, 1, 2]
-    sql, args = asyncpg_args(win_loss_statement(ReportParams(org_id=UUID(acct.org_id), group_by="month")))
+    sql, args = asyncpg_args(win_loss_statement(ReportParams(who=UUID(acct.org_id), group_by="month")))
     rows = await raw.fetch(sql, *args)
     assert [(r["grp"], r["won"]) for r in rows if r["level"] == 1] == [("2026-01", 1), ("2026-02", 1),
                                                                       ("2026-03", 0)]

@@ -187,7 +187,7 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
                     where: Annotated[list[ColumnElement[bool]], Depends(filters)], fields: FieldsQuery = None,
                     ) -> Any:
         wanted = parse_fields(read, fields)
-        page = await list_records(session, kind, who.org_id, query, sorts, where)
+        page = await list_records(session, kind, who, query, sorts, where)
         body = orjson.dumps({"data": [shape(kind.dump(r), wanted) for r in page.items],
                              "next_cursor": page.next_cursor})
         return conditional_list(request, body)
@@ -213,7 +213,7 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
             return out.getvalue().encode()
 
         async def page(s: AsyncSession, cursor: str | None) -> Page[Any]:
-            return await list_records(s, kind, who.org_id, replace(
+            return await list_records(s, kind, who, replace(
                 query, page=PageRequest(EXPORT_PAGE, cursor, query.page.sort)), sorts, where)
 
         # The first page is read (and every parameter checked) before anything is sent: a bad sort, cursor or
@@ -243,7 +243,7 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
     if "external_ids" in create_schema.model_fields:  # kinds without external ids have no such routes
         async def get_by_external_id(source: ExternalSource, external_id: ExternalKey, request: Request,
                                      session: SessionDep, who: Reader) -> Any:
-            obj = await bulk.get_by_ref(session, who.org_id, kind, source, external_id)
+            obj = await bulk.get_by_ref(session, who, kind, source, external_id)
             conditional(request, obj.version)
             return one(kind.dump(obj), obj.version, None)
 
@@ -291,7 +291,7 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
                       include_deleted: Annotated[bool, Query(description="also find a soft-deleted record")] = False,
                       fields: FieldsQuery = None) -> Any:
         wanted = parse_fields(read, fields)
-        obj = await kind.get(session, who.org_id, record_id, include_deleted=include_deleted)
+        obj = await kind.get(session, who, record_id, include_deleted=include_deleted)
         conditional(request, obj.version)
         return one(kind.dump(obj), obj.version, wanted)
 

@@ -14,16 +14,18 @@ from app.domain import external_refs
 from app.domain.auth.principal import Principal
 from app.domain.errors import Conflict, CRMError, NotFound, ValidationFailed
 from app.domain.flows.upsert import Writers, upsert
+from app.domain.kinds import Reader, org_of
 from app.domain.records import Kind
 
 MAX_BATCH = 100
 
 
-async def get_by_ref(session: AsyncSession, org_id: UUID, kind: Kind[Any], source: str, external_id: str) -> Any:
-    record_id = await external_refs.find(session, org_id, kind.object_type, source, external_id)
+async def get_by_ref(session: AsyncSession, who: Reader, kind: Kind[Any], source: str, external_id: str) -> Any:
+    """The record holding this external id, if `who` may read it (else 404)."""
+    record_id = await external_refs.find(session, org_of(who), kind.object_type, source, external_id)
     if record_id is None:
         raise NotFound(f"No {kind.object_type} with external id {source}/{external_id}")
-    return await kind.get(session, org_id, record_id)
+    return await kind.get(session, who, record_id)
 
 
 def problem_of(exc: Exception, index: int) -> dict[str, Any]:

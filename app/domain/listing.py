@@ -1,4 +1,5 @@
-"""List filters every sales list shares (`q`, owner, created/updated ranges, `cf.<key>`), applied in SQL."""
+"""List filters every sales list shares (`q`, owner, created/updated ranges, `cf.<key>`), applied in SQL to
+the records the caller may read (the registry's one rule, through `Kind.readable`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, exists, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.domain.custom_fields import service as custom_fields
+from app.domain.kinds import Reader, RecordType, org_of
 from app.domain.normalize import normalize_phone
 from app.domain.pagination import Page, PageRequest, keyset_page
 from app.domain.records import Kind, org_settings
@@ -32,6 +34,12 @@ class ListQuery:
     cf: Mapping[str, str] = field(default_factory=dict)
     include_deleted: bool = False
     import_id: UUID | None = None
+
+
+def belongs_to(column: Any, parent: RecordType, parent_id: UUID, who: Reader) -> ColumnElement[bool]:
+    """A sub-list filter (`?deal_id=...`): the rows of that parent, if `who` may read it. A deleted parent's
+    sub-lists are empty, as its own reads are 404."""
+    return (column == parent_id) & exists().where(parent.readable(who), parent.model.id == parent_id)
 
 
 async def search_clause(session: AsyncSession, org_id: UUID, model: Any, q: str) -> ColumnElement[bool]:
@@ -54,11 +62,12 @@ async def search_clause(session: AsyncSession, org_id: UUID, model: Any, q: str)
     return or_(*clauses) if clauses else model.id.is_(None)
 
 
-async def list_records(session: AsyncSession, kind: Kind[Any], org_id: UUID, query: ListQuery,
+async def list_records(session: AsyncSession, kind: Kind[Any], who: Reader, query: ListQuery,
                        sorts: Mapping[str, InstrumentedAttribute[Any]],
                        where: Sequence[ColumnElement[bool]] = ()) -> Page[Any]:
     model: Any = kind.model
-    stmt = kind.scoped(org_id, query.include_deleted)
+    org_id = org_of(who)
+    stmt = kind.readable(who, query.include_deleted)
     if query.q:
         stmt = stmt.where(await search_clause(session, org_id, model, query.q))
     if query.owner_id is not None:

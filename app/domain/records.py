@@ -1,5 +1,5 @@
-"""What every sales record shares: tenant-scoped reads, merge-patch writes, soft delete, restore and
-the event row that goes with each write."""
+"""What every sales record shares: reads through the registry's one readable rule (`app.domain.kinds`),
+merge-patch writes, the identity rule, soft delete, restore and the event row that goes with each write."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from uuid import UUID
 from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import external_refs
+from app.domain import external_refs, kinds
 from app.domain.auth.models import Role, User
 from app.domain.auth.principal import Principal
 from app.domain.concurrency import check_version
 from app.domain.custom_fields import service as custom_fields
 from app.domain.errors import Forbidden, NotFound, ValidationFailed
 from app.domain.events import service as events
+from app.domain.kinds import BOUND, Reader, RecordType, reader_params
 from app.domain.normalize import normalize_phone
 from app.domain.orgs.models import Org
 from app.domain.schemas import ReadModel
@@ -55,41 +56,64 @@ async def flush_created(session: AsyncSession, stop: bool = False) -> None:
 
 
 @lru_cache(maxsize=256)
-def _get_statement(model: Any, include_deleted: bool, for_update: bool) -> Select[Any]:
+def _get_statement(record_type: RecordType, include_deleted: bool, for_update: bool) -> Select[Any]:
     """`Kind.get`'s SELECT, built once per shape with bound values: building a statement costs more than
     PostgreSQL takes to answer it."""
-    stmt = select(model).where(model.org_id == bindparam("org_id"), model.id == bindparam("record_id"))
-    if not include_deleted:
-        stmt = stmt.where(model.deleted_at.is_(None))
+    model = record_type.model
+    stmt = select(model).where(record_type.readable(BOUND, include_deleted), model.id == bindparam("record_id"))
     return stmt.with_for_update() if for_update else stmt
 
 
 @dataclass(frozen=True)
 class Kind(Generic[M]):
-    """One kind of record: its table, its name in events and URLs, and how it reads."""
+    """One kind of record: its table, its name in events and URLs, and how it reads. What it is comes from
+    the registry (`app.domain.kinds`); a Kind that says otherwise fails at import."""
 
     model: type[M]
     object_type: str  # "contact", as in events and custom fields
     label: str  # "Contact", for messages
     read: type[ReadModel]
 
+    def __post_init__(self) -> None:
+        t = kinds.BY_TYPE.get(self.object_type)
+        if t is None or t.model is not self.model or t.label != self.label or t.read not in (None, self.read):
+            raise TypeError(f"record kind {self.object_type!r} differs from its entry in app.domain.kinds")
+
+    @classmethod
+    def of(cls, record_type: RecordType) -> Kind[Any]:
+        assert record_type.read is not None
+        return cls(record_type.model, record_type.object_type, record_type.label, record_type.read)
+
+    @property
+    def record_type(self) -> RecordType:
+        return kinds.BY_TYPE[self.object_type]
+
     def dump(self, obj: M) -> dict[str, Any]:
         return self.read.model_validate(obj).model_dump(mode="json")
 
-    def scoped(self, org_id: UUID, include_deleted: bool = False) -> Select[Any]:
-        m = self.model
-        stmt = select(m).where(m.org_id == org_id)  # type: ignore[attr-defined]
-        return stmt if include_deleted else stmt.where(m.deleted_at.is_(None))  # type: ignore[attr-defined]
+    def readable(self, who: Reader, include_deleted: bool = False) -> Select[Any]:
+        """The records of this kind `who` may read (the registry's one rule), as a SELECT to refine."""
+        return select(self.model).where(self.record_type.readable(who, include_deleted))
 
-    async def get(self, session: AsyncSession, org_id: UUID, record_id: UUID, include_deleted: bool = False,
+    scoped = readable  # the same query under its older name
+
+    async def get(self, session: AsyncSession, who: Reader, record_id: UUID, include_deleted: bool = False,
                   for_update: bool = False) -> M:
-        obj = await session.scalar(_get_statement(self.model, include_deleted, for_update),
-                                   {"org_id": org_id, "record_id": record_id})
+        """One record `who` may read, else 404 (another org's, a deleted one, one that never was)."""
+        obj = await session.scalar(_get_statement(self.record_type, include_deleted, for_update),
+                                   {**reader_params(who), "record_id": record_id})
         if obj is None:
             raise NotFound(f"{self.label} not found")
         return obj
 
+    def check_identity(self, obj: M) -> None:
+        """The kind's identity rule, on a new record and on the result of every update."""
+        message = self.record_type.lacks_identity(obj)
+        if message:
+            raise ValidationFailed(message, loc=("body",))
+
     async def created(self, session: AsyncSession, actor: Principal | None, obj: M) -> M:
+        self.check_identity(obj)
         pending = session.info.get(DEFERRED)
         if pending is not None and not getattr(obj, "external_ids", None):
             # Batch mode: the INSERT and its event wait for `flush_created` (one statement each per batch).
@@ -113,6 +137,7 @@ class Kind(Generic[M]):
     async def updated(self, session: AsyncSession, actor: Principal | None, obj: M, before: dict[str, Any],
                       extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> M:
         """Flush an edit and write `<type>.updated` with the old values of what changed (nothing if nothing did)."""
+        self.check_identity(obj)
         await flush_created(session)
         await session.flush()
         after = self.dump(obj)
@@ -137,7 +162,7 @@ class Kind(Generic[M]):
 
     async def delete(self, session: AsyncSession, actor: Principal, record_id: UUID,
                      expected_version: int | None) -> M:
-        obj = await self.get(session, actor.org_id, record_id, for_update=True)
+        obj = await self.get(session, actor, record_id, for_update=True)
         check_version(obj.version, expected_version)  # type: ignore[attr-defined]
         owner = getattr(obj, "owner_id", None)
         if owner is not None and not actor.role.at_least(Role.manager) and owner != actor.user_id:
@@ -148,7 +173,7 @@ class Kind(Generic[M]):
         return obj
 
     async def restore(self, session: AsyncSession, actor: Principal, record_id: UUID) -> M:
-        obj = await self.get(session, actor.org_id, record_id, include_deleted=True, for_update=True)
+        obj = await self.get(session, actor, record_id, include_deleted=True, for_update=True)
         if obj.deleted_at is None:  # type: ignore[attr-defined]
             return obj
         if obj.deleted_at < datetime.now(UTC) - RESTORE_WINDOW:  # type: ignore[attr-defined]
@@ -203,10 +228,10 @@ async def require_user(session: AsyncSession, org_id: UUID, user_id: UUID, field
         raise ValidationFailed(f"{field} must be an active user of your organisation", loc=("body", field))
 
 
-async def require_ref(session: AsyncSession, kind: Kind[Any], org_id: UUID, ref_id: UUID, field: str) -> Any:
-    """A reference to another record in a body: must exist in this org and not be deleted, else 422."""
+async def require_ref(session: AsyncSession, kind: Kind[Any], who: Reader, ref_id: UUID, field: str) -> Any:
+    """A reference to another record in a body: must be one `who` may read, else 422."""
     try:
-        return await kind.get(session, org_id, ref_id)
+        return await kind.get(session, who, ref_id)
     except NotFound:
         raise ValidationFailed(f"{field}: no such {kind.object_type} in your organisation",
                                loc=("body", field)) from None
@@ -273,7 +298,7 @@ async def reassign_owner(session: AsyncSession, actor: Principal, kind: Kind[Any
     """Hand matching live records to another teammate in one UPDATE, with an `.updated` event for each."""
     model: Any = kind.model
     rows = (await session.execute(
-        update(model).where(model.org_id == actor.org_id, model.deleted_at.is_(None), where)
+        update(model).where(kind.record_type.readable(actor.org_id), where)  # the org's live records, whoever asks
         .values({column: to_user, "version": model.version + 1})
         .returning(model).execution_options(synchronize_session=False)
     )).scalars().all()

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 from uuid import UUID
 
+from babel.numbers import list_currencies
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -149,6 +150,20 @@ def _money_amount(value: Decimal) -> Decimal:
 
 
 Amount = Annotated[Decimal, AfterValidator(_money_amount), Field(examples=["1200.00"])]
+
+_CURRENCIES = frozenset(list_currencies())  # ISO 4217, as CLDR (through babel) knows it
+
+
+def _currency(value: str) -> str:
+    value = value.upper()
+    if value not in _CURRENCIES:
+        raise ValueError(f"unknown ISO 4217 currency {value!r}")
+    return value
+
+
+Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["EUR"], description="ISO 4217 code"),
+                     AfterValidator(_currency)]
+"""A currency wherever one is accepted: deals, pipelines, the organisation's default, report filters."""
 
 
 class RecordRead(ReadModel):

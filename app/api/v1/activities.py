@@ -4,14 +4,16 @@ from uuid import UUID
 from fastapi import Query
 from sqlalchemy import ColumnElement, func
 
-from app.api.deps import IfMatch, SessionDep, require
+from app.api.deps import AnyCaller, IfMatch, SessionDep, require
 from app.api.problems import AUTHED, NOT_FOUND, PRECONDITION
 from app.api.records import JSONBytes, one, record_routes
 from app.api.routing import Router
+from app.domain import kinds
 from app.domain.activities import service
 from app.domain.activities.models import Activity
 from app.domain.activities.schemas import ActivityCreate, ActivityRead, ActivityUpdate
 from app.domain.auth.principal import Principal
+from app.domain.listing import belongs_to
 from app.domain.schemas import Instant
 
 router = Router(prefix="/v1/activities", tags=["activities"])
@@ -19,6 +21,7 @@ SORTS = {"created_at": Activity.created_at, "updated_at": Activity.updated_at, "
 
 
 async def filters(
+    who: AnyCaller,
     assignee_id: UUID | None = None,
     type: Annotated[list[Literal["task", "call", "meeting", "note", "email"]] | None, Query()] = None,
     due_before: Annotated[Instant | None, Query(description="exclusive")] = None,
@@ -30,11 +33,12 @@ async def filters(
     lead_id: UUID | None = None,
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
-    for column, value in ((Activity.assignee_id, assignee_id), (Activity.contact_id, contact_id),
-                          (Activity.company_id, company_id), (Activity.deal_id, deal_id),
-                          (Activity.lead_id, lead_id)):
+    if assignee_id is not None:
+        where.append(Activity.assignee_id == assignee_id)
+    for parent, value in ((kinds.CONTACT, contact_id), (kinds.COMPANY, company_id), (kinds.DEAL, deal_id),
+                          (kinds.LEAD, lead_id)):
         if value is not None:
-            where.append(column == value)
+            where.append(belongs_to(getattr(Activity, f"{parent.object_type}_id"), parent, value, who))
     if type:
         where.append(Activity.type.in_(type))
     if due_before is not None:

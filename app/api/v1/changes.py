@@ -14,12 +14,13 @@ from app.api.problems import AUTHED, _doc
 from app.api.records import JSONBytes
 from app.api.routing import Router
 from app.db import Database
+from app.domain import kinds
 from app.domain.auth.principal import Principal
 from app.domain.events import feed
 
 router = Router(prefix="/v1/changes", tags=["sync"])
 POLL_SECONDS = 0.5
-ObjectType = Literal["contact", "company", "lead", "deal", "activity", "pipeline", "form", "webhook", "notification"]
+ObjectType = Literal[kinds.names("feed")]  # type: ignore[valid-type]
 
 
 class Envelope(BaseModel):

@@ -1,4 +1,4 @@
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 import orjson
@@ -12,7 +12,7 @@ from app.api.schemas import ListPage
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
 from app.domain.custom_fields import service
-from app.domain.custom_fields.schemas import CustomFieldCreate, CustomFieldRead, CustomFieldUpdate
+from app.domain.custom_fields.schemas import CustomFieldCreate, CustomFieldRead, CustomFieldUpdate, ObjectName
 
 router = Router(prefix="/v1/custom-fields", tags=["custom fields"])
 Reader = Annotated[Principal, require("custom_fields:read")]
@@ -25,7 +25,7 @@ def _dump(field: object) -> dict:
 
 @router.get("", response_model=ListPage[CustomFieldRead], operation_id="listCustomFields", responses=AUTHED)
 async def list_fields(session: SessionDep, who: Reader,
-                      object: Literal["contact", "company", "lead", "deal", "activity"] | None = None) -> JSONBytes:
+                      object: ObjectName | None = None) -> JSONBytes:
     """The organisation's custom field definitions (optionally of one object), in display order."""
     fields = await service.list_all(session, who.org_id, object)
     return JSONBytes(orjson.dumps({"data": [_dump(f) for f in fields], "next_cursor": None}))

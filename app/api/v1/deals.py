@@ -6,15 +6,17 @@ import orjson
 from fastapi import Query
 from sqlalchemy import ColumnElement
 
-from app.api.deps import SessionDep, require
+from app.api.deps import AnyCaller, SessionDep, require
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.records import JSONBytes, record_routes
 from app.api.routing import Router
 from app.api.schemas import ListPage
+from app.domain import kinds
 from app.domain.auth.principal import Principal
 from app.domain.deals import service
 from app.domain.deals.models import Deal
 from app.domain.deals.schemas import DealCreate, DealUpdate, StageMoveRead
+from app.domain.listing import belongs_to
 from app.domain.pipelines.schemas import ForecastCategory
 
 router = Router(prefix="/v1/deals", tags=["deals"])
@@ -23,6 +25,7 @@ SORTS = {"created_at": Deal.created_at, "updated_at": Deal.updated_at, "value": 
 
 
 async def filters(
+    who: AnyCaller,
     pipeline_id: UUID | None = None,
     stage_id: UUID | None = None,
     status: Literal["open", "won", "lost"] | None = None,
@@ -34,10 +37,12 @@ async def filters(
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     for column, value in ((Deal.pipeline_id, pipeline_id), (Deal.stage_id, stage_id), (Deal.status, status),
-                          (Deal.forecast_category, forecast_category), (Deal.contact_id, contact_id),
-                          (Deal.company_id, company_id)):
+                          (Deal.forecast_category, forecast_category)):
         if value is not None:
             where.append(column == value)
+    for parent, value in ((kinds.CONTACT, contact_id), (kinds.COMPANY, company_id)):
+        if value is not None:
+            where.append(belongs_to(getattr(Deal, f"{parent.object_type}_id"), parent, value, who))
     if expected_close_after is not None:
         where.append(Deal.expected_close_date >= expected_close_after)
     if expected_close_before is not None:
@@ -56,6 +61,6 @@ record_routes(router, kind=service.DEAL, plural="deals", area="deals", create_sc
 async def stage_history(record_id: UUID, session: SessionDep,
                         who: Annotated[Principal, require("deals:read")]) -> JSONBytes:
     """Every stage the deal went through, oldest first: who moved it, when, and how long it sat before."""
-    moves = await service.history(session, who.org_id, record_id)
+    moves = await service.history(session, who, record_id)
     data = [StageMoveRead.model_validate(m).model_dump(mode="json") for m in moves]
     return JSONBytes(orjson.dumps({"data": data, "next_cursor": None}))

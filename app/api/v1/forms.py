@@ -75,6 +75,6 @@ async def embed(form_id: UUID, request: Request, session: SessionDep, settings: 
             responses={**AUTHED, **NOT_FOUND})
 async def submissions(form_id: UUID, session: SessionDep, who: AdminRead, page: PageDep) -> JSONBytes:
     """Every accepted submission, newest first, with its tracking data and what it became."""
-    result = await service.submissions(session, who.org_id, form_id, page)
+    result = await service.submissions(session, who, form_id, page)
     return JSONBytes(orjson.dumps({"data": [service.dump_submission(s) for s in result.items],
                                    "next_cursor": result.next_cursor}))

@@ -22,7 +22,7 @@ from app.domain.imports.service import ImportRead
 router = Router(prefix="/v1/imports", tags=["imports"])
 Writer = Annotated[Principal, require("imports:write")]
 Reader = Annotated[Principal, require("imports:read")]
-ObjectName = Literal["contacts", "companies", "leads", "deals", "activities"]
+ObjectName = Literal[service.OBJECTS]  # type: ignore[valid-type]
 IMP = service.IMPORT
 
 

@@ -17,10 +17,9 @@ from app.api.records import JSONBytes
 from app.api.routing import Router
 from app.domain.auth.principal import Principal
 from app.domain.errors import ValidationFailed
-from app.domain.orgs.schemas import Currency
 from app.domain.reports import service
 from app.domain.reports.schemas import ForecastReport, FunnelReport, GroupBy, WinLossReport
-from app.domain.schemas import Source
+from app.domain.schemas import Currency, Source
 from app.domain.text import spreadsheet_safe
 
 router = Router(prefix="/v1/reports", tags=["reports"])
@@ -89,7 +88,7 @@ FiltersDep = Annotated[Filters, Depends(filters)]
 
 
 def _params(who: Principal, f: Filters, **extra: Any) -> service.ReportParams:
-    return service.ReportParams(org_id=who.org_id, date_from=f.date_from, date_to=f.date_to, owner_id=f.owner_id,
+    return service.ReportParams(who=who, date_from=f.date_from, date_to=f.date_to, owner_id=f.owner_id,
                                 currency=f.currency, source=f.source, **extra)
 
 

@@ -8,29 +8,26 @@ from app.api.deps import PageDep, SessionDep, require
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.records import JSONBytes
 from app.api.schemas import ListPage
-from app.domain.activities.schemas import ActivityRead
+from app.domain import kinds
 from app.domain.auth.principal import Principal
-from app.domain.companies.schemas import CompanyRead
-from app.domain.contacts.schemas import ContactRead
 from app.domain.custom_fields import service as custom_fields
-from app.domain.deals.schemas import DealRead
-from app.domain.leads.schemas import LeadRead
+from app.domain.custom_fields.schemas import ObjectName
 from app.domain.schemas import ReadModel
 from app.domain.timeline import service as timeline_service
 
 router = APIRouter(tags=["schema and timeline"])
-READS: dict[str, type[ReadModel]] = {"contact": ContactRead, "company": CompanyRead, "lead": LeadRead,
-                                     "deal": DealRead, "activity": ActivityRead}
 
 
 @router.get("/v1/schema/{object}", operation_id="getObjectSchema", responses=AUTHED,
             response_model=dict[str, Any])
-async def object_schema(object: Literal["contact", "company", "lead", "deal", "activity"], session: SessionDep,
+async def object_schema(object: ObjectName, session: SessionDep,
                         who: Annotated[Principal, require("custom_fields:read")]) -> JSONBytes:
     """JSON Schema (2020-12) of the object as the API returns it, including the organisation's custom fields
     (types, options, required) under `custom_fields`, so a front end can render and validate forms."""
     defs = await custom_fields.definitions(session, who.org_id, object)
-    return JSONBytes(orjson.dumps(custom_fields.object_schema(READS[object], defs, object)))
+    read = kinds.named(object).read
+    assert read is not None  # every kind with custom fields has its read model in the registry
+    return JSONBytes(orjson.dumps(custom_fields.object_schema(read, defs, object)))
 
 
 class TimelineEntry(ReadModel):
@@ -49,7 +46,7 @@ def _timeline_route(plural: str, object_type: str, area: str) -> None:
 
     async def get_timeline(record_id: Annotated[UUID, Path()], session: SessionDep, who: reader,  # type: ignore[valid-type]
                            page: PageDep) -> JSONBytes:
-        result = await timeline_service.timeline(session, who.org_id, object_type, record_id, page)
+        result = await timeline_service.timeline(session, who, object_type, record_id, page)
         # OPT_UTC_Z: times end in "Z", as pydantic writes them in every other response; default=str: the
         # driver's own UUID type
         return JSONBytes(orjson.dumps({"data": list(result.items), "next_cursor": result.next_cursor},
@@ -63,7 +60,6 @@ def _timeline_route(plural: str, object_type: str, area: str) -> None:
                          tags=[plural], responses={**AUTHED, **NOT_FOUND})
 
 
-for _plural, _object, _area in (("contacts", "contact", "contacts"), ("companies", "company", "companies"),
-                                ("deals", "deal", "deals"), ("leads", "lead", "leads")):
-    _timeline_route(_plural, _object, _area)
+for _kind in kinds.having("timeline"):
+    _timeline_route(_kind.plural, _kind.object_type, _kind.plural)
 

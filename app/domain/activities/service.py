@@ -9,23 +9,23 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities.models import Activity
-from app.domain.activities.schemas import ActivityCreate, ActivityRead, ActivityUpdate
+from app.domain.activities.schemas import ActivityCreate, ActivityUpdate
 from app.domain.auth.principal import Principal
-from app.domain.companies.service import COMPANY
 from app.domain.concurrency import check_version
-from app.domain.contacts.service import CONTACT
-from app.domain.deals.service import DEAL
+from app.domain.kinds import ACTIVITY as ACTIVITY_TYPE
+from app.domain.kinds import having
 from app.domain.leads import service as leads
 from app.domain.records import Kind, apply, prepare_values, reassign_owner, require_ref, require_user
 
-ACTIVITY = Kind(Activity, "activity", "Activity", ActivityRead)
-REFS = (("contact_id", CONTACT), ("company_id", COMPANY), ("deal_id", DEAL), ("lead_id", leads.LEAD))
+ACTIVITY: Kind[Activity] = Kind.of(ACTIVITY_TYPE)
+# the records an activity can be about: an `<object_type>_id` column per kind the registry flags
+REFS = tuple((f"{t.object_type}_id", Kind.of(t)) for t in having("activity_ref"))
 
 
 async def _check(session: AsyncSession, actor: Principal, values: dict[str, Any], current: Activity | None) -> None:
     for field, kind in REFS:
         if values.get(field) and (current is None or getattr(current, field) != values[field]):
-            await require_ref(session, kind, actor.org_id, values[field], field)
+            await require_ref(session, kind, actor, values[field], field)
     if values.get("assignee_id") and (current is None or current.assignee_id != values["assignee_id"]):
         await require_user(session, actor.org_id, values["assignee_id"], "assignee_id")
 
@@ -44,7 +44,7 @@ async def create(session: AsyncSession, actor: Principal, body: ActivityCreate |
 
 async def update(session: AsyncSession, actor: Principal, activity_id: UUID, patch: ActivityUpdate,
                  expected_version: int | None) -> Activity:
-    activity = await ACTIVITY.get(session, actor.org_id, activity_id, for_update=True)
+    activity = await ACTIVITY.get(session, actor, activity_id, for_update=True)
     check_version(activity.version, expected_version)
     before = ACTIVITY.dump(activity)
     was_done = activity.done_at is not None
@@ -73,7 +73,7 @@ def _rearm_timers(activity: Activity, values: dict[str, Any]) -> None:
 
 async def complete(session: AsyncSession, actor: Principal, activity_id: UUID,
                    expected_version: int | None = None) -> Activity:
-    activity = await ACTIVITY.get(session, actor.org_id, activity_id, for_update=True)
+    activity = await ACTIVITY.get(session, actor, activity_id, for_update=True)
     check_version(activity.version, expected_version)
     if activity.done_at is not None:
         return activity  # completing twice is harmless

@@ -6,11 +6,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.auth.principal import Principal
 from app.domain.companies.models import Company
-from app.domain.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
+from app.domain.companies.schemas import CompanyCreate, CompanyUpdate
 from app.domain.concurrency import check_version
+from app.domain.kinds import COMPANY as COMPANY_TYPE
 from app.domain.records import Kind, apply, prepare_values
 
-COMPANY = Kind(Company, "company", "Company", CompanyRead)
+COMPANY: Kind[Company] = Kind.of(COMPANY_TYPE)
 
 
 async def create(session: AsyncSession, actor: Principal, body: CompanyCreate, **server_fields: object) -> Company:
@@ -21,7 +22,7 @@ async def create(session: AsyncSession, actor: Principal, body: CompanyCreate, *
 
 async def update(session: AsyncSession, actor: Principal, company_id: UUID, patch: CompanyUpdate,
                  expected_version: int | None) -> Company:
-    company = await COMPANY.get(session, actor.org_id, company_id, for_update=True)
+    company = await COMPANY.get(session, actor, company_id, for_update=True)
     check_version(company.version, expected_version)
     before = COMPANY.dump(company)
     values = await prepare_values(session, actor, "company", patch.model_dump(exclude_unset=True), company)

@@ -4,7 +4,7 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from app.domain.schemas import (
     MAX_EXTERNAL_IDS,
@@ -27,6 +27,8 @@ ExternalIds = Annotated[list[ExternalId], Field(max_length=MAX_EXTERNAL_IDS)]
 
 
 class ContactCreate(InputModel):
+    """At least a name, an email or a phone (the identity rule in `app.domain.kinds`, also after every update)."""
+
     model_config = {"json_schema_extra": {"examples": [{
         "first_name": "Ana", "last_name": "Silva", "email": "ana@example.com", "phone": "+351 912 345 678",
         "tags": ["vip"], "source": "referral", "custom_fields": {"segment": "smb"}}]}}
@@ -45,12 +47,6 @@ class ContactCreate(InputModel):
     external_ids: ExternalIds = Field(default_factory=list)
     owner_id: UUID | None = Field(None, description="default: the caller (for API keys, the key's creator)")
     custom_fields: CustomFieldValues = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _someone(self) -> ContactCreate:
-        if not (self.first_name or self.last_name or self.email or self.phone):
-            raise ValueError("a contact needs at least a name, an email or a phone")
-        return self
 
 
 class ContactUpdate(InputModel):

@@ -4,9 +4,10 @@ from sqlalchemy import Boolean, CheckConstraint, Integer, String, UniqueConstrai
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.domain import kinds
 from app.domain.base import Base, TenantRecord
 
-OBJECTS = ("contact", "company", "lead", "deal", "activity")
+OBJECTS = kinds.names("custom_fields")
 TYPES = ("text", "number", "date", "boolean", "select", "multiselect", "url", "email", "phone")
 
 

@@ -6,9 +6,10 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
+from app.domain import kinds
 from app.domain.schemas import InputModel, ReadModel
 
-ObjectName = Literal["contact", "company", "lead", "deal", "activity"]
+ObjectName = Literal[kinds.names("custom_fields")]  # type: ignore[valid-type]
 FieldType = Literal["text", "number", "date", "boolean", "select", "multiselect", "url", "email", "phone"]
 Key = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", examples=["industry_segment"],
                            description="lower_snake_case; values live in `custom_fields.<key>`")]

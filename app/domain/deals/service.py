@@ -20,6 +20,7 @@ from app.domain.deals.models import Deal, StageMove
 from app.domain.deals.schemas import DealCreate, DealRead, DealUpdate
 from app.domain.errors import ValidationFailed
 from app.domain.events import service as events
+from app.domain.kinds import Reader, org_of
 from app.domain.pipelines.models import Pipeline, Stage
 from app.domain.records import Kind, apply, changed, prepare_values, reassign_owner, require_ref
 from app.ids import new_id
@@ -247,9 +248,10 @@ async def move_all(session: AsyncSession, actor: Principal, from_stage: Stage, t
     return len(rows)
 
 
-async def history(session: AsyncSession, org_id: UUID, deal_id: UUID) -> list[StageMove]:
-    await DEAL.get(session, org_id, deal_id, include_deleted=True)
-    return list(await session.scalars(select(StageMove).where(StageMove.org_id == org_id, StageMove.deal_id == deal_id)
+async def history(session: AsyncSession, who: Reader, deal_id: UUID) -> list[StageMove]:
+    """The stage moves of a deal `who` may read (a deleted deal's: 404, as its GET)."""
+    await DEAL.get(session, who, deal_id)
+    return list(await session.scalars(select(StageMove).where(StageMove.org_id == org_of(who), StageMove.deal_id == deal_id)
                                       .order_by(StageMove.moved_at, StageMove.id)))
 
 

@@ -15,12 +15,14 @@ from app.domain.auth.principal import Principal
 from app.domain.concurrency import check_version
 from app.domain.errors import NotFound, ValidationFailed
 from app.domain.forms.models import Form, FormKey, FormSubmission
-from app.domain.forms.schemas import Embed, FormCreate, FormRead, FormUpdate, SubmissionRead
+from app.domain.forms.schemas import Embed, FormCreate, FormUpdate, SubmissionRead
+from app.domain.kinds import FORM as FORM_TYPE
+from app.domain.kinds import Reader, org_of
 from app.domain.pagination import Page, PageRequest, keyset_page
 from app.domain.pipelines import service as pipelines
 from app.domain.records import Kind, require_ref, require_user
 
-FORM = Kind(Form, "form", "Form", FormRead)
+FORM: Kind[Form] = Kind.of(FORM_TYPE)
 SORTS = {"created_at": Form.created_at, "name": Form.name}
 SUBMISSION_SORTS = {"received_at": FormSubmission.received_at}
 
@@ -88,9 +90,10 @@ async def delete_form(session: AsyncSession, actor: Principal, form_id: UUID, ex
     await session.execute(delete(FormKey).where(FormKey.public_key == form.public_key))
 
 
-async def submissions(session: AsyncSession, org_id: UUID, form_id: UUID, page: PageRequest) -> Page[FormSubmission]:
-    await FORM.get(session, org_id, form_id, include_deleted=True)
-    stmt = select(FormSubmission).where(FormSubmission.org_id == org_id, FormSubmission.form_id == form_id)
+async def submissions(session: AsyncSession, who: Reader, form_id: UUID, page: PageRequest) -> Page[FormSubmission]:
+    """The submissions of a form `who` may read (a deleted form's: 404, as its GET)."""
+    await FORM.get(session, who, form_id)
+    stmt = select(FormSubmission).where(FormSubmission.org_id == org_of(who), FormSubmission.form_id == form_id)
     if page.sort is None:
         page = PageRequest(page.limit, page.cursor, "-received_at")
     return await keyset_page(session, stmt, page, SUBMISSION_SORTS, FormSubmission.id)

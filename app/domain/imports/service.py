@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import external_refs, records
+from app.domain import external_refs, kinds, records
 from app.domain.activities import service as activities
 from app.domain.activities.schemas import ActivityCreate, ActivityUpdate
 from app.domain.auth.models import Role
@@ -49,7 +49,7 @@ from app.ids import new_id
 from app.settings import Settings
 
 BATCH = 500
-OBJECTS = ("contacts", "companies", "leads", "deals", "activities")
+OBJECTS = tuple(k.plural for k in kinds.having("importable"))
 
 
 class ImportRead(ReadModel):
@@ -107,7 +107,7 @@ def file_path(settings: Settings, org_id: UUID, import_id: UUID, suffix: str = "
 
 async def preview(session: AsyncSession, org_id: UUID, object_name: str, path: Path, filename: str) -> dict[str, Any]:
     sheet, headers, sample = await asyncio.to_thread(_sample, path, filename)
-    defs = await custom_fields.definitions(session, org_id, object_type(object_name))
+    defs = await custom_fields.definitions(session, org_id, kinds.BY_PLURAL[object_name].object_type)
     return {"format": sheet.format, "encoding": sheet.encoding, "delimiter": sheet.delimiter, "headers": headers,
             "sample": sample, "suggested_mapping": reader.suggest_mapping(
                 headers, targets(object_name), {k: f.label for k, f in defs.items()})}

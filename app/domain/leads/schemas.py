@@ -4,12 +4,13 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from app.domain.companies.schemas import CompanyRead
 from app.domain.contacts.schemas import ContactRead, ExternalIds, PersonName, Phone
 from app.domain.schemas import (
     Amount,
+    Currency,
     CustomFieldValues,
     Email,
     InputModel,
@@ -26,6 +27,9 @@ SettableStatus = Literal["new", "working", "qualified", "disqualified"]
 
 
 class LeadCreate(InputModel):
+    """At least a title, a name, an email, a phone or a company name (the identity rule in
+    `app.domain.kinds`, also after every update)."""
+
     model_config = {"json_schema_extra": {"examples": [{
         "title": "Demo request", "first_name": "Jo", "last_name": "Park", "email": "jo@park.io",
         "company_name": "Park Ltd", "source": "website"}]}}
@@ -42,12 +46,6 @@ class LeadCreate(InputModel):
     external_ids: ExternalIds = Field(default_factory=list)
     owner_id: UUID | None = None
     custom_fields: CustomFieldValues = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _something(self) -> LeadCreate:
-        if not (self.title or self.first_name or self.last_name or self.email or self.phone or self.company_name):
-            raise ValueError("a lead needs at least a title, a name, an email, a phone or a company name")
-        return self
 
 
 class LeadUpdate(InputModel):
@@ -88,7 +86,7 @@ class LeadRead(RecordRead):
 
 class MoneyIn(InputModel):
     amount: Amount
-    currency: str | None = Field(None, min_length=3, max_length=3, description="default: the pipeline's currency")
+    currency: Currency | None = Field(None, description="ISO 4217; default: the pipeline's currency")
 
 
 class LeadConvert(InputModel):

@@ -6,13 +6,11 @@ from uuid import UUID
 from zoneinfo import available_timezones
 
 import phonenumbers
-from babel.numbers import list_currencies
 from pydantic import AfterValidator, Field
 
-from app.domain.schemas import InputModel, Name, ReadModel
+from app.domain.schemas import Currency, InputModel, Name, ReadModel
 
 _TIMEZONES = frozenset(available_timezones())
-_CURRENCIES = frozenset(list_currencies())
 
 
 def _timezone(value: str) -> str:
@@ -28,16 +26,8 @@ def _region(value: str) -> str:
     return value
 
 
-def _currency(value: str) -> str:
-    value = value.upper()
-    if value not in _CURRENCIES:
-        raise ValueError(f"unknown ISO 4217 currency {value!r}")
-    return value
-
-
 TimeZone = Annotated[str, Field(max_length=64, examples=["Europe/Berlin"]), AfterValidator(_timezone)]
 PhoneRegion = Annotated[str, Field(min_length=2, max_length=2, examples=["DE"]), AfterValidator(_region)]
-Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["EUR"]), AfterValidator(_currency)]
 RecordVisibility = Literal["all", "team", "own"]
 
 

@@ -6,8 +6,7 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from app.domain.orgs.schemas import Currency
-from app.domain.schemas import InputModel, Name, ReadModel
+from app.domain.schemas import Currency, InputModel, Name, ReadModel
 
 StageKind = Literal["open", "won", "lost"]
 ForecastCategory = Literal["pipeline", "best_case", "commit", "omitted"]

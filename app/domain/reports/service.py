@@ -8,7 +8,9 @@ one join over several areas' tables, which no area's service could answer in one
 
 Conventions shared by the reports:
 - deals in another currency than the report's (`currency`, default the org's) are left out entirely;
-- soft-deleted deals, stages, pipelines and leads are left out;
+- deals, leads and pipelines are those the caller may read: the registry's one readable rule
+  (`RecordType.readable_sql`), which also leaves soft-deleted ones out; deleted stages are left out too
+  (a stage is part of its pipeline, not a record of its own);
 - `from`/`to` are calendar dates in the org's time zone, both inclusive; each report says which date it
   filters on (funnel: `created_at`, win-loss: `closed_at`, forecast: `expected_close_date`);
 - `source` is the source of the lead a deal was converted from (`leads.deal_id`).
@@ -28,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.deals.schemas import Money
 from app.domain.errors import NotFound
+from app.domain.kinds import DEAL, LEAD, PIPELINE, Reader, reader_params
 from app.domain.reports.schemas import (
     ForecastCategoryTotal,
     ForecastReport,
@@ -51,7 +54,7 @@ FORECAST_ORDER = ("pipeline", "best_case", "commit")  # omitted deals are left o
 class ReportParams:
     """What a report is asked for. `None` means no filter (for `currency`: the org's default currency)."""
 
-    org_id: UUID
+    who: Reader  # the caller: reports read only what they may read
     date_from: date | None = None
     date_to: date | None = None
     pipeline_id: UUID | None = None
@@ -67,7 +70,7 @@ class _Sql:
 
     def __init__(self, p: ReportParams) -> None:
         self.p = p
-        self.binds: dict[str, Any] = {"org_id": p.org_id}
+        self.binds: dict[str, Any] = reader_params(p.who)
 
     def bind(self, name: str, value: Any) -> str:
         self.binds[name] = value
@@ -91,7 +94,7 @@ class _Sql:
         """Conditions on `deals d`: org first, live, in the report's currency, the period on `period`
         (a timestamptz column; bounds from `org`), pipeline, owner and lead source."""
         p = self.p
-        where = ["d.org_id = :org_id", "d.deleted_at IS NULL",
+        where = [DEAL.readable_sql("d"),
                  "d.currency = :currency" if p.currency else "d.currency = (SELECT currency FROM org)"]
         if period and p.date_from is not None:
             where.append(f"d.{period} >= (SELECT lo FROM org)")
@@ -104,8 +107,8 @@ class _Sql:
         if p.owner_id is not None:
             where.append(f"d.owner_id = {self.bind('owner_id', p.owner_id)}")
         if p.source is not None:
-            where.append("EXISTS (SELECT 1 FROM leads l WHERE l.org_id = :org_id AND l.deal_id = d.id"
-                         f" AND l.deleted_at IS NULL AND l.source = {self.bind('source', p.source)})")
+            where.append(f"EXISTS (SELECT 1 FROM leads l WHERE {LEAD.readable_sql('l')} AND l.deal_id = d.id"
+                         f" AND l.source = {self.bind('source', p.source)})")
         return " AND ".join(where)
 
     def pipeline_found(self) -> str:
@@ -113,8 +116,8 @@ class _Sql:
         check rides in the report's own statement."""
         if self.p.pipeline_id is None:
             return "1"
-        return ("(SELECT count(*) FROM pipelines p WHERE p.org_id = :org_id"
-                f" AND p.id = {self.bind('pipeline_id', self.p.pipeline_id)} AND p.deleted_at IS NULL)")
+        return (f"(SELECT count(*) FROM pipelines p WHERE {PIPELINE.readable_sql('p')}"
+                f" AND p.id = {self.bind('pipeline_id', self.p.pipeline_id)})")
 
     def statement(self, sql: str) -> TextClause:
         return text(sql).bindparams(**self.binds)
@@ -134,15 +137,13 @@ def funnel_statement(p: ReportParams) -> TextClause:
         pipe_id = q.bind("pipeline_id", p.pipeline_id)
         in_pipe = f"d.pipeline_id = {pipe_id}"
         pipe = ("stages AS (SELECT s.id, s.name, s.position, s.kind FROM pipeline_stages s JOIN pipelines p"
-                " ON p.org_id = s.org_id AND p.id = s.pipeline_id AND p.deleted_at IS NULL"
+                f" ON {PIPELINE.readable_sql('p')} AND p.id = s.pipeline_id"
                 f" WHERE s.org_id = :org_id AND s.pipeline_id = {pipe_id} AND s.deleted_at IS NULL)")
     else:
         # a semi-join, not `= (SELECT ...)`: the planner then expects most of the org's deals rather
         # than a 1/n_distinct share, and joins the stage history by hash instead of one probe per deal
-        in_pipe = ("d.pipeline_id IN (SELECT p.id FROM pipelines p WHERE p.org_id = :org_id AND p.is_default"
-                   " AND p.deleted_at IS NULL)")
-        pipe = ("pipe AS (SELECT p.id FROM pipelines p WHERE p.org_id = :org_id AND p.is_default"
-                " AND p.deleted_at IS NULL),\n"
+        in_pipe = f"d.pipeline_id IN (SELECT p.id FROM pipelines p WHERE {PIPELINE.readable_sql('p')} AND p.is_default)"
+        pipe = (f"pipe AS (SELECT p.id FROM pipelines p WHERE {PIPELINE.readable_sql('p')} AND p.is_default),\n"
                 "stages AS (SELECT s.id, s.name, s.position, s.kind FROM pipeline_stages s"
                 " WHERE s.org_id = :org_id AND s.pipeline_id = (SELECT id FROM pipe) AND s.deleted_at IS NULL)")
     sql = f"""
@@ -195,9 +196,9 @@ _GROUPS = {
     "month": "to_char(d.closed_at AT TIME ZONE (SELECT tz FROM org), 'YYYY-MM')",
     "source": "ls.source",
 }
-_LEAD_SOURCES = """
+_LEAD_SOURCES = f"""
     LEFT JOIN (SELECT l.deal_id, min(l.source) AS source FROM leads l
-               WHERE l.org_id = :org_id AND l.deal_id IS NOT NULL AND l.deleted_at IS NULL
+               WHERE {LEAD.readable_sql("l")} AND l.deal_id IS NOT NULL
                GROUP BY l.deal_id) ls ON ls.deal_id = d.id"""
 
 

@@ -1,6 +1,11 @@
 """A record's history, newest first: activities, stage moves and form submissions merged by one UNION
 query with keyset pagination, which also brings the page's activities; other kinds on the page are
-hydrated with one query per kind."""
+hydrated with one query per kind.
+
+Which records the history reaches (the record itself, its deals, leads and contacts, the activities) is the
+registry's one readable rule (`RecordType.readable`), generated into the statement: a deleted lead's entries
+leave its contact's timeline as the lead leaves its list. Stage moves and form submissions are not records of
+their own: they are reached through the deal, lead or contact they belong to."""
 
 from __future__ import annotations
 
@@ -13,27 +18,27 @@ from sqlalchemy import Integer, String, and_, bindparam, exists, literal, or_, s
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain import kinds
 from app.domain.activities.models import Activity
 from app.domain.activities.schemas import ActivityRead
-from app.domain.companies.service import COMPANY
 from app.domain.contacts.models import Contact
-from app.domain.contacts.service import CONTACT
 from app.domain.deals.models import Deal, StageMove
 from app.domain.deals.schemas import StageMoveRead
-from app.domain.deals.service import DEAL
 from app.domain.errors import ValidationFailed
 from app.domain.forms.models import FormSubmission
 from app.domain.forms.schemas import SubmissionRead
+from app.domain.kinds import BOUND, Reader, org_of, reader_params
 from app.domain.leads.models import Lead
-from app.domain.leads.service import LEAD
 from app.domain.pagination import Page, PageRequest, Sort, cut_page, decode_cursor
 from app.domain.pipelines.models import Stage
+from app.domain.records import Kind
 
-KINDS = {"contact": CONTACT, "company": COMPANY, "deal": DEAL, "lead": LEAD}
+KINDS = {t.object_type: Kind.of(t) for t in kinds.having("timeline")}
 
 
-def _live(model: Any, org_id: Any) -> Any:
-    return (model.org_id == org_id) & model.deleted_at.is_(None)
+def _readable(object_type: str) -> Any:
+    """The registry's readable rule for `object_type`, with the reader's values bound (see `reader_params`)."""
+    return kinds.named(object_type).readable(BOUND)
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,9 @@ class Via:
     parents: Any  # a SELECT of parent ids
 
 
-def _branches(object_type: str, org_id: Any, object_id: Any) -> list[tuple[str, Any]]:
-    """-> [(kind, filter)]: each filter is served by one index, directly or per parent (see Via)."""
+def _branches(object_type: str, object_id: Any) -> list[tuple[str, Any]]:
+    """-> [(kind, filter)]: each filter is served by one index, directly or per parent (see Via); parents are
+    the records the reader may read."""
     S = FormSubmission
     if object_type == "deal":
         return [("activity", Activity.deal_id == object_id), ("stage_change", StageMove.deal_id == object_id),
@@ -53,21 +59,20 @@ def _branches(object_type: str, org_id: Any, object_id: Any) -> list[tuple[str, 
     if object_type == "lead":
         return [("activity", Activity.lead_id == object_id), ("form_submission", S.lead_id == object_id)]
     if object_type == "contact":
-        deals = select(Deal.id).where(_live(Deal, org_id), Deal.contact_id == object_id)
-        leads = select(Lead.id).where(Lead.org_id == org_id, Lead.contact_id == object_id)
+        deals = select(Deal.id).where(_readable("deal"), Deal.contact_id == object_id)
+        leads = select(Lead.id).where(_readable("lead"), Lead.contact_id == object_id)
         return [("activity", Activity.contact_id == object_id), ("activity", Via(Activity.deal_id, deals)),
                 ("activity", Via(Activity.lead_id, leads)), ("stage_change", Via(StageMove.deal_id, deals)),
                 ("form_submission", S.contact_id == object_id), ("form_submission", Via(S.lead_id, leads))]
-    contacts = select(Contact.id).where(_live(Contact, org_id), Contact.company_id == object_id)
-    deals = select(Deal.id).where(_live(Deal, org_id), or_(Deal.company_id == object_id,
-                                                           Deal.contact_id.in_(contacts)))
+    contacts = select(Contact.id).where(_readable("contact"), Contact.company_id == object_id)
+    deals = select(Deal.id).where(_readable("deal"), or_(Deal.company_id == object_id, Deal.contact_id.in_(contacts)))
     return [("activity", Activity.company_id == object_id), ("activity", Via(Activity.contact_id, contacts)),
             ("activity", Via(Activity.deal_id, deals)), ("stage_change", Via(StageMove.deal_id, deals)),
             ("form_submission", Via(S.contact_id, contacts))]
 
 
 _COLUMNS = {
-    "activity": (Activity.created_at, Activity.id, lambda org_id: _live(Activity, org_id)),
+    "activity": (Activity.created_at, Activity.id, lambda org_id: _readable("activity")),
     "stage_change": (StageMove.moved_at, StageMove.id, lambda org_id: StageMove.org_id == org_id),
     "form_submission": (FormSubmission.received_at, FormSubmission.id, lambda org_id: FormSubmission.org_id == org_id),
 }
@@ -92,7 +97,7 @@ def _branch(kind: str, condition: Any, org_id: Any, paged: bool, limit: Any) -> 
     return rows.where(condition).order_by(time_col.desc(), id_col.desc()).limit(limit).subquery()
 
 
-async def timeline(session: AsyncSession, org_id: UUID, object_type: str, object_id: UUID,
+async def timeline(session: AsyncSession, who: Reader, object_type: str, object_id: UUID,
                    page: PageRequest) -> Page[dict[str, Any]]:
     """Each branch is an index scan cut at the page size (keyset condition pushed down), the branches are
     merged with UNION (an activity reachable two ways appears once), then ordered and cut again. The same
@@ -102,15 +107,15 @@ async def timeline(session: AsyncSession, org_id: UUID, object_type: str, object
     if page.sort not in (None, "-occurred_at"):
         raise ValidationFailed("a timeline is always newest first (sort=-occurred_at)", loc=("query", "sort"))
     probe = Sort("-occurred_at", Activity.created_at, True)
-    params: dict[str, Any] = {"org_id": org_id, "object_id": object_id, "limit": page.limit + 1}
+    params: dict[str, Any] = {**reader_params(who), "object_id": object_id, "limit": page.limit + 1}
     if page.cursor:
         params["after_time"], params["after_id"] = decode_cursor(page.cursor, probe)
     stmt = _statement(object_type, bool(page.cursor))
     rows = (await session.execute(stmt, params)).all()
-    if not rows:  # an empty history, or no such live record (404, whatever org it belongs to)
-        await KINDS[object_type].get(session, org_id, object_id)
+    if not rows:  # an empty history, or no record the reader may read (404, whatever org it belongs to)
+        await KINDS[object_type].get(session, who, object_id)
     cut = cut_page(rows, page, probe, value_of=lambda r: r.occurred_at)
-    return Page(await _hydrate(session, org_id, cut.items), cut.next_cursor)
+    return Page(await _hydrate(session, org_of(who), cut.items), cut.next_cursor)
 
 
 @lru_cache(maxsize=16)
@@ -119,13 +124,12 @@ def _statement(object_type: str, paged: bool) -> Any:
     Building this UNION anew took longer than PostgreSQL took to run it."""
     org_id, object_id = bindparam("org_id", type_=PGUUID(as_uuid=True)), bindparam("object_id", type_=PGUUID(as_uuid=True))
     limit = bindparam("limit", type_=Integer)
-    parts = [_branch(kind, condition, org_id, paged, limit) for kind, condition in _branches(object_type, org_id,
-                                                                                             object_id)]
+    parts = [_branch(kind, condition, org_id, paged, limit) for kind, condition in _branches(object_type, object_id)]
     entries = union(*[select(p) for p in parts]).subquery("entries")
     cut = (select(entries.c.kind, entries.c.id, entries.c.occurred_at)
            .order_by(entries.c.occurred_at.desc(), entries.c.id.desc()).limit(limit).subquery("page"))
     record: Any = KINDS[object_type].model
-    live = exists().where(record.org_id == org_id, record.id == object_id, record.deleted_at.is_(None))
+    live = exists().where(_readable(object_type), record.id == object_id)
     activity = and_(Activity.org_id == org_id, Activity.id == cut.c.id, cut.c.kind == "activity")
     # the activity's columns as plain values (prefixed): reading 50 rows into ORM objects cost more than the SQL
     columns = [c.label(f"{_ACT}{c.key}") for c in Activity.__table__.c]

@@ -1,0 +1,169 @@
+"""Every kind of record the API serves, listed once: its table, its names, its read model and the rules
+that hold for it on every path.
+
+- Which rows a caller may read is one rule (`RecordType.readable`): the caller's organisation and, unless
+  asked otherwise, not soft-deleted. Lists, gets, sub-resources, timelines, exports and reports all take it
+  from here, as SQLAlchemy (`readable`) or as SQL text for hand-written statements (`readable_sql`). It takes
+  the reader (a `Principal`), so what else limits a caller's reads belongs here too, once.
+- What identifies a record (`identity`): at least one of these fields holds a value, on create and after
+  every update.
+- Lists other modules used to keep by hand (custom-field objects, import objects, timelines, activity
+  links, change-feed object types) are `names(...)` of this registry.
+
+It sits low: it imports the areas' models and read schemas, never a service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, bindparam
+from sqlalchemy.dialects.postgresql import UUID as PGUUID
+
+from app.domain.activities.models import Activity
+from app.domain.activities.schemas import ActivityRead
+from app.domain.auth.principal import Principal
+from app.domain.companies.models import Company
+from app.domain.companies.schemas import CompanyRead
+from app.domain.contacts.models import Contact
+from app.domain.contacts.schemas import ContactRead
+from app.domain.deals.models import Deal
+from app.domain.deals.schemas import DealRead
+from app.domain.forms.models import Form
+from app.domain.forms.schemas import FormRead
+from app.domain.imports.models import Import
+from app.domain.leads.models import Lead
+from app.domain.leads.schemas import LeadRead
+from app.domain.notifications.models import Notification
+from app.domain.notifications.schemas import NotificationRead
+from app.domain.pipelines.models import Pipeline
+from app.domain.pipelines.schemas import PipelineRead
+from app.domain.schemas import ReadModel
+from app.domain.webhooks.models import WebhookEndpoint
+from app.domain.webhooks.schemas import WebhookRead
+
+Reader = Principal | UUID
+"""Who reads: a caller (every rule applies to them) or, for the system's own work, an organisation's id."""
+
+
+class _Bound:
+    """Stands for the reader in statements built once: its values come as bound parameters
+    (`reader_params`), so one statement serves every reader."""
+
+    def __repr__(self) -> str:
+        return "BOUND"
+
+
+BOUND = _Bound()
+
+
+def org_of(who: Reader) -> UUID:
+    return who.org_id if isinstance(who, Principal) else who
+
+
+def reader_params(who: Reader) -> dict[str, Any]:
+    """The bound values a `BOUND` rule needs."""
+    return {"org_id": org_of(who)}
+
+
+@dataclass(frozen=True, eq=False)  # each kind is one object: compared and hashed by identity
+class RecordType:
+    object_type: str  # "contact": in events, custom fields, schemas and the changes feed
+    plural: str  # "contacts": in URLs and import objects
+    label: str  # "Contact": in messages
+    model: Any
+    read: type[ReadModel] | None = None  # the read model, where the area defines it beside its schemas
+    identity: tuple[str, ...] = ()  # at least one of these fields holds a value
+    identity_rule: str = ""
+    timeline: bool = False  # GET /v1/<plural>/{id}/timeline
+    importable: bool = False  # POST /v1/imports object=<plural>
+    activity_ref: bool = False  # activities link to it by `<object_type>_id`
+    feed: bool = True  # its events carry object_type=<object_type> in the changes feed and webhooks
+
+    @property
+    def soft_delete(self) -> bool:
+        return hasattr(self.model, "deleted_at")
+
+    @property
+    def custom_fields(self) -> bool:
+        return hasattr(self.model, "custom_fields")
+
+    @property
+    def external_ids(self) -> bool:
+        return hasattr(self.model, "external_ids")
+
+    def readable(self, who: Reader | _Bound, include_deleted: bool = False, of: Any = None) -> ColumnElement[bool]:
+        """THE rule for which rows of this kind `who` may read. `of`: an alias of the table (default the
+        model); `who=BOUND`: the reader's values as bound parameters (see `reader_params`)."""
+        table = self.model if of is None else of
+        columns = getattr(table, "c", table)
+        org = bindparam("org_id", type_=PGUUID(as_uuid=True)) if isinstance(who, _Bound) else org_of(who)
+        rule: ColumnElement[bool] = columns.org_id == org
+        if self.soft_delete and not include_deleted:
+            rule = rule & columns.deleted_at.is_(None)
+        return rule
+
+    def readable_sql(self, alias: str) -> str:
+        """The rule as SQL text over `<table> <alias>`, with `:org_id` (and any other reader value) as named
+        parameters: for hand-written statements."""
+        return _readable_sql(self, alias)
+
+    def lacks_identity(self, values: Mapping[str, Any] | Any) -> str | None:
+        """The identity rule's message when none of the identity fields of a record (or of a mapping of
+        its values) holds a value, else None."""
+        if not self.identity:
+            return None
+        get = values.get if isinstance(values, Mapping) else lambda f: getattr(values, f, None)
+        return None if any(get(f) for f in self.identity) else self.identity_rule
+
+
+@lru_cache(maxsize=64)
+def _readable_sql(kind: RecordType, alias: str) -> str:
+    rule = kind.readable(BOUND, of=kind.model.__table__.alias(alias))
+    return str(rule.compile(compile_kwargs={"render_postcompile": True}))
+
+
+CONTACT = RecordType("contact", "contacts", "Contact", Contact, ContactRead,
+                     identity=("first_name", "last_name", "email", "phone"),
+                     identity_rule="a contact needs at least a name, an email or a phone",
+                     timeline=True, importable=True, activity_ref=True)
+COMPANY = RecordType("company", "companies", "Company", Company, CompanyRead, timeline=True, importable=True,
+                     activity_ref=True)
+LEAD = RecordType("lead", "leads", "Lead", Lead, LeadRead,
+                  identity=("title", "first_name", "last_name", "email", "phone", "company_name"),
+                  identity_rule="a lead needs at least a title, a name, an email, a phone or a company name",
+                  timeline=True, importable=True, activity_ref=True)
+DEAL = RecordType("deal", "deals", "Deal", Deal, DealRead, timeline=True, importable=True, activity_ref=True)
+ACTIVITY = RecordType("activity", "activities", "Activity", Activity, ActivityRead, importable=True)
+PIPELINE = RecordType("pipeline", "pipelines", "Pipeline", Pipeline, PipelineRead)
+FORM = RecordType("form", "forms", "Form", Form, FormRead)
+WEBHOOK = RecordType("webhook", "webhooks", "Webhook", WebhookEndpoint, WebhookRead)
+NOTIFICATION = RecordType("notification", "notifications", "Notification", Notification, NotificationRead)
+IMPORT = RecordType("import", "imports", "Import", Import)
+
+ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT)
+BY_TYPE: dict[str, RecordType] = {k.object_type: k for k in ALL}
+BY_PLURAL: dict[str, RecordType] = {k.plural: k for k in ALL}
+
+
+def named(object_type: str) -> RecordType:
+    return BY_TYPE[object_type]
+
+
+def having(flag: str) -> tuple[RecordType, ...]:
+    """The kinds for which `flag` (an attribute: "custom_fields", "timeline", "importable", ...) holds, in
+    registry order."""
+    return tuple(k for k in ALL if getattr(k, flag))
+
+
+def names(flag: str) -> tuple[str, ...]:
+    """Their object types, e.g. `names("custom_fields")` → ("contact", "company", "lead", "deal", "activity")."""
+    return tuple(k.object_type for k in having(flag))
+
+
+__all__ = ["ALL", "BOUND", "BY_PLURAL", "BY_TYPE", "Reader", "RecordType", "having", "named", "names", "org_of",
+           "reader_params"]
