@@ -45,7 +45,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import kinds
+from app.domain import kinds, locks
 from app.domain.activities.models import Activity
 from app.domain.auth.principal import Principal
 from app.domain.contacts.models import Contact
@@ -201,7 +201,11 @@ def scrub_event(data: dict[str, Any], object_id: UUID, blanks: dict[str, dict[st
 async def erase(session: AsyncSession, actor: Principal, contact_id: UUID) -> dict[str, Any]:
     """Remove the person's personal data (see the module's doc). The contact is one `actor` may read (deleted
     or not), else 404; erasing an erased contact again changes nothing."""
-    contact = await CONTACT.get(session, actor, contact_id, include_deleted=True, for_update=True)
+    contact = await CONTACT.get(session, actor, contact_id, include_deleted=True)
+    # A web form finding or creating this person queues behind the erasure (or the erasure behind it): taken
+    # before the row lock, in the order intake takes them.
+    await locks.keys(session, *locks.person(contact.org_id, contact.email, contact.phone))
+    await session.refresh(contact, with_for_update=True)
     org_id = contact.org_id
     counts = dict.fromkeys(("activities", "leads", "submissions", "deals", "events", "webhook_deliveries",
                             "notifications"), 0)
