@@ -4,6 +4,7 @@ values still count; access rules and tenancy."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from uuid import UUID
@@ -13,6 +14,7 @@ from sqlalchemy import select, text
 from app.domain.events import dispatch as dispatcher
 from app.domain.events.catalog import known
 from app.domain.events.models import Event
+from tests.concurrency import gate
 from tests.factories import signup
 
 
@@ -226,3 +228,23 @@ async def test_erase_access_and_tenancy(client, session):
     assert (await client.get(f"/v1/contacts/{s['contact']['id']}", headers=s["acct"].headers)).status_code == 200
     admin = await s["acct"].invite("admin")
     assert (await client.post(url, headers=admin.headers)).status_code == 202
+
+
+async def test_a_web_form_submission_racing_the_erasure_is_erased_too(committed_client, database):
+    c, p = committed_client, _person()
+    acct = await signup(c)
+    contact = (await c.post("/v1/contacts", headers=acct.headers, json=p)).json()
+    form = (await c.post("/v1/forms", headers=acct.headers, json={"name": "Demo request"})).json()
+    async with gate(database) as g:
+        # The submission finds the contact, then queues here to store itself; the erasure queues behind it.
+        await g.hold("LOCK TABLE form_submissions IN SHARE MODE")
+        submitted = asyncio.create_task(c.post(f"/v1/public/forms/{form['public_key']}/submissions", json=p))
+        await g.until_queued(1, submitted)
+        erased = asyncio.create_task(c.post(f"/v1/contacts/{contact['id']}/erase", headers=acct.headers))
+        await g.until_queued(2, submitted, erased)
+    answers = await asyncio.gather(submitted, erased)
+    assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
+    assert answers[1].json()["counts"]["submissions"] == 1
+    async with database.sessions() as session:
+        for needle in _needles(p):
+            assert await _traces(session, acct.org_id, needle) == [], needle
