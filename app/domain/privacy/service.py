@@ -238,7 +238,7 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID) -> di
     activities = list((await session.execute(
         update(Activity).where(Activity.org_id == org_id, _activities_of(contact.id, lead_ids))
         .values(**ACTIVITY_BLANK, version=Activity.version + 1, updated_at=now)
-        .returning(Activity).execution_options(synchronize_session=False))).scalars())
+        .returning(Activity).execution_options(synchronize_session=False, populate_existing=True))).scalars())
     submissions = list((await session.execute(
         update(FormSubmission).where(FormSubmission.org_id == org_id, _submissions_of(contact.id, lead_ids))
         .values(**SUBMISSION_BLANK).returning(FormSubmission.id, FormSubmission.form_id))).all())
