@@ -239,3 +239,61 @@ async def test_a_scoped_key_cannot_reach_other_areas_through_filters_or_notifica
     assert (await client.get("/v1/activities", headers=key)).status_code == 403
     assert (await client.get("/v1/deals", headers=key)).status_code == 403
     assert (await client.post("/v1/me/notifications/read-all", headers=key)).status_code == 403
+
+
+async def test_the_changes_feed_shows_only_kinds_the_key_may_read(committed_client):
+    client = committed_client  # the feed reads committed events
+    owner = await signup(client)
+    await client.post("/v1/contacts", headers=owner.headers, json={"first_name": "Ana"})
+    await client.post("/v1/deals", headers=owner.headers, json={"title": "D"})
+
+    async def types(scopes: list[str], **params: str) -> set[str]:
+        r = await client.get("/v1/changes", headers=await owner.api_key(scopes), params=params)
+        assert r.status_code == 200, r.text
+        assert r.json()["next_cursor"]
+        return {e["object_type"] for e in r.json()["data"]}
+
+    assert await types(["changes:read"]) == set()
+    assert await types(["changes:read", "contacts:read"]) == {"contact"}
+    assert {"contact", "deal"} <= await types(["*"])
+    assert await types(["changes:read", "contacts:read", "deals:read"], types="deal") == {"deal"}
+    r = await client.get("/v1/changes", headers=await owner.api_key(["changes:read", "contacts:read"]),
+                         params={"types": "contact,deal"})
+    assert r.status_code == 403 and r.json()["missing_scopes"] == ["deals:read"]
+    assert {"contact", "deal"} <= {e["object_type"] for e in
+                                   (await client.get("/v1/changes", headers=owner.headers)).json()["data"]}
+
+
+async def test_a_webhook_subscribes_only_to_events_the_key_may_read(client):
+    owner = await signup(client)
+    key = await owner.api_key(["webhooks:write", "deals:read"])
+    url = "https://erp.example.com/hooks/crm"
+    r = await client.post("/v1/webhooks", headers=key, json={"url": url, "events": ["contact.created"]})
+    assert r.status_code == 403 and r.json()["missing_scopes"] == ["contacts:read"]
+    r = await client.post("/v1/webhooks", headers=key, json={"url": url, "events": ["*"]})
+    assert r.status_code == 403
+    r = await client.post("/v1/webhooks", headers=key, json={"url": url, "events": ["deal.*"]})
+    assert r.status_code == 201, r.text
+    hook = r.json()["id"]
+    r = await client.patch(f"/v1/webhooks/{hook}", headers=key, json={"events": ["deal.*", "lead.*"]})
+    assert r.status_code == 403 and r.json()["missing_scopes"] == ["leads:read"]
+    r = await client.patch(f"/v1/webhooks/{hook}", headers=owner.headers, json={"events": ["*"]})
+    assert r.status_code == 200
+
+
+async def test_converting_a_lead_needs_the_write_scopes_of_what_it_makes(client):
+    owner = await signup(client)
+    lead = (await client.post("/v1/leads", headers=owner.headers,
+                              json={"first_name": "Lu", "email": unique_email("lead"), "company_name": "Park"})).json()
+    url = f"/v1/leads/{lead['id']}/convert"
+    leads_only = await owner.api_key(["leads:write"])
+    r = await client.post(url, headers=leads_only, json={"create_deal": True})
+    assert r.status_code == 403
+    assert r.json()["missing_scopes"] == ["contacts:write", "companies:write", "deals:write"]
+    partial = await owner.api_key(["leads:write", "contacts:write", "companies:write"])
+    r = await client.post(url, headers=partial, json={"create_deal": True})
+    assert r.status_code == 403 and r.json()["missing_scopes"] == ["deals:write"]
+    assert (await client.get(f"/v1/leads/{lead['id']}", headers=owner.headers)).json()["status"] == "new"
+    r = await client.post(url, headers=partial, json={"create_deal": False})
+    assert r.status_code == 200, r.text
+    assert r.json()["contact"]["id"] and r.json()["company"]["name"] == "Park"
