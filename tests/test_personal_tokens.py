@@ -10,6 +10,7 @@ from sqlalchemy import update
 
 from app.domain.auth.models import ApiKey
 from tests.factories import signup
+from tests.test_round_trips import count_statements
 
 
 def bearer(secret: str) -> dict[str, str]:
@@ -140,3 +141,14 @@ async def test_an_expired_token_is_401(client, session):
     await session.execute(update(ApiKey).where(ApiKey.id == uuid.UUID(made["id"]))
                           .values(expires_at=ApiKey.created_at))
     assert (await client.get("/v1/me", headers=bearer(made["secret"]))).status_code == 401
+
+
+async def test_a_token_and_an_org_key_resolve_in_one_round_trip(client, database):
+    owner = await signup(client)
+    pat = bearer((await _pat(client, owner.headers, ["*"]))["secret"])
+    key = await owner.api_key(["*"])
+    for credential in (pat, key):
+        await client.get("/v1/ping", headers=credential)  # first use records last_used_at and the address
+        with count_statements(database) as seen:
+            assert (await client.get("/v1/ping", headers=credential)).status_code == 200
+        assert len(seen) == 1, seen
