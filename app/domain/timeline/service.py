@@ -128,7 +128,7 @@ async def timeline(session: AsyncSession, who: Reader, object_type: str, object_
     if page.cursor:
         params["after_time"], params["after_id"] = decode_cursor(page.cursor, probe)
     allowed = readable_kinds(who)
-    if not any(kind in allowed and (via is None or via in allowed) for kind, _, via in _branches(object_type, None)):
+    if not any(kind in allowed and (via is None or via in allowed) for kind, via in _branch_kinds(object_type)):
         await KINDS[object_type].get(session, who, object_id)  # 404 as usual; else an empty history
         return Page([], None)
     stmt = _statement(object_type, bool(page.cursor), allowed)
@@ -137,6 +137,11 @@ async def timeline(session: AsyncSession, who: Reader, object_type: str, object_
         await KINDS[object_type].get(session, who, object_id)
     cut = cut_page(rows, page, probe, value_of=lambda r: r.occurred_at)
     return Page(await _hydrate(session, org_of(who), cut.items), cut.next_cursor)
+
+
+@lru_cache(maxsize=16)
+def _branch_kinds(object_type: str) -> tuple[tuple[str, str | None], ...]:
+    return tuple((kind, via) for kind, _, via in _branches(object_type, None))
 
 
 @lru_cache(maxsize=64)
