@@ -5,19 +5,20 @@ from uuid import UUID
 
 from fastapi import Query, Request, Response, status
 
-from app.api.deps import AnyCaller, IfMatch, PageDep, SessionDep, SettingsDep, conditional, etag_of, require
+from app.api.deps import IfMatch, PageDep, SessionDep, SettingsDep, conditional, etag_of, require, require_own
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
 from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain.auth import users as service
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
-from app.domain.auth.schemas import DeactivateRequest, UserInvite, UserRead, UserUpdate
+from app.domain.auth.schemas import DeactivateRequest, PasswordSet, UserInvite, UserRead, UserUpdate
 from app.domain.flows import user_deactivation
 
 router = Router(prefix="/v1/users", tags=["users"])
 UsersAdmin = Annotated[Principal, require("users:write", Role.admin)]
 UsersRead = Annotated[Principal, require("users:read")]
+UsersSelf = Annotated[Principal, require_own("users:write")]
 
 
 @router.get("", response_model=ListPage[UserRead], operation_id="listUsers", responses=AUTHED)
@@ -52,7 +53,7 @@ async def get_user(user_id: UUID, request: Request, response: Response, session:
 @router.patch("/{user_id}", response_model=UserRead, operation_id="updateUser",
               responses={**AUTHED, **NOT_FOUND, **CONFLICT, **PRECONDITION})
 async def update_user(user_id: UUID, body: UserUpdate, response: Response, session: SessionDep,
-                      expected: IfMatch, who: AnyCaller) -> UserRead:
+                      expected: IfMatch, who: UsersSelf) -> UserRead:
     """Change a user (admins), or your own `name` and `out_of_office` (anyone)."""
     user = await service.update_user(session, who, user_id, body, expected)
     response.headers["ETag"] = etag_of(user.version)
@@ -73,4 +74,28 @@ async def deactivate_user(user_id: UUID, body: DeactivateRequest, session: Sessi
 async def delete_user(user_id: UUID, session: SessionDep, who: UsersAdmin) -> Response:
     """Deactivate without reassignment (the user and their history stay, unable to log in)."""
     await user_deactivation.deactivate(session, who, user_id, None)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{user_id}/reactivate", response_model=UserRead, operation_id="reactivateUser",
+             summary="Reactivate a user", responses={**AUTHED, **NOT_FOUND})
+async def reactivate_user(user_id: UUID, response: Response, session: SessionDep, who: UsersAdmin) -> UserRead:
+    """Undo a deactivation (admins; an owner only by an owner): the user can log in again. Records handed to
+    a colleague stay with that colleague; refresh tokens revoked at deactivation stay revoked. Reactivating
+    an active user changes nothing."""
+    user = await service.reactivate(session, who, user_id)
+    response.headers["ETag"] = etag_of(user.version)
+    return UserRead.model_validate(user)
+
+
+@router.post("/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+             operation_id="setUserPassword", summary="Set a user's password",
+             responses={**AUTHED, **NOT_FOUND})
+async def set_user_password(user_id: UUID, body: PasswordSet, session: SessionDep, settings: SettingsDep,
+                            who: UsersAdmin) -> Response:
+    """Set the password of an invitee (who can then log in) or reset a user's (admins; an owner's only by an
+    owner). The user's refresh tokens are revoked. Setting a password hands out a login with every scope of
+    the user's role, so an API key needs the scope `*` for it, and no one sets the password of a user whose
+    role is above their own."""
+    await service.set_password(session, settings, who, user_id, body.password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
