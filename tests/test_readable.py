@@ -36,6 +36,7 @@ MAKERS: dict[str, Callable[[Any, Any], Awaitable[dict[str, Any]]]] = {
     "pipeline": lambda c, a: _made(c, a, "/v1/pipelines", {"name": "Other", "stages": STAGES}),
     "form": lambda c, a: _made(c, a, "/v1/forms", {"name": "Demo request"}),
     "webhook": lambda c, a: _made(c, a, "/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["contact.*"]}),
+    "team": lambda c, a: _made(c, a, "/v1/teams", {"name": "North"}),
 }
 
 

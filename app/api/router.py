@@ -22,6 +22,7 @@ from app.api.v1 import (
     public_forms,
     reports,
     schema,
+    teams,
     tokens,
     users,
     webhooks,
@@ -29,6 +30,6 @@ from app.api.v1 import (
 
 routers: list[APIRouter] = [
     module.router
-    for module in (ops, auth, me, tokens, org, users, api_keys, contacts, companies, leads, pipelines, deals, activities,
+    for module in (ops, auth, me, tokens, org, users, teams, api_keys, contacts, companies, leads, pipelines, deals, activities,
                    custom_fields, schema, webhooks, notifications, forms, public_forms, changes, imports, reports)
 ] + [me.ping_router]

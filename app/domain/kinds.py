@@ -21,11 +21,12 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, bindparam
+from sqlalchemy import Boolean, ColumnElement, and_, bindparam, literal, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from app.domain.activities.models import Activity
 from app.domain.activities.schemas import ActivityRead
+from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
 from app.domain.companies.models import Company
 from app.domain.companies.schemas import CompanyRead
@@ -40,9 +41,12 @@ from app.domain.leads.models import Lead
 from app.domain.leads.schemas import LeadRead
 from app.domain.notifications.models import Notification
 from app.domain.notifications.schemas import NotificationRead
+from app.domain.orgs.models import Org
 from app.domain.pipelines.models import Pipeline
 from app.domain.pipelines.schemas import PipelineRead
 from app.domain.schemas import ReadModel
+from app.domain.teams.models import Team, TeamMember
+from app.domain.teams.schemas import TeamRead
 from app.domain.webhooks.models import WebhookEndpoint
 from app.domain.webhooks.schemas import WebhookRead
 
@@ -65,9 +69,39 @@ def org_of(who: Reader) -> UUID:
     return who.org_id if isinstance(who, Principal) else who
 
 
+def sees_all(who: Reader) -> bool:
+    """Whether record visibility leaves `who` unlimited: the system, org API keys, forms, admins and owners.
+    Members, viewers and managers (people, through a login or a personal token) follow the org's
+    `record_visibility`."""
+    return not isinstance(who, Principal) or who.type != "user" or who.role.at_least(Role.admin)
+
+
 def reader_params(who: Reader) -> dict[str, Any]:
     """The bound values a `BOUND` rule needs."""
-    return {"org_id": org_of(who)}
+    if sees_all(who):
+        return {"org_id": org_of(who), "reader_id": None, "sees_all": True}
+    assert isinstance(who, Principal)
+    return {"org_id": org_of(who), "reader_id": who.user_id, "sees_all": False}
+
+
+def _visible(owners: tuple[ColumnElement[Any], ...], org: Any, reader: Any, all_: Any) -> ColumnElement[bool]:
+    """Record visibility (API.md "Security and administration"), for records owned by `owners` (any of them).
+
+    `record_visibility` of the org: `all` → everyone sees every record; `team` → a person sees what they own
+    and what the members of their teams own; `own` → what they own. Either way the manager of a team sees
+    what its members own. `all_` (the reader is unlimited, see `sees_all`) short-circuits everything; the
+    org's mode is read inside the statement, so the rule costs no round trip."""
+    mode = select(Org.record_visibility).where(Org.id == org).scalar_subquery()
+    managed = (select(TeamMember.user_id)
+               .join(Team, and_(Team.org_id == TeamMember.org_id, Team.id == TeamMember.team_id))
+               .where(TeamMember.org_id == org, Team.manager_id == reader, Team.deleted_at.is_(None)))
+    mine = select(TeamMember.team_id).where(TeamMember.org_id == org, TeamMember.user_id == reader)
+    mates = (select(TeamMember.user_id)
+             .join(Team, and_(Team.org_id == TeamMember.org_id, Team.id == TeamMember.team_id))
+             .where(TeamMember.org_id == org, TeamMember.team_id.in_(mine), Team.deleted_at.is_(None)))
+    team, every = literal_column("'team'"), literal_column("'all'")
+    per_owner = [or_(owner == reader, owner.in_(managed), and_(mode == team, owner.in_(mates))) for owner in owners]
+    return or_(all_, mode == every, *per_owner)
 
 
 @dataclass(frozen=True, eq=False)  # each kind is one object: compared and hashed by identity
@@ -83,6 +117,7 @@ class RecordType:
     importable: bool = False  # POST /v1/imports object=<plural>
     activity_ref: bool = False  # activities link to it by `<object_type>_id`
     feed: bool = True  # its events carry object_type=<object_type> in the changes feed and webhooks
+    owners: tuple[str, ...] = ()  # record visibility applies: who may read depends on these user columns
 
     @property
     def soft_delete(self) -> bool:
@@ -101,16 +136,25 @@ class RecordType:
         model); `who=BOUND`: the reader's values as bound parameters (see `reader_params`)."""
         table = self.model if of is None else of
         columns = getattr(table, "c", table)
-        org = bindparam("org_id", type_=PGUUID(as_uuid=True)) if isinstance(who, _Bound) else org_of(who)
+        if isinstance(who, _Bound):
+            org: Any = bindparam("org_id", type_=PGUUID(as_uuid=True))
+            reader: Any = bindparam("reader_id", type_=PGUUID(as_uuid=True))
+            all_: Any = bindparam("sees_all", type_=Boolean)
+        else:
+            org = org_of(who)
+            params = reader_params(who)
+            reader, all_ = literal(params["reader_id"], PGUUID(as_uuid=True)), params["sees_all"]
         rule: ColumnElement[bool] = columns.org_id == org
         if self.soft_delete and not include_deleted:
             rule = rule & columns.deleted_at.is_(None)
+        if self.owners and (isinstance(who, _Bound) or not all_):
+            rule = rule & _visible(tuple(getattr(columns, c) for c in self.owners), org, reader, all_)
         return rule
 
-    def readable_sql(self, alias: str) -> str:
-        """The rule as SQL text over `<table> <alias>`, with `:org_id` (and any other reader value) as named
-        parameters: for hand-written statements."""
-        return _readable_sql(self, alias)
+    def readable_sql(self, alias: str, include_deleted: bool = False) -> str:
+        """The rule as SQL text over `<table> <alias>`, with `:org_id`, `:reader_id` and `:sees_all` (see
+        `reader_params`) as named parameters: for hand-written statements."""
+        return _readable_sql(self, alias, include_deleted)
 
     def lacks_identity(self, values: Mapping[str, Any] | Any) -> str | None:
         """The identity rule's message when none of the identity fields of a record (or of a mapping of
@@ -122,30 +166,34 @@ class RecordType:
 
 
 @lru_cache(maxsize=64)
-def _readable_sql(kind: RecordType, alias: str) -> str:
-    rule = kind.readable(BOUND, of=kind.model.__table__.alias(alias))
+def _readable_sql(kind: RecordType, alias: str, include_deleted: bool = False) -> str:
+    rule = kind.readable(BOUND, include_deleted, of=kind.model.__table__.alias(alias))
     return str(rule.compile(compile_kwargs={"render_postcompile": True}))
 
 
 CONTACT = RecordType("contact", "contacts", "Contact", Contact, ContactRead,
                      identity=("first_name", "last_name", "email", "phone"),
                      identity_rule="a contact needs at least a name, an email or a phone",
-                     timeline=True, importable=True, activity_ref=True)
+                     timeline=True, importable=True, activity_ref=True, owners=("owner_id",))
 COMPANY = RecordType("company", "companies", "Company", Company, CompanyRead, timeline=True, importable=True,
                      activity_ref=True)
 LEAD = RecordType("lead", "leads", "Lead", Lead, LeadRead,
                   identity=("title", "first_name", "last_name", "email", "phone", "company_name"),
                   identity_rule="a lead needs at least a title, a name, an email, a phone or a company name",
-                  timeline=True, importable=True, activity_ref=True)
-DEAL = RecordType("deal", "deals", "Deal", Deal, DealRead, timeline=True, importable=True, activity_ref=True)
-ACTIVITY = RecordType("activity", "activities", "Activity", Activity, ActivityRead, importable=True)
+                  timeline=True, importable=True, activity_ref=True, owners=("owner_id",))
+DEAL = RecordType("deal", "deals", "Deal", Deal, DealRead, timeline=True, importable=True, activity_ref=True,
+                  owners=("owner_id",))
+ACTIVITY = RecordType("activity", "activities", "Activity", Activity, ActivityRead, importable=True,
+                      owners=("owner_id", "assignee_id"))
 PIPELINE = RecordType("pipeline", "pipelines", "Pipeline", Pipeline, PipelineRead)
 FORM = RecordType("form", "forms", "Form", Form, FormRead)
 WEBHOOK = RecordType("webhook", "webhooks", "Webhook", WebhookEndpoint, WebhookRead)
 NOTIFICATION = RecordType("notification", "notifications", "Notification", Notification, NotificationRead)
 IMPORT = RecordType("import", "imports", "Import", Import)
+TEAM = RecordType("team", "teams", "Team", Team, TeamRead)
 
-ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT)
+ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT,
+                               TEAM)
 BY_TYPE: dict[str, RecordType] = {k.object_type: k for k in ALL}
 BY_PLURAL: dict[str, RecordType] = {k.plural: k for k in ALL}
 
@@ -165,5 +213,5 @@ def names(flag: str) -> tuple[str, ...]:
     return tuple(k.object_type for k in having(flag))
 
 
-__all__ = ["ALL", "BOUND", "BY_PLURAL", "BY_TYPE", "Reader", "RecordType", "having", "named", "names", "org_of",
+__all__ = ["ALL", "BOUND", "sees_all", "BY_PLURAL", "BY_TYPE", "Reader", "RecordType", "having", "named", "names", "org_of",
            "reader_params"]

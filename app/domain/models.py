@@ -16,8 +16,9 @@ from app.domain.notifications.models import Notification, OnceMark
 from app.domain.orgs.models import Org
 from app.domain.pipelines.models import Pipeline, Stage
 from app.domain.reminders.models import TimerFailure
+from app.domain.teams.models import Team, TeamMember
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Activity", "ApiKey", "ApiKeyPrefix", "Base", "Company", "Contact", "CustomField", "Deal", "Event", "EventCommit", "EventPosition", "ExternalRef",
            "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "RefreshToken", "Stage", "StageMove",
-           "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]
+           "Team", "TeamMember", "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]

@@ -11,7 +11,7 @@ from itertools import groupby
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, bindparam, or_, select, update
+from sqlalchemy import Select, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import external_refs, kinds
@@ -25,6 +25,7 @@ from app.domain.kinds import BOUND, Reader, RecordType, reader_params
 from app.domain.normalize import normalize_phone
 from app.domain.orgs.models import Org
 from app.domain.schemas import ReadModel
+from app.domain.teams.models import Team, TeamMember
 from app.ids import new_id
 
 M = TypeVar("M")
@@ -165,8 +166,8 @@ class Kind(Generic[M]):
         obj = await self.get(session, actor, record_id, for_update=True)
         check_version(obj.version, expected_version)  # type: ignore[attr-defined]
         owner = getattr(obj, "owner_id", None)
-        if owner is not None and not actor.role.at_least(Role.manager) and owner != actor.user_id:
-            raise Forbidden(f"Only the owner, a manager or an admin can delete this {self.label.lower()}")
+        if owner is not None and not await may_delete(session, actor, owner):
+            raise Forbidden(f"Only the owner, their manager or an admin can delete this {self.label.lower()}")
         obj.deleted_at = datetime.now(UTC)  # type: ignore[attr-defined]
         await session.flush()
         await self.emit(session, actor, obj, "deleted")
@@ -184,6 +185,21 @@ class Kind(Generic[M]):
         await session.flush()
         await self.emit(session, actor, obj, "restored")
         return obj
+
+
+async def may_delete(session: AsyncSession, actor: Principal, owner_id: UUID) -> bool:
+    """Deleting a record needs its owner, their manager (of one of their teams, or their `manager_id`) or an
+    admin; org API keys act for the organisation (their scopes decide)."""
+    if kinds.sees_all(actor) or owner_id == actor.user_id:
+        return True
+    if actor.user_id is None or not actor.role.at_least(Role.manager):
+        return False
+    manages = or_(
+        exists().where(TeamMember.org_id == actor.org_id, TeamMember.user_id == owner_id,
+                       Team.org_id == TeamMember.org_id, Team.id == TeamMember.team_id,
+                       Team.manager_id == actor.user_id, Team.deleted_at.is_(None)),
+        exists().where(User.org_id == actor.org_id, User.id == owner_id, User.manager_id == actor.user_id))
+    return bool(await session.scalar(select(manages)))
 
 
 def changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:

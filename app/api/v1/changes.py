@@ -3,7 +3,6 @@
 import asyncio
 import time
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 import orjson
 from fastapi import Depends, Query
@@ -71,24 +70,24 @@ async def changes(
                 await session.commit()
                 await asyncio.sleep(min(wait, settings.changes_max_wait_seconds))
             return JSONBytes(b'{"data":[],"next_cursor":' + orjson.dumps((after or feed.START).encode()) + b"}")
-    data, count, last = await feed.page(session, who.org_id, after, wanted, limit)
+    data, count, last = await feed.page(session, who, after, wanted, limit)
     wait = min(wait, settings.changes_max_wait_seconds)
     if not count and wait > 0:
         # Nothing new yet: the request's own work is done, so it commits (what it did, such as recording an
         # API key's use, is kept, and its connection goes back to the pool); the waiting is done with short
         # sessions of its own, one fresh snapshot per look.
         await session.commit()
-        data, count, last = await _wait_for_events(db, who.org_id, after, wanted, limit, wait)
+        data, count, last = await _wait_for_events(db, who, after, wanted, limit, wait)
     return JSONBytes(b'{"data":[' + data.encode() + b'],"next_cursor":' + orjson.dumps(last.encode()) + b"}")
 
 
-async def _wait_for_events(db: Database, org_id: UUID, after: feed.Position, wanted: list[str] | None, limit: int,
+async def _wait_for_events(db: Database, who: Principal, after: feed.Position, wanted: list[str] | None, limit: int,
                            wait: float) -> tuple[str, int, feed.Position]:
     deadline = time.monotonic() + wait
     while (remaining := deadline - time.monotonic()) > 0:
         await asyncio.sleep(min(POLL_SECONDS, remaining))
         async with db.sessions() as session:
-            data, count, last = await feed.page(session, org_id, after, wanted, limit)
+            data, count, last = await feed.page(session, who, after, wanted, limit)
         if count:
             return data, count, last
     return "", 0, after

@@ -31,7 +31,7 @@ class _DealKind(Kind[Deal]):
         """A deal restored after its stage (or pipeline) was deleted lands in the first open stage of its
         pipeline (or of the default one), and that move is recorded like any other. It enters its pipeline, so
         it holds the pipeline first (see the locking rule in `app.domain.flows`)."""
-        deal = await self.get(session, actor.org_id, record_id, include_deleted=True)
+        deal = await self.get(session, actor, record_id, include_deleted=True)
         pipeline = (await locks.pipeline_shared(session, actor.org_id, pipeline_id=deal.pipeline_id)
                     or await locks.pipeline_shared(session, actor.org_id))
         deal = await super().restore(session, actor, record_id)
@@ -136,7 +136,7 @@ async def update(session: AsyncSession, actor: Principal, deal_id: UUID, patch: 
     new_stage = changes.pop("stage_id", None)
     # A move holds the pipeline of the stage it targets before the deal (the locking rule in `app.domain.flows`).
     target = await locks.pipeline_shared(session, actor.org_id, stage_id=new_stage) if new_stage else None
-    deal = await DEAL.get(session, actor.org_id, deal_id, for_update=True)
+    deal = await DEAL.get(session, actor, deal_id, for_update=True)
     check_version(deal.version, expected_version)
     before = DEAL.dump(deal)
     value = changes.pop("value", None)

@@ -20,11 +20,13 @@ from functools import lru_cache
 from uuid import UUID
 
 import orjson
-from sqlalchemy import ARRAY, BigInteger, Integer, String, Text, TextClause, bindparam, text
+from sqlalchemy import ARRAY, BigInteger, Boolean, Integer, String, Text, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain import kinds
 from app.domain.errors import Gone, ValidationFailed
+from app.domain.kinds import Reader
 
 ZERO = UUID(int=0)
 _MAX_SEQ = 2**63 - 1
@@ -102,7 +104,7 @@ FROM (
         SELECT * FROM events e
         WHERE e.org_id = :org_id AND e.txid = c.txid
           AND e.id > CASE WHEN c.seq = CAST(:after_seq AS bigint) THEN CAST(:after_id AS uuid) ELSE :zero END
-          {types}
+          {types}{visible}
         ORDER BY e.id
         LIMIT :limit
     ) e
@@ -111,27 +113,40 @@ FROM (
 ) page"""
 
 
-@lru_cache(maxsize=2)
-def _page_statement(types: bool) -> TextClause:
-    stmt = text(_PAGE.format(types="AND e.object_type = ANY(:types)" if types else ""))
+def _visible_sql() -> str:
+    """Events of kinds under record visibility show only when the reader may read their record (deleted ones
+    included: a tombstone reaches those who saw the record)."""
+    cases = " ".join(f"WHEN '{k.object_type}' THEN EXISTS (SELECT 1 FROM {k.model.__tablename__} r "
+                     f"WHERE {k.readable_sql('r', include_deleted=True)} AND r.id = e.object_id)"
+                     for k in kinds.having("owners"))
+    return f"\n          AND CASE e.object_type {cases} ELSE true END"
+
+
+@lru_cache(maxsize=4)
+def _page_statement(types: bool, visible: bool = False) -> TextClause:
+    stmt = text(_PAGE.format(types="AND e.object_type = ANY(:types)" if types else "",
+                             visible=_visible_sql() if visible else ""))
     uuid = PGUUID(as_uuid=True)
     params = [bindparam("org_id", type_=uuid), bindparam("limit", type_=Integer),
               bindparam("after_seq", type_=String), bindparam("after_id", type_=uuid),
               bindparam("zero", value=ZERO, type_=uuid)]
     if types:
         params.append(bindparam("types", type_=ARRAY(String)))
+    if visible:
+        params += [bindparam("reader_id", type_=uuid), bindparam("sees_all", type_=Boolean)]
     return stmt.bindparams(*params).columns(bodies=Text, n=Integer, last_seq=BigInteger, last_id=uuid)
 
 
-async def page(session: AsyncSession, org_id: UUID, after: Position | None, object_types: list[str] | None,
+async def page(session: AsyncSession, who: Reader, after: Position | None, object_types: list[str] | None,
                limit: int) -> tuple[str, int, Position]:
-    """Up to `limit` events after `after`: -> (their JSON envelopes joined by commas, how many, last position)."""
+    """Up to `limit` events after `after` that `who` may read (record visibility applies to the events of
+    the kinds it covers): -> (their JSON envelopes joined by commas, how many, last position)."""
     after = after or START
-    params: dict[str, object] = {"org_id": org_id, "limit": limit, "after_seq": str(after.seq),
+    params: dict[str, object] = {**kinds.reader_params(who), "limit": limit, "after_seq": str(after.seq),
                                  "after_id": after.event_id}
     if object_types:
         params["types"] = object_types
-    row = (await session.execute(_page_statement(bool(object_types)), params)).one()
+    row = (await session.execute(_page_statement(bool(object_types), not kinds.sees_all(who)), params)).one()
     if not row.n:
         return "", 0, after
     return row.bodies, row.n, Position(row.last_seq, row.last_id)

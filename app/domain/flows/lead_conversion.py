@@ -27,7 +27,7 @@ from app.domain.leads.service import LEAD
 async def convert(session: AsyncSession, actor: Principal, lead_id: UUID, body: LeadConvert) -> dict[str, Any]:
     """Locks by the rule of `app.domain.flows`: the person's and the company's keys (a form submission or
     another conversion of the same person finds what this one makes), the target pipeline, then the lead."""
-    lead = await LEAD.get(session, actor.org_id, lead_id)
+    lead = await LEAD.get(session, actor, lead_id)
     keys = locks.person(actor.org_id, lead.email, lead.phone)
     if body.create_company and lead.company_name:
         keys.append(f"company:{actor.org_id}:{lead.company_name.lower()}")

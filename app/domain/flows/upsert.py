@@ -40,7 +40,7 @@ async def upsert(session: AsyncSession, actor: Principal, w: Writers, source: st
     if record_id is None:
         data = {**body, "external_ids": _with_ref(body.get("external_ids"), source, external_id)}
         return await w.create(session, actor, w.create_schema.model_validate(data)), True
-    record = await w.kind.get(session, actor.org_id, record_id, include_deleted=True)
+    record = await w.kind.get(session, actor, record_id, include_deleted=True)
     if record.deleted_at is not None:
         await w.kind.restore(session, actor, record_id)
     patch = dict(body)

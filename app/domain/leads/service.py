@@ -30,7 +30,7 @@ async def create(session: AsyncSession, actor: Principal, body: LeadCreate | dic
 
 async def update(session: AsyncSession, actor: Principal, lead_id: UUID, patch: LeadUpdate,
                  expected_version: int | None) -> Lead:
-    lead = await LEAD.get(session, actor.org_id, lead_id, for_update=True)
+    lead = await LEAD.get(session, actor, lead_id, for_update=True)
     check_version(lead.version, expected_version)
     if lead.status == "converted" and patch.status is not None and patch.status != "converted":
         raise ValidationFailed("a converted lead stays converted", loc=("body", "status"))
