@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import locks
+from app.domain.audit import service as audit
 from app.domain.auth import secrets as sec
 from app.domain.auth.models import LoginEmail, RefreshToken, Role, User
 from app.domain.auth.principal import Principal
@@ -29,6 +30,7 @@ async def create(session: AsyncSession, settings: Settings, org_id: UUID, *, ema
     user = User(
         org_id=org_id, email=email, name=name, role=role.value, manager_id=manager_id,
         password_hash=sec.hash_password(settings, password) if password else None,
+        password_changed_at=datetime.now(UTC) if password else None,
     )
     session.add(user)
     await session.flush()
@@ -81,6 +83,7 @@ async def update_user(session: AsyncSession, actor: Principal, user_id: UUID, pa
         raise Forbidden("Only admins can change other users, and roles, emails or managers")
     _guard_owner(actor, user)
     check_version(user.version, expected_version)
+    before = _audited(user)
     for field in ("name", "out_of_office"):
         if changes.get(field) is not None:
             setattr(user, field, changes[field])
@@ -100,7 +103,18 @@ async def update_user(session: AsyncSession, actor: Principal, user_id: UUID, pa
         await _claim_email(session, user, changes["email"])
         user.email = changes["email"]
     await session.flush()
+    after = _audited(user)
+    diff = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+    if "role" in diff:
+        await audit.record(session, actor, "role.changed", "user", user.id, {"role": diff.pop("role")})
+    if diff:
+        await audit.record(session, actor, "update", "user", user.id, diff)
     return user
+
+
+def _audited(user: User) -> dict[str, object]:
+    return {"name": user.name, "email": user.email, "role": user.role, "out_of_office": user.out_of_office,
+            "manager_id": str(user.manager_id) if user.manager_id else None}
 
 
 async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID,

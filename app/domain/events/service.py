@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from app.domain.audit import service as audit
 from app.domain.auth.principal import Principal
 from app.domain.events.models import Event
 from app.ids import new_id
@@ -50,7 +51,8 @@ async def emit(session: AsyncSession, actor: Principal | dict[str, Any] | None, 
 
 async def emit_many(session: AsyncSession, actor: Principal | dict[str, Any] | None, org_id: UUID,
                     rows: list[tuple[str, str, UUID, int | None, dict[str, Any]]]) -> None:
-    """One INSERT for any number of events: `(type, object_type, object_id, version, data)`."""
+    """One INSERT for any number of events: `(type, object_type, object_id, version, data)`; the record writes
+    among them (created, updated, deleted, restored) also get their audit rows (one more INSERT)."""
     if not rows:
         return
     who = _actor(actor)
@@ -60,6 +62,7 @@ async def emit_many(session: AsyncSession, actor: Principal | dict[str, Any] | N
         for type_, object_type, object_id, version, data in rows
     ]
     await session.execute(insert(Event), values)
+    await audit.audit_events(session, actor, org_id, rows)
     session.info.setdefault(_WRITTEN_FOR, set()).add(org_id)
     # After commit, the caller hands these to the relay (a lost hand-over is caught by the sweeper).
     session.info.setdefault("event_ids", []).extend((v["org_id"], v["id"]) for v in values)
