@@ -70,7 +70,7 @@ async def change_password(body: PasswordChange, session: SessionDep, settings: S
 
 
 @router.get("/logins", response_model=ListPage[LoginRead], operation_id="listMyLogins", summary="Your login history",
-            responses=UNAUTHORIZED | FORBIDDEN)
+            responses={**UNAUTHORIZED, **FORBIDDEN, **VALIDATION})
 async def my_logins(session: SessionDep, who: AnyCaller, page: PageDep) -> ListPage[LoginRead]:
     """Your logins, succeeded and failed, with the client's IP address and user agent, newest first."""
     if who.type != "user":
