@@ -104,18 +104,18 @@ def _event_changes(action: str, data: Mapping[str, Any]) -> dict[str, list[Any]]
     return {k: [None, v] for k, v in present.items()}
 
 
-async def audit_events(session: AsyncSession, actor: Principal | Mapping[str, Any] | None, org_id: UUID,
-                       rows: Iterable[tuple[str, str, UUID, int | None, Mapping[str, Any]]]) -> None:
-    """Audit rows for the record writes among events `(type, object_type, object_id, version, data)`, in one
-    INSERT (other event types, e.g. `deal.won`, describe the same write and are skipped)."""
+def event_rows(actor: Principal | Mapping[str, Any] | None, org_id: UUID,
+               rows: Iterable[tuple[str, str, UUID, int | None, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """The audit rows (values for an INSERT into `AuditEntry`) of the record writes among events
+    `(type, object_type, object_id, version, data)`; other event types (e.g. `deal.won`) describe the same
+    write and get none. `app.domain.events.service.emit_many` writes them with the events."""
     origin = request_origin()
     values = []
     for type_, object_type, object_id, _, data in rows:
         action = _EVENT_ACTIONS.get(type_.rsplit(".", 1)[-1])
         if action is not None:
             values.append(_row(org_id, actor, action, object_type, object_id, _event_changes(action, data), origin))
-    if values:
-        await session.execute(insert(AuditEntry), values)
+    return values
 
 
 @dataclass(frozen=True)
