@@ -183,3 +183,17 @@ async def test_retention_job_deletes_old_rows(committed_client, database, settin
     assert await _log(c, acct, object_id=first["id"]) == []
     assert len(await _log(c, acct, object_id=second["id"])) == 1
 
+
+
+async def test_user_invite_edit_and_deactivation_are_audited(client):
+    acct = await signup(client)
+    member = await acct.invite("member")
+    r = await client.patch(f"/v1/users/{member.user_id}", headers=acct.headers, json={"name": "Renamed"})
+    assert r.status_code == 200
+    assert (await client.delete(f"/v1/users/{member.user_id}", headers=acct.headers)).status_code == 204
+    rows = await _log(client, acct, object_type="user", object_id=member.user_id, action=["create", "update"])
+    deactivated, renamed, created = rows
+    assert created["action"] == "create" and created["changes"]["role"] == [None, "member"]
+    assert renamed["changes"] == {"name": ["A member", "Renamed"]}
+    assert deactivated["changes"] == {"active": [True, False]}
+    assert all(row["actor"] == {"type": "user", "id": acct.user_id} for row in rows)

@@ -65,8 +65,11 @@ async def list_page(session: AsyncSession, org_id: UUID, page: PageRequest, acti
 async def invite(session: AsyncSession, settings: Settings, actor: Principal, body: UserInvite) -> User:
     if body.role is Role.owner and actor.role is not Role.owner:
         raise Forbidden("Only an owner can add another owner")
-    return await create(session, settings, actor.org_id, email=body.email, name=body.name, role=body.role,
+    user = await create(session, settings, actor.org_id, email=body.email, name=body.name, role=body.role,
                         password=body.password, manager_id=body.manager_id)
+    await audit.record(session, actor, "create", "user", user.id,
+                       {k: [None, v] for k, v in _audited(user).items() if v is not None})
+    return user
 
 
 SELF_SERVICE_FIELDS = {"name", "out_of_office"}
@@ -136,6 +139,7 @@ async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID,
                                    loc=("body", "reassign_to"))
     user.active = False
     user.deactivated_at = datetime.now(UTC)
+    await audit.record(session, actor, "update", "user", user.id, {"active": [True, False]})
     session.info.get("memo", {}).clear()  # remembered "active teammate" answers no longer hold
     await session.execute(
         update(RefreshToken).where(RefreshToken.org_id == user.org_id, RefreshToken.user_id == user.id,
