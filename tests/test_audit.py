@@ -197,3 +197,21 @@ async def test_user_invite_edit_and_deactivation_are_audited(client):
     assert renamed["changes"] == {"name": ["A member", "Renamed"]}
     assert deactivated["changes"] == {"active": [True, False]}
     assert all(row["actor"] == {"type": "user", "id": acct.user_id} for row in rows)
+
+
+async def test_the_client_address_behind_trusted_proxies(client, settings, database, redis):
+    import httpx
+
+    from app.main import create_app
+
+    forwarded = {"X-Forwarded-For": "203.0.113.9"}
+    acct = await signup(client)
+    c = (await client.post("/v1/contacts", headers={**acct.headers, **forwarded}, json={"first_name": "A"})).json()
+    assert (await _log(client, acct, object_id=c["id"]))[0]["ip"] == "127.0.0.1"  # nobody's header is believed
+
+    behind_proxy = create_app(settings.model_copy(update={"trusted_proxies": ["127.0.0.1/32"]}), db=database,
+                              redis=redis)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=behind_proxy), base_url="http://crm.test") as p:
+        other = await signup(p)
+        c = (await p.post("/v1/contacts", headers={**other.headers, **forwarded}, json={"first_name": "B"})).json()
+        assert (await _log(p, other, object_id=c["id"]))[0]["ip"] == "203.0.113.9"

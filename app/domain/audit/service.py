@@ -27,7 +27,7 @@ from app.ids import new_id
 ANONYMOUS: dict[str, Any] = {"type": "anonymous", "id": None}
 """The actor of a failed login: nobody proved who they are."""
 
-USER_AGENT_MAX = 512
+USER_AGENT_MAX, IP_MAX = 512, 64
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ _ORIGIN: ContextVar[RequestOrigin | None] = ContextVar("audit_request_origin", d
 
 def bind_request(ip: str | None, user_agent: str | None) -> None:
     """Remember where the current request comes from (called once per request by the middleware)."""
-    _ORIGIN.set(RequestOrigin(ip, user_agent[:USER_AGENT_MAX] if user_agent else None))
+    _ORIGIN.set(RequestOrigin(ip[:IP_MAX] if ip else None, user_agent[:USER_AGENT_MAX] if user_agent else None))
 
 
 def request_origin() -> RequestOrigin:

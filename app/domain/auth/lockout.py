@@ -18,15 +18,21 @@ from app.logging import log
 from app.settings import Settings
 
 
+class LoginLocked(RateLimited):
+    """429 while a lock is in force; keeps the `login.failed` audit row written before it."""
+
+    keep_changes = True
+
+
 @dataclass(frozen=True)
 class Lock:
     limit: int
     retry_after: int
 
-    def error(self) -> RateLimited:
+    def error(self) -> LoginLocked:
         headers = {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": "0",
                    "RateLimit-Reset": str(self.retry_after)}
-        return RateLimited(self.retry_after, "Too many failed logins; try again later", headers)
+        return LoginLocked(self.retry_after, "Too many failed logins; try again later", headers)
 
 
 def _account(email: str) -> str:

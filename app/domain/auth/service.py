@@ -16,7 +16,7 @@ from app.domain.auth import users as user_service
 from app.domain.auth.models import ApiKey, ApiKeyPrefix, LoginEmail, RefreshToken, Role, User
 from app.domain.auth.principal import Principal
 from app.domain.auth.schemas import SignupRequest, TokenPair
-from app.domain.errors import Forbidden, RateLimited, Unauthorized, ValidationFailed
+from app.domain.errors import Forbidden, Unauthorized, ValidationFailed
 from app.domain.orgs import service as org_service
 from app.domain.orgs.models import Org
 from app.domain.pipelines import service as pipelines
@@ -36,10 +36,6 @@ class PasswordExpired(Unauthorized):
     tokens are refused until `POST /v1/me/password` sets a new one."""
 
     slug, title = "password-expired", "Password expired"
-    keep_changes = True
-
-
-class LoginLocked(RateLimited):
     keep_changes = True
 
 
@@ -118,8 +114,7 @@ async def _check_password(session: AsyncSession, settings: Settings, redis: Redi
     lock = await lockout.current_lock(redis, settings, email, ip)
     if lock is not None:
         await _login_failed(session, user, "locked")
-        error = lock.error()
-        raise LoginLocked(lock.retry_after, error.detail, error.headers)
+        raise lock.error()
     ok = sec.verify_password(settings, user.password_hash if user else None, password)
     if not ok or user is None or not user.active or user.deleted_at is not None:
         await lockout.failed(redis, settings, email, ip)
