@@ -29,8 +29,11 @@ A headless CRM: contacts, companies, leads, deals in pipelines, activities, and 
 automation around them, as a typed JSON API.
 
 **Auth**: `Authorization: Bearer <token>` where the token is a JWT access token from
-`POST /v1/auth/token` (15 minutes; renew with `POST /v1/auth/refresh`) or an API key (`crm_...`,
-created by an admin with scopes).
+`POST /v1/auth/token` (15 minutes; renew with `POST /v1/auth/refresh`), an API key (`crm_...`,
+created by an admin with scopes) or a personal access token (`crm_...`, `POST /v1/me/tokens`, acting as
+its user). Every route needs a scope (`*`, or `<area>:read` / `<area>:write`; write implies read); a key
+acts within its scopes and its creator's current role (at most admin), a personal token within its scopes
+and its user's current role; a missing scope or role → 403.
 
 **Errors** are `application/problem+json` (RFC 9457) with `type`, `title`, `status`, `detail`,
 `instance`; validation errors add `errors: [{loc, msg, type}]`.

@@ -162,7 +162,7 @@ async def test_long_poll_returns_when_something_arrives_and_keeps_the_requests_w
     """While it waits, the long poll does not undo its own request's work: here, the API key's first use."""
     c = committed_client
     acct = await signup(c)
-    key = await acct.api_key(["changes:read"])
+    key = await acct.api_key(["changes:read", "contacts:read"])
     cursor = await head(c, acct.headers)
 
     async def key_used() -> bool:

@@ -23,12 +23,13 @@ from app.api.v1 import (
     public_forms,
     reports,
     schema,
+    tokens,
     users,
     webhooks,
 )
 
 routers: list[APIRouter] = [
     module.router
-    for module in (ops, auth, me, org, users, api_keys, audit_log, contacts, companies, leads, pipelines, deals, activities,
+    for module in (ops, auth, me, tokens, org, users, api_keys, audit_log, contacts, companies, leads, pipelines, deals, activities,
                    custom_fields, schema, webhooks, notifications, forms, public_forms, changes, imports, reports)
 ] + [me.ping_router]

@@ -176,6 +176,8 @@ class Kind(Generic[M]):
         obj = await self.get(session, actor, record_id, include_deleted=True, for_update=True)
         if obj.deleted_at is None:  # type: ignore[attr-defined]
             return obj
+        if getattr(obj, "erased_at", None) is not None:  # an erased person's tombstone stays one
+            raise NotFound(f"{self.label} not found (its personal data was erased)")
         if obj.deleted_at < datetime.now(UTC) - RESTORE_WINDOW:  # type: ignore[attr-defined]
             raise NotFound(f"{self.label} not found (deleted more than {RESTORE_WINDOW.days} days ago)")
         obj.deleted_at = None  # type: ignore[attr-defined]

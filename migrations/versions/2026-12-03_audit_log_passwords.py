@@ -1,7 +1,7 @@
 """audit log; password age (users.password_changed_at, orgs.password_max_age_days)
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0016
 Create Date: 2026-12-03 21:00:00.000000+00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0015'
-down_revision: str | None = '0012'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

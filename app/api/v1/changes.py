@@ -9,6 +9,7 @@ import orjson
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
+from app.api import scoping
 from app.api.deps import SessionDep, SettingsDep, get_database, require
 from app.api.problems import AUTHED, _doc
 from app.api.records import JSONBytes
@@ -55,9 +56,21 @@ async def changes(
     """Every change in commit order: created/updated/deleted (tombstones)/restored and the other events,
     each with its actor (skip your own writes) and the record's version. No event is skipped or repeated
     between pages, even when transactions commit out of order. Events are kept
-    `CRM_EVENTS_RETENTION_DAYS` (30); an older cursor answers 410."""
+    `CRM_EVENTS_RETENTION_DAYS` (30); an older cursor answers 410. A credential without `*` sees only the
+    object types whose read scope it holds (`contacts:read` for contact changes, ...); asking for others in
+    `types` → 403 naming the scopes."""
     wanted = [t.strip() for t in types.split(",") if t.strip()] if types else None
     after = feed.start(cursor, settings.events_retention_days)
+    readable = scoping.readable_feed_types(who)
+    if readable is not None:  # a credential limited to some scopes sees the kinds it may read, nothing else
+        if wanted:
+            scoping.refuse_unreadable(who, wanted, "Reading these changes")
+        wanted = [t for t in (wanted or readable) if t in readable]
+        if not wanted:  # nothing it may read will ever come: the long poll just waits, as for an idle org
+            if wait > 0:
+                await session.commit()
+                await asyncio.sleep(min(wait, settings.changes_max_wait_seconds))
+            return JSONBytes(b'{"data":[],"next_cursor":' + orjson.dumps((after or feed.START).encode()) + b"}")
     data, count, last = await feed.page(session, who.org_id, after, wanted, limit)
     wait = min(wait, settings.changes_max_wait_seconds)
     if not count and wait > 0:

@@ -15,7 +15,7 @@ from app.api.records import JSONBytes, one
 from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain.auth.principal import Principal
-from app.domain.errors import NotFound, ValidationFailed
+from app.domain.errors import Forbidden, NotFound, ValidationFailed
 from app.domain.imports import service
 from app.domain.imports.service import ImportRead
 
@@ -60,6 +60,14 @@ async def stored_upload(settings: SettingsDep, file: Annotated[
         await asyncio.to_thread(path.unlink, True)
 
 
+def may_write(who: Principal, object_name: str) -> None:
+    """An import writes records of its kind: the caller needs that kind's write scope too (checked when the
+    import is created; the worker then acts as the import's creator)."""
+    scope = f"{object_name}:write"
+    if not who.allows(scope):
+        raise Forbidden(f"Importing {object_name} needs the scope {scope!r} as well", required_scope=scope)
+
+
 # Declared before the caller (whose authentication opens the transaction), so the copy runs first.
 Upload = Annotated[tuple[Path, str], Depends(stored_upload)]
 
@@ -67,7 +75,8 @@ Upload = Annotated[tuple[Path, str], Depends(stored_upload)]
 @router.post("/preview", response_model=Preview, operation_id="previewImport", responses={**AUTHED, **TOO_LARGE})
 async def preview(upload: Upload, session: SessionDep, who: Writer, object: Annotated[ObjectName, Form()]) -> Preview:
     """What the file looks like to us: format, encoding, delimiter, headers, a few rows, and the mapping we
-    suggest (send it back, edited, as `mapping`)."""
+    suggest (send it back, edited, as `mapping`). Needs the write scope of `object` too, as the import does."""
+    may_write(who, object)
     path, filename = upload
     return Preview(**await service.preview(session, who.org_id, object, path, filename))
 
@@ -84,9 +93,11 @@ async def create_import(
     on_duplicate: Annotated[Literal["skip", "update"], Form()] = "skip",
     dry_run: Annotated[bool, Form(description="report what would happen; write nothing")] = False,
 ) -> Response:
-    """Queue an import; a worker processes it and `GET /v1/imports/{id}` shows progress and counts.
+    """Queue an import; a worker processes it and `GET /v1/imports/{id}` shows progress and counts. Besides
+    `imports:write`, the caller needs the write scope of the records imported (`contacts:write`, ...): 403.
     Duplicates (by `dedupe_by`, within the file and against existing records) are skipped or updated.
     Imported records list with `?import_id=`. Up to `CRM_IMPORT_MAX_BYTES`."""
+    may_write(who, object)
     path, filename = upload
     record = await service.create(session, settings, who, path, filename, object, _mapping(mapping), dedupe_by,
                                   external_source, on_duplicate, dry_run)

@@ -10,6 +10,8 @@ from app.api.problems import AUTHED, CONFLICT, NOT_FOUND
 from app.api.records import JSONBytes, record_routes
 from app.api.routing import Router
 from app.domain.auth.principal import Principal
+from app.domain.auth.scopes import grants
+from app.domain.errors import Forbidden
 from app.domain.flows import lead_conversion
 from app.domain.leads import service
 from app.domain.leads.models import Lead
@@ -45,5 +47,11 @@ record_routes(router, kind=service.LEAD, plural="leads", area="leads", create_sc
 async def convert_lead(record_id: UUID, body: LeadConvert, session: SessionDep,
                        who: Annotated[Principal, require("leads:write")]) -> JSONBytes:
     """Turn a lead into a contact (reused when its email or phone is already known), a company (reused
-    by name) and optionally a deal, in one transaction. The lead becomes `converted`."""
+    by name) and optionally a deal, in one transaction. The lead becomes `converted`. Besides `leads:write`
+    the caller needs `contacts:write`, and `companies:write` / `deals:write` when `create_company` /
+    `create_deal` ask for those: 403 naming the missing ones."""
+    needed = ["contacts:write"] + ["companies:write"] * body.create_company + ["deals:write"] * body.create_deal
+    missing = [scope for scope in needed if not grants(who.scopes, scope)]
+    if missing:
+        raise Forbidden(f"Converting this lead needs the scopes {', '.join(missing)} as well", missing_scopes=missing)
     return JSONBytes(orjson.dumps(await lead_conversion.convert(session, who, record_id, body)))

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
 
-from app.api.deps import AnyCaller, PageDep, RedisDep, SessionDep, SettingsDep, bearer
+from app.api.deps import AnyCaller, PageDep, RedisDep, SessionDep, SettingsDep, bearer, require
 from app.api.problems import FORBIDDEN, TOO_MANY, UNAUTHORIZED, VALIDATION
 from app.api.routing import Router
 from app.api.schemas import ListPage
@@ -71,7 +71,8 @@ async def change_password(body: PasswordChange, session: SessionDep, settings: S
 
 @router.get("/logins", response_model=ListPage[LoginRead], operation_id="listMyLogins", summary="Your login history",
             responses={**UNAUTHORIZED, **FORBIDDEN, **VALIDATION})
-async def my_logins(session: SessionDep, who: AnyCaller, page: PageDep) -> ListPage[LoginRead]:
+async def my_logins(session: SessionDep, who: Annotated[Principal, require("users:read")],
+                    page: PageDep) -> ListPage[LoginRead]:
     """Your logins, succeeded and failed, with the client's IP address and user agent, newest first."""
     if who.type != "user":
         raise Forbidden("Only users log in")

@@ -4,7 +4,7 @@ from uuid import UUID
 import orjson
 from fastapi import Query, Response, status
 
-from app.api.deps import AnyCaller, PageDep, SessionDep
+from app.api.deps import PageDep, SessionDep, require_own
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.records import JSONBytes
 from app.api.routing import Router
@@ -15,6 +15,8 @@ from app.domain.notifications import service
 from app.domain.notifications.schemas import NotificationRead
 
 router = Router(prefix="/v1/me/notifications", tags=["notifications"])
+Mine = Annotated[Principal, require_own("notifications:read")]
+MineWrite = Annotated[Principal, require_own("notifications:write")]
 
 
 def _user(who: Principal) -> Principal:
@@ -28,7 +30,7 @@ def _dump(n: object) -> dict:
 
 
 @router.get("", response_model=ListPage[NotificationRead], operation_id="listMyNotifications", responses=AUTHED)
-async def list_notifications(session: SessionDep, who: AnyCaller, page: PageDep,
+async def list_notifications(session: SessionDep, who: Mine, page: PageDep,
                              unread: Annotated[bool | None, Query(description="true: only unread")] = None) -> JSONBytes:
     """Things you must see: tasks assigned to you, reminders due, SLA breaches, disabled webhooks (admins)."""
     me = _user(who)
@@ -38,7 +40,7 @@ async def list_notifications(session: SessionDep, who: AnyCaller, page: PageDep,
 
 @router.post("/read-all", status_code=204, response_class=Response, operation_id="readAllMyNotifications",
              responses=AUTHED)
-async def read_all(session: SessionDep, who: AnyCaller) -> Response:
+async def read_all(session: SessionDep, who: MineWrite) -> Response:
     me = _user(who)
     await service.mark_all_read(session, me.org_id, me.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -46,6 +48,6 @@ async def read_all(session: SessionDep, who: AnyCaller) -> Response:
 
 @router.post("/{notification_id}/read", response_model=NotificationRead, operation_id="readMyNotification",
              responses={**AUTHED, **NOT_FOUND})
-async def read_one(notification_id: UUID, session: SessionDep, who: AnyCaller) -> JSONBytes:
+async def read_one(notification_id: UUID, session: SessionDep, who: MineWrite) -> JSONBytes:
     me = _user(who)
     return JSONBytes(orjson.dumps(_dump(await service.mark_read(session, me.org_id, me.id, notification_id))))

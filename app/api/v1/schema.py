@@ -54,7 +54,11 @@ def _timeline_route(plural: str, object_type: str, area: str) -> None:
 
     get_timeline.__doc__ = (f"The {object_type}'s history, newest first: activities and stage moves"
                             + (" (a contact's includes its deals' and leads'; a company's its contacts' and deals')"
-                               if object_type in ("contact", "company") else "") + ". Keyset-paginated.")
+                               if object_type in ("contact", "company") else "") + ". Keyset-paginated. "
+                            "Only entries the credential may read elsewhere are shown, the others are left out "
+                            "(not refused): activities need `activities:read`, stage moves `deals:read`, form "
+                            "submissions `forms:read`, and entries reached through a related deal, lead or contact "
+                            "need that kind's read scope too.")
     router.add_api_route(f"/v1/{plural}/{{record_id}}/timeline", get_timeline, methods=["GET"],
                          response_model=ListPage[TimelineEntry], operation_id=f"get{object_type.title()}Timeline",
                          tags=[plural], responses={**AUTHED, **NOT_FOUND})

@@ -5,7 +5,16 @@ from uuid import UUID
 
 from fastapi import Query, Request, Response, status
 
-from app.api.deps import AnyCaller, IfMatch, PageDep, SessionDep, SettingsDep, conditional, etag_of, require
+from app.api.deps import (
+    IfMatch,
+    PageDep,
+    SessionDep,
+    SettingsDep,
+    conditional,
+    etag_of,
+    require,
+    require_own,
+)
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
 from app.api.routing import Router
 from app.api.schemas import ListPage
@@ -14,13 +23,14 @@ from app.domain.audit.schemas import LoginRead, login_read
 from app.domain.auth import users as service
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
-from app.domain.auth.schemas import DeactivateRequest, UserInvite, UserRead, UserUpdate
+from app.domain.auth.schemas import DeactivateRequest, PasswordSet, UserInvite, UserRead, UserUpdate
 from app.domain.errors import Forbidden
 from app.domain.flows import user_deactivation
 
 router = Router(prefix="/v1/users", tags=["users"])
 UsersAdmin = Annotated[Principal, require("users:write", Role.admin)]
 UsersRead = Annotated[Principal, require("users:read")]
+UsersSelf = Annotated[Principal, require_own("users:write")]
 
 
 @router.get("", response_model=ListPage[UserRead], operation_id="listUsers", responses=AUTHED)
@@ -55,7 +65,7 @@ async def get_user(user_id: UUID, request: Request, response: Response, session:
 @router.patch("/{user_id}", response_model=UserRead, operation_id="updateUser",
               responses={**AUTHED, **NOT_FOUND, **CONFLICT, **PRECONDITION})
 async def update_user(user_id: UUID, body: UserUpdate, response: Response, session: SessionDep,
-                      expected: IfMatch, who: AnyCaller) -> UserRead:
+                      expected: IfMatch, who: UsersSelf) -> UserRead:
     """Change a user (admins), or your own `name` and `out_of_office` (anyone)."""
     user = await service.update_user(session, who, user_id, body, expected)
     response.headers["ETag"] = etag_of(user.version)
@@ -81,7 +91,7 @@ async def delete_user(user_id: UUID, session: SessionDep, who: UsersAdmin) -> Re
 
 @router.get("/{user_id}/logins", response_model=ListPage[LoginRead], operation_id="listUserLogins",
             summary="A user's login history", responses={**AUTHED, **NOT_FOUND})
-async def user_logins(user_id: UUID, session: SessionDep, who: AnyCaller, page: PageDep) -> ListPage[LoginRead]:
+async def user_logins(user_id: UUID, session: SessionDep, who: UsersRead, page: PageDep) -> ListPage[LoginRead]:
     """A user's logins, succeeded and failed, with the client's IP address and user agent, newest first
     (admins; anyone for themself, as `GET /v1/me/logins`)."""
     if not (who.type == "user" and who.id == user_id) and not who.allows("audit:read", Role.admin):
@@ -89,3 +99,27 @@ async def user_logins(user_id: UUID, session: SessionDep, who: AnyCaller, page: 
     await service.get(session, who.org_id, user_id)
     result = await audit.logins_page(session, who.org_id, user_id, page)
     return ListPage(data=[login_read(r) for r in result.items], next_cursor=result.next_cursor)
+
+
+@router.post("/{user_id}/reactivate", response_model=UserRead, operation_id="reactivateUser",
+             summary="Reactivate a user", responses={**AUTHED, **NOT_FOUND})
+async def reactivate_user(user_id: UUID, response: Response, session: SessionDep, who: UsersAdmin) -> UserRead:
+    """Undo a deactivation (admins; an owner only by an owner): the user can log in again. Records handed to
+    a colleague stay with that colleague; refresh tokens revoked at deactivation stay revoked. Reactivating
+    an active user changes nothing."""
+    user = await service.reactivate(session, who, user_id)
+    response.headers["ETag"] = etag_of(user.version)
+    return UserRead.model_validate(user)
+
+
+@router.post("/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+             operation_id="setUserPassword", summary="Set a user's password",
+             responses={**AUTHED, **NOT_FOUND})
+async def set_user_password(user_id: UUID, body: PasswordSet, session: SessionDep, settings: SettingsDep,
+                            who: UsersAdmin) -> Response:
+    """Set the password of an invitee (who can then log in) or reset a user's (admins; an owner's only by an
+    owner). The user's refresh tokens are revoked. Setting a password hands out a login with every scope of
+    the user's role, so an API key needs the scope `*` for it, and no one sets the password of a user whose
+    role is above their own."""
+    await service.set_password(session, settings, who, user_id, body.password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -4,6 +4,7 @@ from uuid import UUID
 import orjson
 from fastapi import Request, Response, status
 
+from app.api import scoping
 from app.api.deps import IfMatch, PageDep, SessionDep, conditional, require
 from app.api.problems import AUTHED, NOT_FOUND, PRECONDITION
 from app.api.records import JSONBytes, one
@@ -31,7 +32,9 @@ async def list_webhooks(session: SessionDep, who: AdminRead, page: PageDep) -> J
 async def create_webhook(body: WebhookCreate, session: SessionDep, who: Admin) -> Response:
     """Register a URL for events (`deal.*`, `contact.created`, `*`). Deliveries follow Standard Webhooks:
     `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>` signed with the
-    `secret` returned here once. Non-2xx answers are retried with back-off; 410 switches the endpoint off."""
+    `secret` returned here once. Non-2xx answers are retried with back-off; 410 switches the endpoint off.
+    The events' records are sent out: the caller needs their read scopes too (`*` needs all), else 403."""
+    scoping.refuse_unreadable(who, scoping.event_object_types(body.events), "Subscribing to these events")
     endpoint = await service.create(session, who, body)
     return one({**W.dump(endpoint), "secret": endpoint.secret}, endpoint.version, None, 201,
                {"Location": f"/v1/webhooks/{endpoint.id}"})
@@ -48,7 +51,10 @@ async def get_webhook(webhook_id: UUID, request: Request, session: SessionDep, w
               responses={**AUTHED, **NOT_FOUND, **PRECONDITION})
 async def update_webhook(webhook_id: UUID, body: WebhookUpdate, session: SessionDep, who: Admin,
                          expected: IfMatch) -> Response:
-    """Change URL, event filters, description; `enabled: true` switches a disabled endpoint back on."""
+    """Change URL, event filters, description; `enabled: true` switches a disabled endpoint back on. New
+    event filters need the read scopes of their records, as on creation."""
+    if body.events is not None:
+        scoping.refuse_unreadable(who, scoping.event_object_types(body.events), "Subscribing to these events")
     endpoint = await service.update_endpoint(session, who, webhook_id, body, expected)
     return one(W.dump(endpoint), endpoint.version, None)
 

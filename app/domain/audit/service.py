@@ -9,14 +9,14 @@ come from the request context (`bind_request`, set by the request middleware); w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.audit.models import AuditEntry
@@ -158,6 +158,32 @@ async def logins_page(session: AsyncSession, org_id: UUID, user_id: UUID, page: 
     """A user's login history (succeeded and failed), newest first: the audit rows `login.*` of that user."""
     query = AuditQuery(object_type="user", object_id=user_id, actions=LOGIN_ACTIONS)
     return await list_page(session, org_id, query, page)
+
+
+async def forget_changes(session: AsyncSession, org_id: UUID, object_ids: Sequence[UUID]) -> int:
+    """Drop the before/after values of these objects' rows (erasure of personal data): who, what and when stay."""
+    if not object_ids:
+        return 0
+    result = await session.execute(update(AuditEntry).where(
+        AuditEntry.org_id == org_id, AuditEntry.object_id.in_(object_ids), AuditEntry.changes.is_not(None))
+        .values(changes=None).execution_options(synchronize_session=False))
+    return result.rowcount  # type: ignore[attr-defined]
+
+
+async def redact_changes(session: AsyncSession, org_id: UUID, object_ids: Sequence[UUID],
+                         redact: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+    """Rewrite the before/after values of these objects' rows with `redact` (e.g. cut a person's name out)."""
+    if not object_ids:
+        return 0
+    rows = await session.scalars(select(AuditEntry).where(
+        AuditEntry.org_id == org_id, AuditEntry.object_id.in_(object_ids), AuditEntry.changes.is_not(None)))
+    count = 0
+    for row in rows:
+        changes = redact(row.changes or {})
+        if changes != row.changes:
+            row.changes, count = changes, count + 1
+    await session.flush()
+    return count
 
 
 async def purge_older_than(session: AsyncSession, cutoff: datetime) -> int:

@@ -98,19 +98,29 @@ class RefreshToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column()
 
 
+KEY_KINDS = ("org", "personal")
+
+
 class ApiKey(TenantRecord, Base):
+    """An org API key (`kind` org: acts as itself, within its scopes and its creator's current role) or a
+    personal access token (`kind` personal: acts as its user, `created_by`, within its scopes)."""
+
     __tablename__ = "api_keys"
     __table_args__ = (
         ForeignKeyConstraint(["org_id", "created_by"], ["users.org_id", "users.id"]),
+        CheckConstraint(f"kind IN ({', '.join(repr(k) for k in KEY_KINDS)})", name="kind"),
         Index(None, "org_id", "created_at", "id"),
+        Index(None, "org_id", "created_by", "kind"),
     )
 
+    kind: Mapped[str] = mapped_column(String(16), default="org", server_default=text("'org'"))
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(16))
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     scopes: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     created_by: Mapped[UUID] = mapped_column()
     last_used_at: Mapped[datetime | None] = mapped_column()
+    last_used_ip: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
 

@@ -130,12 +130,42 @@ class ApiKeyRead(ReadModel):
     created_by: UUID
     created_at: datetime
     last_used_at: datetime | None
+    last_used_ip: str | None = Field(description="the client address of the last use")
     expires_at: AwareDatetime | None
     revoked_at: datetime | None
 
 
 class ApiKeyCreated(ApiKeyRead):
     secret: str = Field(description="the full key; shown only in this response", examples=["crm_1a2b3c4d5e6f_..."])
+
+
+class PersonalTokenCreate(InputModel):
+    model_config = {"json_schema_extra": {"examples": [
+        {"name": "Phone", "scopes": ["contacts:write", "activities:write"], "expires_at": "2027-06-30T00:00:00Z"}]}}
+
+    name: Name
+    scopes: list[Scope] = Field(min_length=1, max_length=len(KNOWN_SCOPES),
+                                description="at most the scopes of the credential creating it")
+    expires_at: Instant | None = Field(None, description="null: until revoked")
+
+
+class PersonalTokenRead(ReadModel):
+    id: UUID
+    name: str
+    prefix: str = Field(description="public part of the token, to recognise it")
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    last_used_ip: str | None = Field(description="the client address of the last use")
+    expires_at: AwareDatetime | None
+
+
+class PersonalTokenCreated(PersonalTokenRead):
+    secret: str = Field(description="the full token; shown only in this response", examples=["crm_1a2b3c4d5e6f_..."])
+
+
+class PasswordSet(InputModel):
+    password: Password
 
 
 class Caller(ReadModel):

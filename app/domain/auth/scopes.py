@@ -5,7 +5,7 @@ from __future__ import annotations
 AREAS = (
     "org", "users", "api_keys", "contacts", "companies", "leads", "pipelines", "deals", "activities",
     "custom_fields", "forms", "webhooks", "changes", "imports", "reports", "mail", "campaigns",
-    "automations", "notifications", "files", "documents", "products", "calls", "audit",
+    "automations", "notifications", "files", "documents", "products", "calls", "audit", "tokens",
 )
 ALL = "*"
 KNOWN_SCOPES = frozenset([ALL] + [f"{area}:{level}" for area in AREAS for level in ("read", "write")])

@@ -218,12 +218,13 @@ _USER_STATE = (
 )
 
 
-async def resolve_bearer(session: AsyncSession, settings: Settings, raw: str,
+async def resolve_bearer(session: AsyncSession, settings: Settings, raw: str, ip: str | None = None,
                          allow_expired_password: bool = False) -> Principal:
-    """Turn an `Authorization: Bearer` value into a principal, in one round trip. An access token of a user
-    whose password expired is refused (401 `password_expired`) unless `allow_expired_password`."""
+    """Turn an `Authorization: Bearer` value into a principal, in one round trip. `ip` (the client's address)
+    is recorded on API keys and personal access tokens as `last_used_ip`. An access token of a user whose
+    password expired is refused (401 `password_expired`) unless `allow_expired_password`."""
     if raw.startswith(sec.API_KEY_PREFIX):
-        return await _resolve_api_key(session, settings, raw)
+        return await _resolve_api_key(session, settings, raw, ip)
     if raw.startswith(sec.REFRESH_PREFIX):
         raise Unauthorized("A refresh token cannot be used as an access token")
     org_id, user_id = sec.decode_access_token(settings, raw)
@@ -237,16 +238,23 @@ async def resolve_bearer(session: AsyncSession, settings: Settings, raw: str,
     return Principal.for_user(org_id, user_id, row.role)
 
 
-# Built once (every API-key request runs it): the prefix is a bound value.
+# Built once (every API-key request runs it): the prefix is a bound value. The key's creator comes along in
+# the same statement: their current role bounds the key, and their deactivation disables it at once.
 _KEY_BY_PREFIX = (
-    select(ApiKey.org_id, ApiKey.id, ApiKey.secret_hash, ApiKey.scopes, ApiKey.created_by, ApiKey.revoked_at,
-           ApiKey.expires_at, ApiKey.last_used_at)
+    select(ApiKey.org_id, ApiKey.id, ApiKey.kind, ApiKey.secret_hash, ApiKey.scopes, ApiKey.created_by,
+           ApiKey.revoked_at, ApiKey.expires_at, ApiKey.last_used_at, ApiKey.last_used_ip,
+           User.role.label("creator_role"), User.active.label("creator_active"),
+           User.deleted_at.label("creator_deleted_at"))
     .join(ApiKeyPrefix, and_(ApiKeyPrefix.org_id == ApiKey.org_id, ApiKeyPrefix.api_key_id == ApiKey.id))
+    .join(User, and_(User.org_id == ApiKey.org_id, User.id == ApiKey.created_by))
     .where(ApiKeyPrefix.prefix == bindparam("prefix"))
 )
 
+# An org key never acts above admin: adding owners, or changing an owner, takes an owner in person.
+ORG_KEY_MAX_ROLE = Role.admin
 
-async def _resolve_api_key(session: AsyncSession, settings: Settings, raw: str) -> Principal:
+
+async def _resolve_api_key(session: AsyncSession, settings: Settings, raw: str, ip: str | None) -> Principal:
     prefix, secret = sec.parse_api_key(raw)
     key = (await session.execute(_KEY_BY_PREFIX, {"prefix": prefix})).first()
     if key is None or not sec.same_digest(secret, key.secret_hash):
@@ -256,19 +264,34 @@ async def _resolve_api_key(session: AsyncSession, settings: Settings, raw: str) 
         raise Unauthorized("API key revoked")
     if key.expires_at is not None and key.expires_at <= now:
         raise Unauthorized("API key expired")
-    if key.last_used_at is None or key.last_used_at < now - timedelta(seconds=settings.api_key_touch_seconds):
-        await _touch_api_key(session, key.org_id, key.id, settings.api_key_touch_seconds)
-    return Principal(key.org_id, "api_key", key.id, Role.admin, frozenset(key.scopes), key.created_by)
+    if not key.creator_active or key.creator_deleted_at is not None:
+        raise Unauthorized("The user this key belongs to is deactivated")
+    stale = key.last_used_at is None or key.last_used_at < now - timedelta(seconds=settings.api_key_touch_seconds)
+    if stale or (ip is not None and ip != key.last_used_ip):
+        await _touch_api_key(session, key.org_id, key.id, settings.api_key_touch_seconds, ip)
+    role = Role(key.creator_role)
+    if key.kind == "personal":  # acts as its user, with the token's scopes
+        return Principal(key.org_id, "user", key.created_by, role, frozenset(key.scopes), key.created_by)
+    if role.at_least(ORG_KEY_MAX_ROLE):
+        role = ORG_KEY_MAX_ROLE
+    return Principal(key.org_id, "api_key", key.id, role, frozenset(key.scopes), key.created_by)
 
 
-async def _touch_api_key(session: AsyncSession, org_id: UUID, key_id: UUID, every_seconds: int) -> None:
-    """Record use at most every `every_seconds`, never waiting on a concurrent request's row lock."""
+async def _touch_api_key(session: AsyncSession, org_id: UUID, key_id: UUID, every_seconds: int,
+                         ip: str | None) -> None:
+    """Record use at most every `every_seconds` (and whenever the address changes), never waiting on a
+    concurrent request's row lock."""
     stale = or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < _now() - timedelta(seconds=every_seconds))
+    if ip is not None:
+        stale = or_(stale, ApiKey.last_used_ip.is_distinct_from(ip))
     locked = (
         select(ApiKey.id).where(ApiKey.org_id == org_id, ApiKey.id == key_id, stale)
         .with_for_update(skip_locked=True).scalar_subquery()
     )
+    values: dict[str, object] = {"last_used_at": _now(), "updated_at": ApiKey.updated_at}
+    if ip is not None:
+        values["last_used_ip"] = ip[:64]
     await session.execute(
-        update(ApiKey).where(ApiKey.org_id == org_id, ApiKey.id == locked).values(last_used_at=_now(), updated_at=ApiKey.updated_at)
+        update(ApiKey).where(ApiKey.org_id == org_id, ApiKey.id == locked).values(**values)
         .execution_options(synchronize_session=False)
     )

@@ -15,6 +15,7 @@ from app.domain.auth import secrets as sec
 from app.domain.auth.models import LoginEmail, RefreshToken, Role, User
 from app.domain.auth.principal import Principal
 from app.domain.auth.schemas import UserInvite, UserUpdate
+from app.domain.auth.scopes import ALL
 from app.domain.concurrency import check_version
 from app.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.domain.pagination import Page, PageRequest, keyset_page
@@ -62,9 +63,26 @@ async def list_page(session: AsyncSession, org_id: UUID, page: PageRequest, acti
     return await keyset_page(session, stmt, page, SORTS, User.id)
 
 
+def _grantable(actor: Principal, role: Role) -> None:
+    """No one hands out a role above their own (for a key: its creator's, at most admin); owners make owners."""
+    if role is Role.owner and actor.role is not Role.owner:
+        raise Forbidden("Only an owner can make another user an owner")
+    if not actor.role.at_least(role):
+        raise Forbidden(f"Your role ({actor.role.value}) cannot grant the role {role.value}")
+
+
+def _may_set_passwords(actor: Principal) -> None:
+    """A password is a login with every scope of the user's role: a credential limited to some scopes must
+    not mint one."""
+    if ALL not in actor.scopes:
+        raise Forbidden("Setting a password needs a credential with the scope '*' (a user's own login)",
+                        required_scope=ALL)
+
+
 async def invite(session: AsyncSession, settings: Settings, actor: Principal, body: UserInvite) -> User:
-    if body.role is Role.owner and actor.role is not Role.owner:
-        raise Forbidden("Only an owner can add another owner")
+    _grantable(actor, body.role)
+    if body.password is not None:
+        _may_set_passwords(actor)
     user = await create(session, settings, actor.org_id, email=body.email, name=body.name, role=body.role,
                         password=body.password, manager_id=body.manager_id)
     await audit.record(session, actor, "create", "user", user.id,
@@ -92,8 +110,7 @@ async def update_user(session: AsyncSession, actor: Principal, user_id: UUID, pa
             setattr(user, field, changes[field])
     if "role" in changes and changes["role"] is not None and changes["role"] != user.role:
         new_role = Role(changes["role"])
-        if new_role is Role.owner and actor.role is not Role.owner:
-            raise Forbidden("Only an owner can make another user an owner")
+        _grantable(actor, new_role)
         if user.role == Role.owner:
             await _keep_an_owner(session, user)
         user.role = new_role.value
@@ -148,6 +165,44 @@ async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID,
     )
     await session.flush()
     return user, True
+
+
+async def reactivate(session: AsyncSession, actor: Principal, user_id: UUID) -> User:
+    """A deactivated user may log in again (with their password, when they have one). Their records stay
+    where deactivation put them; their old refresh tokens stay revoked."""
+    user = await get(session, actor.org_id, user_id)
+    _guard_owner(actor, user)
+    _grantable(actor, Role(user.role))
+    if not user.active:
+        user.active = True
+        user.deactivated_at = None
+        session.info.get("memo", {}).clear()  # remembered "active teammate" answers no longer hold
+        await session.flush()
+        await audit.record(session, actor, "update", "user", user.id, {"active": [False, True]})
+    return user
+
+
+async def set_password(session: AsyncSession, settings: Settings, actor: Principal, user_id: UUID,
+                       password: str) -> User:
+    """Set a user's password (an invitee's first one, or a reset). Their refresh tokens are revoked: every
+    device logs in again with the new password."""
+    _may_set_passwords(actor)
+    user = await get(session, actor.org_id, user_id)
+    if user.role == Role.owner and actor.role is not Role.owner:
+        raise Forbidden("Only an owner can set an owner's password")
+    _grantable(actor, Role(user.role))
+    before = user.password_changed_at
+    user.password_hash = sec.hash_password(settings, password)
+    user.password_changed_at = datetime.now(UTC)
+    await session.execute(
+        update(RefreshToken).where(RefreshToken.org_id == user.org_id, RefreshToken.user_id == user.id,
+                                   RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    await session.flush()
+    await audit.record(session, actor, "update", "user", user.id, {"password_changed_at": [
+        before.isoformat() if before else None, user.password_changed_at.isoformat()]})
+    return user
 
 
 def _guard_owner(actor: Principal, target: User) -> None:

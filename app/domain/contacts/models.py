@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
 
 from sqlalchemy import Computed, Date, Index, String, text
@@ -49,4 +49,5 @@ class Contact(SalesRecord, Base):
     birthday: Mapped[date | None] = mapped_column(Date)
     address: Mapped[dict | None] = mapped_column(JSONB)
     external_ids: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")
+    erased_at: Mapped[datetime | None] = mapped_column(default=None)  # personal data removed (GDPR erasure)
     search: Mapped[str] = mapped_column(TSVECTOR, Computed(PERSON_SEARCH.format(extra=""), persisted=True))

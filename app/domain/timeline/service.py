@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain import kinds
 from app.domain.activities.models import Activity
 from app.domain.activities.schemas import ActivityRead
+from app.domain.auth.principal import Principal
+from app.domain.auth.scopes import grants
 from app.domain.contacts.models import Contact
 from app.domain.deals.models import Deal, StageMove
 from app.domain.deals.schemas import StageMoveRead
@@ -49,26 +51,41 @@ class Via:
     parents: Any  # a SELECT of parent ids
 
 
-def _branches(object_type: str, object_id: Any) -> list[tuple[str, Any]]:
-    """-> [(kind, filter)]: each filter is served by one index, directly or per parent (see Via); parents are
-    the records the reader may read."""
+def _branches(object_type: str, object_id: Any) -> list[tuple[str, Any, str | None]]:
+    """-> [(kind, filter, parent kind)]: each filter is served by one index, directly or per parent (see Via,
+    and its parent kind); parents are the records the reader may read."""
     S = FormSubmission
     if object_type == "deal":
-        return [("activity", Activity.deal_id == object_id), ("stage_change", StageMove.deal_id == object_id),
-                ("form_submission", S.deal_id == object_id)]
+        return [("activity", Activity.deal_id == object_id, None), ("stage_change", StageMove.deal_id == object_id, None),
+                ("form_submission", S.deal_id == object_id, None)]
     if object_type == "lead":
-        return [("activity", Activity.lead_id == object_id), ("form_submission", S.lead_id == object_id)]
+        return [("activity", Activity.lead_id == object_id, None), ("form_submission", S.lead_id == object_id, None)]
     if object_type == "contact":
         deals = select(Deal.id).where(_readable("deal"), Deal.contact_id == object_id)
         leads = select(Lead.id).where(_readable("lead"), Lead.contact_id == object_id)
-        return [("activity", Activity.contact_id == object_id), ("activity", Via(Activity.deal_id, deals)),
-                ("activity", Via(Activity.lead_id, leads)), ("stage_change", Via(StageMove.deal_id, deals)),
-                ("form_submission", S.contact_id == object_id), ("form_submission", Via(S.lead_id, leads))]
+        return [("activity", Activity.contact_id == object_id, None), ("activity", Via(Activity.deal_id, deals), "deal"),
+                ("activity", Via(Activity.lead_id, leads), "lead"),
+                ("stage_change", Via(StageMove.deal_id, deals), "deal"),
+                ("form_submission", S.contact_id == object_id, None), ("form_submission", Via(S.lead_id, leads), "lead")]
     contacts = select(Contact.id).where(_readable("contact"), Contact.company_id == object_id)
     deals = select(Deal.id).where(_readable("deal"), or_(Deal.company_id == object_id, Deal.contact_id.in_(contacts)))
-    return [("activity", Activity.company_id == object_id), ("activity", Via(Activity.contact_id, contacts)),
-            ("activity", Via(Activity.deal_id, deals)), ("stage_change", Via(StageMove.deal_id, deals)),
-            ("form_submission", Via(S.contact_id, contacts))]
+    return [("activity", Activity.company_id == object_id, None),
+            ("activity", Via(Activity.contact_id, contacts), "contact"),
+            ("activity", Via(Activity.deal_id, deals), "deal"), ("stage_change", Via(StageMove.deal_id, deals), "deal"),
+            ("form_submission", Via(S.contact_id, contacts), "contact")]
+
+
+# The scope each kind of entry, and each parent an entry is reached through, needs: a timeline shows only
+# what the caller's credential may read elsewhere (a `contacts:read` key sees no deals' stage moves).
+SCOPE_OF = {"activity": "activities:read", "stage_change": "deals:read", "form_submission": "forms:read",
+            "deal": "deals:read", "lead": "leads:read", "contact": "contacts:read"}
+
+
+def readable_kinds(who: Reader) -> frozenset[str]:
+    """The kinds of entry and parent `who` may read (a bare org id: all of them)."""
+    if not isinstance(who, Principal):
+        return frozenset(SCOPE_OF)
+    return frozenset(k for k, scope in SCOPE_OF.items() if grants(who.scopes, scope))
 
 
 _COLUMNS = {
@@ -110,7 +127,11 @@ async def timeline(session: AsyncSession, who: Reader, object_type: str, object_
     params: dict[str, Any] = {**reader_params(who), "object_id": object_id, "limit": page.limit + 1}
     if page.cursor:
         params["after_time"], params["after_id"] = decode_cursor(page.cursor, probe)
-    stmt = _statement(object_type, bool(page.cursor))
+    allowed = readable_kinds(who)
+    if not any(kind in allowed and (via is None or via in allowed) for kind, via in _branch_kinds(object_type)):
+        await KINDS[object_type].get(session, who, object_id)  # 404 as usual; else an empty history
+        return Page([], None)
+    stmt = _statement(object_type, bool(page.cursor), allowed)
     rows = (await session.execute(stmt, params)).all()
     if not rows:  # an empty history, or no record the reader may read (404, whatever org it belongs to)
         await KINDS[object_type].get(session, who, object_id)
@@ -119,12 +140,18 @@ async def timeline(session: AsyncSession, who: Reader, object_type: str, object_
 
 
 @lru_cache(maxsize=16)
-def _statement(object_type: str, paged: bool) -> Any:
-    """One statement per record type (and first page or not), built once: the values are bound parameters.
-    Building this UNION anew took longer than PostgreSQL took to run it."""
+def _branch_kinds(object_type: str) -> tuple[tuple[str, str | None], ...]:
+    return tuple((kind, via) for kind, _, via in _branches(object_type, None))
+
+
+@lru_cache(maxsize=64)
+def _statement(object_type: str, paged: bool, allowed: frozenset[str]) -> Any:
+    """One statement per record type (first page or not, and the kinds the caller may read), built once: the
+    values are bound parameters. Building this UNION anew took longer than PostgreSQL took to run it."""
     org_id, object_id = bindparam("org_id", type_=PGUUID(as_uuid=True)), bindparam("object_id", type_=PGUUID(as_uuid=True))
     limit = bindparam("limit", type_=Integer)
-    parts = [_branch(kind, condition, org_id, paged, limit) for kind, condition in _branches(object_type, object_id)]
+    parts = [_branch(kind, condition, org_id, paged, limit) for kind, condition, via in _branches(object_type, object_id)
+             if kind in allowed and (via is None or via in allowed)]
     entries = union(*[select(p) for p in parts]).subquery("entries")
     cut = (select(entries.c.kind, entries.c.id, entries.c.occurred_at)
            .order_by(entries.c.occurred_at.desc(), entries.c.id.desc()).limit(limit).subquery("page"))

@@ -1,0 +1,38 @@
+"""The event catalogue: every event type the changes feed, webhooks and automations carry (API.md "Events").
+
+`<object>.created / .updated / .deleted / .restored` exist for each kind in `app.domain.kinds` whose events
+reach the feed; the others are listed here by name."""
+
+from __future__ import annotations
+
+from app.domain import kinds
+
+LIFECYCLE = ("created", "updated", "deleted", "restored")
+
+OTHER: dict[str, str] = {
+    "deal.stage_changed": "a deal moved to another stage (`previous.stage_id`), beside that write's deal.updated",
+    "deal.won": "a deal entered a won stage",
+    "deal.lost": "a deal entered a lost stage",
+    "lead.converted": "a lead became a contact (and maybe a company and a deal): data = {lead, contact, company, deal}",
+    "lead.sla_breached": "the call-back task of a form's lead was not done in time (once per lead)",
+    "form.submitted": "an accepted form submission (data.object = the submission)",
+    "activity.completed": "done_at was set",
+    "activity.due": "remind_at (or due_at when there is no remind_at) was reached, once",
+    "activity.overdue": "due_at passed while not done, once",
+    "contact.birthday": "the contact's birthday, at the configured hour in the org's time zone",
+    "contact.erased": "the contact's personal data was removed (GDPR erasure): data.object is the anonymised "
+                      "tombstone; sync clients drop what they hold about the person",
+    "webhook.disabled": "an endpoint was switched off (410 or lasting failure)",
+    "notification.created": "a notification for a user",
+    "import.finished": "an import ended",
+}
+
+
+def types() -> tuple[str, ...]:
+    """Every event type, lifecycle ones first."""
+    lifecycle = tuple(f"{k.object_type}.{action}" for k in kinds.having("feed") for action in LIFECYCLE)
+    return lifecycle + tuple(OTHER)
+
+
+def known(event_type: str) -> bool:
+    return event_type in types()

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from app.domain.activities.schemas import ActivityRead
+from app.domain.contacts.schemas import ContactRead
+from app.domain.deals.schemas import DealRead
+from app.domain.forms.schemas import SubmissionRead
+from app.domain.leads.schemas import LeadRead
+
+NOT_YET_STORED = "always [] for now: this area is not stored yet (arrives with mail, telephony and files)"
+
+
+class EventRead(BaseModel):
+    """An event as the changes feed and webhooks show it."""
+
+    id: UUID
+    type: str
+    object_type: str
+    object_id: UUID
+    action: str
+    occurred_at: str
+    actor: dict[str, Any]
+    version: int | None
+    data: dict[str, Any]
+
+
+class ContactExport(BaseModel):
+    """Everything held about one person, each record as its own GET returns it (soft-deleted ones included)."""
+
+    contact: ContactRead
+    activities: list[ActivityRead] = Field(description="linked to the contact or to one of its leads")
+    deals: list[DealRead]
+    leads: list[LeadRead] = Field(description="leads linked to the contact (e.g. converted into it)")
+    submissions: list[SubmissionRead] = Field(description="form submissions of the contact and its leads")
+    events: list[EventRead] = Field(description="the events of all of the above, oldest first")
+    emails: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
+    calls: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
+    files: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
+    exported_at: datetime
+
+
+class ErasureCounts(BaseModel):
+    activities: int
+    leads: int
+    submissions: int
+    deals: int = Field(description="deals kept (values, stages), their titles cleared of the person's name")
+    events: int = Field(description="event payloads scrubbed (the changes feed and webhook history)")
+    webhook_deliveries: int
+    notifications: int
+
+
+class ErasureResult(BaseModel):
+    id: UUID = Field(description="the contact")
+    status: Literal["erased"] = "erased"
+    erased_at: datetime
+    counts: ErasureCounts
