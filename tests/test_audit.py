@@ -215,3 +215,15 @@ async def test_the_client_address_behind_trusted_proxies(client, settings, datab
         other = await signup(p)
         c = (await p.post("/v1/contacts", headers={**other.headers, **forwarded}, json={"first_name": "B"})).json()
         assert (await _log(p, other, object_id=c["id"]))[0]["ip"] == "203.0.113.9"
+
+
+async def test_personal_data_export_and_erasure_are_audited_without_the_persons_values(client):
+    acct = await signup(client)
+    c = (await client.post("/v1/contacts", headers=acct.headers, json={"first_name": "Zelda", "email": "z@example.com"})).json()
+    await client.patch(f"/v1/contacts/{c['id']}", headers=acct.headers, json={"email": "zelda@example.com"})
+    assert (await client.get(f"/v1/contacts/{c['id']}/export", headers=acct.headers)).status_code == 200
+    assert (await client.post(f"/v1/contacts/{c['id']}/erase", headers=acct.headers)).status_code == 202
+    rows = await _log(client, acct, object_id=c["id"])
+    assert [row["action"] for row in rows] == ["erase", "export", "update", "create"]
+    assert all(row["actor"] == {"type": "user", "id": acct.user_id} for row in rows)
+    assert all(row["changes"] == {} for row in rows)  # who, what and when stay; the person's values go
