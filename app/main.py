@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, red
                            "X-Request-ID"],
             expose_headers=["ETag", "X-Request-ID", "Retry-After", "Location"],
         )
-    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, trusted_proxies=settings.trusted_proxies)
 
     original_openapi = app.openapi
 

@@ -78,6 +78,15 @@ class Settings(BaseSettings):
         30, ge=1, description="a key's 'running' mark lasts this long past its request's last sign of life "
                               "(renewed while it runs): a process killed mid-request frees the key within it")
     events_retention_days: int = Field(30, ge=1, description="the changes feed keeps events this long")
+    audit_retention_days: int = Field(365, ge=1, description="the audit log keeps rows this long")
+
+    # Password logins: failures per account (and, higher, per client IP) within a window lock further logins.
+    login_max_failures: int = Field(5, ge=1, description="failed logins of one account within the window that lock it")
+    login_failure_window_seconds: int = Field(900, ge=1, description="the window failed logins are counted in")
+    login_lockout_seconds: int = Field(60, ge=1, description="first lock; each further failure doubles it")
+    login_lockout_max_seconds: int = Field(3600, ge=1, description="longest lock")
+    login_max_failures_per_ip: int = Field(
+        100, ge=1, description="failed logins from one client IP within the window that lock logins from it")
     changes_max_wait_seconds: float = Field(30, ge=0)
 
     import_max_bytes: int = Field(1 << 30, ge=1024, description="largest import upload")

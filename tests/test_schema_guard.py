@@ -72,6 +72,7 @@ INDEXES_WITHOUT_LEADING_ORG_ID: dict[str, str] = {
     "ix_webhook_deliveries_due": f"{_SWEEP} (webhooks.due_deliveries: retries whose hand-over was lost)",
     "ix_imports_unfinished": f"{_SWEEP} (imports.unfinished: queued or interrupted imports)",
     "ix_refresh_tokens_expires_at": f"{_SWEEP} (maintenance.purge_expired_refresh_tokens)",
+    "ix_audit_log_occurred_at": f"{_SWEEP} (maintenance.purge_old_audit_entries: audit-log retention)",
 }
 
 

@@ -15,26 +15,31 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.errors import unhandled
 from app.api.metrics import Metrics
 from app.api.problems import problem_response
+from app.api.ratelimit import client_ip
+from app.domain.audit import service as audit
 from app.logging import log
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
 class RequestContextMiddleware:
-    """Every response carries `X-Request-ID` (the caller's, if sane, else a new one)."""
+    """Every response carries `X-Request-ID` (the caller's, if sane, else a new one). The client's address
+    (behind `trusted_proxies`) and user agent are bound for the audit log."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app, self.metrics = app, metrics
+    def __init__(self, app: ASGIApp, metrics: Metrics, trusted_proxies: list[str] | None = None) -> None:
+        self.app, self.metrics, self.trusted_proxies = app, metrics, trusted_proxies or []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get("x-request-id", "")
+        headers = Headers(scope=scope)
+        incoming = headers.get("x-request-id", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         scope.setdefault("state", {})["request_id"] = request_id
+        audit.bind_request(client_ip(Request(scope), self.trusted_proxies), headers.get("user-agent"))
         status = 500
         response_started = False
         started = time.perf_counter()

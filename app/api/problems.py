@@ -48,6 +48,7 @@ PRECONDITION = _doc(412, "If-Match does not match the current version")
 VALIDATION = _doc(422, "Invalid input; `errors` names each field")
 BAD_REQUEST = _doc(400, "Malformed request (e.g. invalid JSON)")
 TOO_LARGE = _doc(413, "Request body too large")
+TOO_MANY = _doc(429, "Too many attempts; see `Retry-After` and `RateLimit-*`")
 
 AUTHED = {**UNAUTHORIZED, **FORBIDDEN, **VALIDATION}
 """Responses every authenticated route can give."""

@@ -21,6 +21,7 @@ from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
 from app.api.schemas import ListPage
 from app.db import Database
 from app.domain import bulk
+from app.domain.audit import service as audit
 from app.domain.auth.principal import Principal
 from app.domain.errors import ValidationFailed
 from app.domain.flows.upsert import Writers, upsert
@@ -219,6 +220,7 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
         # The first page is read (and every parameter checked) before anything is sent: a bad sort, cursor or
         # filter is a 422, never a 200 with a header row and then a cut.
         first = await page(session, query.page.cursor)
+        await audit.record(session, who, "export", kind.object_type, None)
         return StreamingResponse(
             _export_stream(request.app.state.db, lines(first.items, header=True), first.next_cursor, page, lines),
             media_type="text/csv; charset=utf-8",

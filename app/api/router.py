@@ -6,6 +6,7 @@ from app.api import ops
 from app.api.v1 import (
     activities,
     api_keys,
+    audit_log,
     auth,
     changes,
     companies,
@@ -30,6 +31,7 @@ from app.api.v1 import (
 
 routers: list[APIRouter] = [
     module.router
-    for module in (ops, auth, me, tokens, org, users, teams, api_keys, contacts, companies, leads, pipelines, deals, activities,
+    for module in (ops, auth, me, tokens, org, users, teams, api_keys, audit_log, contacts, companies, leads, pipelines,
+                   deals, activities,
                    custom_fields, schema, webhooks, notifications, forms, public_forms, changes, imports, reports)
 ] + [me.ping_router]

@@ -1,6 +1,7 @@
 """Every table, imported once so that metadata (alembic, tests) sees them all."""
 
 from app.domain.activities.models import Activity
+from app.domain.audit.models import AuditEntry
 from app.domain.auth.models import ApiKey, ApiKeyPrefix, LoginEmail, RefreshToken, User
 from app.domain.base import Base
 from app.domain.companies.models import Company
@@ -19,6 +20,6 @@ from app.domain.reminders.models import TimerFailure
 from app.domain.teams.models import Team, TeamMember
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-__all__ = ["Activity", "ApiKey", "ApiKeyPrefix", "Base", "Company", "Contact", "CustomField", "Deal", "Event", "EventCommit", "EventPosition", "ExternalRef",
+__all__ = ["Activity", "ApiKey", "AuditEntry", "ApiKeyPrefix", "Base", "Company", "Contact", "CustomField", "Deal", "Event", "EventCommit", "EventPosition", "ExternalRef",
            "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "RefreshToken", "Stage", "StageMove",
            "Team", "TeamMember", "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]

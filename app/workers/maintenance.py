@@ -45,3 +45,14 @@ async def purge_stale_timer_failures(ctx: dict[str, Any]) -> int:
             delete(TimerFailure).where(TimerFailure.next_attempt_at < datetime.now(UTC) - timedelta(days=1)))
     log.info("purged_timer_failures", count=result.rowcount)
     return result.rowcount
+
+
+async def purge_old_audit_entries(ctx: dict[str, Any]) -> int:
+    """Audit rows older than CRM_AUDIT_RETENTION_DAYS are deleted."""
+    from app.domain.audit.service import purge_older_than
+
+    cutoff = datetime.now(UTC) - timedelta(days=ctx["settings"].audit_retention_days)
+    async with ctx["db"].sessions.begin() as session:
+        count = await purge_older_than(session, cutoff)
+    log.info("purged_audit_entries", count=count)
+    return count

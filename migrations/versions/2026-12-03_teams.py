@@ -1,7 +1,7 @@
 """teams and their members: record visibility by team
 
 Revision ID: 0014
-Revises: 0016
+Revises: 0015
 Create Date: 2026-12-03 22:00:00.000000+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0014'
-down_revision: str | None = '0016'
+down_revision: str | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -9,6 +9,7 @@ from app.api.deps import PageDep, SessionDep, require
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.routing import Router
 from app.api.schemas import ListPage
+from app.domain.audit import service as audit
 from app.domain.auth import api_keys as service
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
@@ -45,4 +46,5 @@ async def get_key(key_id: UUID, session: SessionDep, who: KeysRead) -> ApiKeyRea
 async def revoke_key(key_id: UUID, session: SessionDep, who: KeysAdmin) -> Response:
     """Revoke a key: requests with it answer 401 from now on."""
     await service.revoke(session, who.org_id, key_id)
+    await audit.record(session, who, "api_key.revoked", "api_key", key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import Form, Response, status
 
-from app.api.deps import SessionDep, SettingsDep
-from app.api.problems import CONFLICT, NOT_FOUND, UNAUTHORIZED, VALIDATION
+from app.api.deps import RedisDep, SessionDep, SettingsDep
+from app.api.problems import CONFLICT, NOT_FOUND, TOO_MANY, UNAUTHORIZED, VALIDATION
 from app.api.routing import Router
 from app.domain.auth import service
 from app.domain.auth.schemas import RefreshRequest, SignupRequest, SignupResponse, TokenPair, UserRead
@@ -30,16 +30,23 @@ async def signup(body: SignupRequest, session: SessionDep, settings: SettingsDep
 
 
 @router.post("/token", response_model=TokenPair, operation_id="createToken",
-             responses={**UNAUTHORIZED, **VALIDATION})
+             responses={**UNAUTHORIZED, **VALIDATION, **TOO_MANY})
 async def token(
     session: SessionDep,
     settings: SettingsDep,
+    redis: RedisDep,
     username: Annotated[PlainText, Form(max_length=320, description="the user's email")],
     password: Annotated[str, Form(max_length=256)],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = "password",
 ) -> TokenPair:
-    """OAuth2 password grant (form-encoded): email and password for an access and a refresh token."""
-    return await service.login(session, settings, username, password)
+    """OAuth2 password grant (form-encoded): email and password for an access and a refresh token.
+
+    After `CRM_LOGIN_MAX_FAILURES` failed logins of one account within `CRM_LOGIN_FAILURE_WINDOW_SECONDS` (or
+    many more from one client address) every login of it, the right password included, answers 429 with
+    `Retry-After` and `RateLimit-*` until the lock passes; the lock doubles with each further failure. A password
+    older than the organisation's `password_max_age_days` answers 401 with `error: password_expired`: set a new
+    one with `POST /v1/me/password` (email, current and new password; no token needed)."""
+    return await service.login(session, settings, username, password, redis)
 
 
 @router.post("/refresh", response_model=TokenPair, operation_id="refreshToken",

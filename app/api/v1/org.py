@@ -27,7 +27,8 @@ async def get_org(request: Request, response: Response, session: SessionDep,
 @router.patch("", response_model=OrgRead, operation_id="updateOrg", responses={**AUTHED, **PRECONDITION})
 async def update_org(body: OrgUpdate, response: Response, session: SessionDep, expected: IfMatch,
                      who: Annotated[Principal, require("org:write", Role.admin)]) -> OrgRead:
-    """Change organisation settings (admins). `default_phone_region: null` clears it."""
-    org = await service.update(session, who.org_id, body, expected)
+    """Change organisation settings (admins). `default_phone_region: null` clears it;
+    `password_max_age_days: null` lets passwords never expire. Changes are in the audit log (`settings.changed`)."""
+    org = await service.update(session, who.org_id, body, expected, who)
     response.headers["ETag"] = etag_of(org.version)
     return OrgRead.model_validate(org)

@@ -12,6 +12,7 @@ from app.api.deps import PageDep, SessionDep, require_own
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.routing import Router
 from app.api.schemas import ListPage
+from app.domain.audit import service as audit
 from app.domain.auth import api_keys as service
 from app.domain.auth.principal import Principal
 from app.domain.auth.schemas import PersonalTokenCreate, PersonalTokenCreated, PersonalTokenRead
@@ -60,4 +61,5 @@ async def revoke_token(token_id: UUID, session: SessionDep, who: TokensWrite) ->
     """Requests with the token answer 401 from now on. Another user's token, or an org API key → 404."""
     me = _user(who)
     await service.revoke(session, me.org_id, token_id, PERSONAL, me.id)
+    await audit.record(session, who, "api_key.revoked", "api_key", token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,14 +5,26 @@ from uuid import UUID
 
 from fastapi import Query, Request, Response, status
 
-from app.api.deps import IfMatch, PageDep, SessionDep, SettingsDep, conditional, etag_of, require, require_own
+from app.api.deps import (
+    IfMatch,
+    PageDep,
+    SessionDep,
+    SettingsDep,
+    conditional,
+    etag_of,
+    require,
+    require_own,
+)
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
 from app.api.routing import Router
 from app.api.schemas import ListPage
+from app.domain.audit import service as audit
+from app.domain.audit.schemas import LoginRead, login_read
 from app.domain.auth import users as service
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
 from app.domain.auth.schemas import DeactivateRequest, PasswordSet, UserInvite, UserRead, UserUpdate
+from app.domain.errors import Forbidden
 from app.domain.flows import user_deactivation
 
 router = Router(prefix="/v1/users", tags=["users"])
@@ -75,6 +87,18 @@ async def delete_user(user_id: UUID, session: SessionDep, who: UsersAdmin) -> Re
     """Deactivate without reassignment (the user and their history stay, unable to log in)."""
     await user_deactivation.deactivate(session, who, user_id, None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{user_id}/logins", response_model=ListPage[LoginRead], operation_id="listUserLogins",
+            summary="A user's login history", responses={**AUTHED, **NOT_FOUND})
+async def user_logins(user_id: UUID, session: SessionDep, who: UsersRead, page: PageDep) -> ListPage[LoginRead]:
+    """A user's logins, succeeded and failed, with the client's IP address and user agent, newest first
+    (admins; anyone for themself, as `GET /v1/me/logins`)."""
+    if not (who.type == "user" and who.id == user_id) and not who.allows("audit:read", Role.admin):
+        raise Forbidden("Only admins can see other users' logins")
+    await service.get(session, who.org_id, user_id)
+    result = await audit.logins_page(session, who.org_id, user_id, page)
+    return ListPage(data=[login_read(r) for r in result.items], next_cursor=result.next_cursor)
 
 
 @router.post("/{user_id}/reactivate", response_model=UserRead, operation_id="reactivateUser",

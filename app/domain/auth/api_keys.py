@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.audit import service as audit
 from app.domain.auth import secrets as sec
 from app.domain.auth.models import ApiKey, ApiKeyPrefix
 from app.domain.auth.principal import Principal
@@ -47,6 +48,8 @@ async def create(session: AsyncSession, actor: Principal, body: ApiKeyCreate | P
     await session.flush()
     session.add(ApiKeyPrefix(prefix=prefix, org_id=key.org_id, api_key_id=key.id))
     await session.flush()
+    await audit.record(session, actor, "api_key.created", "api_key", key.id,
+                       {"name": [None, key.name], "scopes": [None, key.scopes]})
     return key, full
 
 

@@ -60,6 +60,7 @@ class User(TenantRecord, Base):
     out_of_office: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     deactivated_at: Mapped[datetime | None] = mapped_column()
     last_login_at: Mapped[datetime | None] = mapped_column()
+    password_changed_at: Mapped[datetime | None] = mapped_column()  # when the password was last set
 
 
 class LoginEmail(Base):

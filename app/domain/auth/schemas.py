@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import AfterValidator, AwareDatetime, Field
 
 from app.domain.auth.models import Role
+from app.domain.auth.passwords import check_password
 from app.domain.auth.scopes import KNOWN_SCOPES
 from app.domain.auth.secrets import MIN_PASSWORD_LENGTH
 from app.domain.orgs.schemas import OrgRead
@@ -14,7 +15,10 @@ from app.domain.schemas import Email, InputModel, Instant, Name, ReadModel
 
 Password = Annotated[
     str,
-    Field(min_length=MIN_PASSWORD_LENGTH, max_length=256, examples=["correct horse battery"]),
+    Field(min_length=MIN_PASSWORD_LENGTH, max_length=256, examples=["correct horse battery"],
+          description=f"at least {MIN_PASSWORD_LENGTH} characters; not a common password, one repeated character "
+                      "or a simple sequence"),
+    AfterValidator(check_password),
 ]
 
 
@@ -92,6 +96,18 @@ class UserUpdate(InputModel):
     role: Role | None = None
     manager_id: UUID | None = None
     out_of_office: bool | None = None
+
+
+class PasswordChange(InputModel):
+    """`current` proves who you are; with an access token (accepted even when the password expired) `email` is
+    not needed, without one it names the account."""
+
+    model_config = {"json_schema_extra": {"examples": [{"current": "correct horse battery",
+                                                          "new": "staple battery horse correct"}]}}
+
+    email: Email | None = Field(None, description="the account, when calling without an access token")
+    current: str = Field(min_length=1, max_length=256)
+    new: Password
 
 
 class DeactivateRequest(InputModel):

@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from redis.asyncio import Redis
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.audit import service as audit
+from app.domain.auth import lockout
 from app.domain.auth import secrets as sec
 from app.domain.auth import users as user_service
 from app.domain.auth.models import ApiKey, ApiKeyPrefix, LoginEmail, RefreshToken, Role, User
 from app.domain.auth.principal import Principal
 from app.domain.auth.schemas import SignupRequest, TokenPair
-from app.domain.errors import Unauthorized
+from app.domain.errors import Forbidden, Unauthorized, ValidationFailed
 from app.domain.orgs import service as org_service
 from app.domain.orgs.models import Org
 from app.domain.pipelines import service as pipelines
@@ -22,7 +25,18 @@ from app.settings import Settings
 
 
 class InvalidCredentials(Unauthorized):
+    """Keeps the `login.failed` audit row written before it."""
+
     slug, title = "invalid-credentials", "Invalid credentials"
+    keep_changes = True
+
+
+class PasswordExpired(Unauthorized):
+    """The organisation's `password_max_age_days` has passed since the password was set: logins and access
+    tokens are refused until `POST /v1/me/password` sets a new one."""
+
+    slug, title = "password-expired", "Password expired"
+    keep_changes = True
 
 
 class RefreshTokenReused(Unauthorized):
@@ -69,21 +83,86 @@ async def issue_tokens(session: AsyncSession, settings: Settings, user: User,
     )
 
 
-async def login(session: AsyncSession, settings: Settings, email: str, password: str) -> TokenPair:
-    email = email.strip().lower()
-    user = await session.scalar(
+async def _user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(
         select(User).join(LoginEmail, and_(LoginEmail.org_id == User.org_id, LoginEmail.user_id == User.id))
         .where(LoginEmail.email == email)
     )
+
+
+def password_expired(max_age_days: int | None, changed_at: datetime | None, created_at: datetime) -> bool:
+    """Whether a password set at `changed_at` (never changed: when the user was created) is too old."""
+    if max_age_days is None:
+        return False
+    return (changed_at or created_at) + timedelta(days=max_age_days) <= _now()
+
+
+async def _login_failed(session: AsyncSession, user: User | None, reason: str) -> None:
+    if user is not None:
+        await audit.record(session, audit.ANONYMOUS, "login.failed", "user", user.id, {"reason": [None, reason]},
+                           org_id=user.org_id)
+
+
+async def _check_password(session: AsyncSession, settings: Settings, redis: Redis | None, email: str,
+                          password: str, user: User | None = None) -> User:
+    """The user whose password this is, unless the account or address is locked (429) or it is wrong (401);
+    either way a `login.failed` row is written for a known account."""
+    email = email.strip().lower()
+    ip = audit.request_origin().ip
+    if user is None:
+        user = await _user_by_email(session, email)
+    lock = await lockout.current_lock(redis, settings, email, ip)
+    if lock is not None:
+        await _login_failed(session, user, "locked")
+        raise lock.error()
     ok = sec.verify_password(settings, user.password_hash if user else None, password)
     if not ok or user is None or not user.active or user.deleted_at is not None:
+        await lockout.failed(redis, settings, email, ip)
+        await _login_failed(session, user, "invalid_credentials")
         raise InvalidCredentials("Wrong email or password", error="invalid_grant")
+    await lockout.succeeded(redis, email)
+    return user
+
+
+async def login(session: AsyncSession, settings: Settings, email: str, password: str,
+                redis: Redis | None = None) -> TokenPair:
+    """Password login. Locked (too many failures): 429; wrong: 401; expired password: 401 `password_expired`."""
+    user = await _check_password(session, settings, redis, email, password)
+    org = await org_service.get(session, user.org_id)
+    if password_expired(org.password_max_age_days, user.password_changed_at, user.created_at):
+        await _login_failed(session, user, "password_expired")
+        raise PasswordExpired("Your password has expired; set a new one with POST /v1/me/password",
+                              error="password_expired", code="password_expired")
     # Bookkeeping, not an edit: neither `version` (the ETag) nor `updated_at` moves.
     await session.execute(
         update(User).where(User.org_id == user.org_id, User.id == user.id)
         .values(last_login_at=_now(), updated_at=User.updated_at).execution_options(synchronize_session=False)
     )
+    await audit.record(session, Principal.for_user(user.org_id, user.id, user.role), "login.succeeded", "user",
+                       user.id)
     return await issue_tokens(session, settings, user)
+
+
+async def change_password(session: AsyncSession, settings: Settings, redis: Redis | None, who: Principal | None,
+                          email: str | None, current: str, new: str) -> User:
+    """Set a new password, proven by the current one. The caller is the user of the access token (even one whose
+    password expired), or, without a token, the user of `email`. A wrong current password counts as a failed
+    login (lockout, `login.failed`)."""
+    if who is not None:
+        if who.type != "user":
+            raise Forbidden("Only users have passwords")
+        user = await user_service.get(session, who.org_id, who.id)
+    elif email:
+        user = await _user_by_email(session, email.strip().lower())
+    else:
+        raise Unauthorized("Send an access token, or the account's email with the current password")
+    user = await _check_password(session, settings, redis, email or (user.email if user else ""), current, user)
+    if sec.verify_password(settings, user.password_hash, new):
+        raise ValidationFailed("the new password must differ from the current one", loc=("body", "new"))
+    user.password_hash = sec.hash_password(settings, new)
+    user.password_changed_at = _now()
+    await session.flush()
+    return user
 
 
 async def _find_refresh_token(session: AsyncSession, raw: str) -> RefreshToken:
@@ -121,6 +200,8 @@ async def refresh(session: AsyncSession, settings: Settings, raw: str) -> TokenP
     if user is None or not user.active or user.deleted_at is not None:
         raise Unauthorized("User is deactivated", error="invalid_grant")
     token.rotated_at = _now()
+    await audit.record(session, Principal.for_user(user.org_id, user.id, user.role), "token.refreshed", "user",
+                       user.id)
     return await issue_tokens(session, settings, user, family_id=token.family_id)
 
 
@@ -129,13 +210,19 @@ async def logout(session: AsyncSession, raw: str) -> None:
     await _revoke_family(session, token)
 
 
-_USER_STATE = select(User.role, User.active, User.deleted_at).where(User.org_id == bindparam("org_id"),
-                                                                   User.id == bindparam("user_id"))
+_USER_STATE = (
+    select(User.role, User.active, User.deleted_at, User.password_changed_at, User.created_at,
+           Org.password_max_age_days)
+    .join(Org, Org.id == User.org_id)
+    .where(User.org_id == bindparam("org_id"), User.id == bindparam("user_id"))
+)
 
 
-async def resolve_bearer(session: AsyncSession, settings: Settings, raw: str, ip: str | None = None) -> Principal:
+async def resolve_bearer(session: AsyncSession, settings: Settings, raw: str, ip: str | None = None,
+                         allow_expired_password: bool = False) -> Principal:
     """Turn an `Authorization: Bearer` value into a principal, in one round trip. `ip` (the client's address)
-    is recorded on API keys and personal access tokens as `last_used_ip`."""
+    is recorded on API keys and personal access tokens as `last_used_ip`. An access token of a user whose
+    password expired is refused (401 `password_expired`) unless `allow_expired_password`."""
     if raw.startswith(sec.API_KEY_PREFIX):
         return await _resolve_api_key(session, settings, raw, ip)
     if raw.startswith(sec.REFRESH_PREFIX):
@@ -144,6 +231,10 @@ async def resolve_bearer(session: AsyncSession, settings: Settings, raw: str, ip
     row = (await session.execute(_USER_STATE, {"org_id": org_id, "user_id": user_id})).first()
     if row is None or not row.active or row.deleted_at is not None:
         raise Unauthorized("User is deactivated")
+    if not allow_expired_password and password_expired(row.password_max_age_days, row.password_changed_at,
+                                                       row.created_at):
+        raise PasswordExpired("Your password has expired; set a new one with POST /v1/me/password",
+                              error="password_expired", code="password_expired")
     return Principal.for_user(org_id, user_id, row.role)
 
 

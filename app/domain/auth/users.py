@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import locks
+from app.domain.audit import service as audit
 from app.domain.auth import secrets as sec
 from app.domain.auth.models import LoginEmail, RefreshToken, Role, User
 from app.domain.auth.principal import Principal
@@ -30,6 +31,7 @@ async def create(session: AsyncSession, settings: Settings, org_id: UUID, *, ema
     user = User(
         org_id=org_id, email=email, name=name, role=role.value, manager_id=manager_id,
         password_hash=sec.hash_password(settings, password) if password else None,
+        password_changed_at=datetime.now(UTC) if password else None,
     )
     session.add(user)
     await session.flush()
@@ -81,8 +83,11 @@ async def invite(session: AsyncSession, settings: Settings, actor: Principal, bo
     _grantable(actor, body.role)
     if body.password is not None:
         _may_set_passwords(actor)
-    return await create(session, settings, actor.org_id, email=body.email, name=body.name, role=body.role,
+    user = await create(session, settings, actor.org_id, email=body.email, name=body.name, role=body.role,
                         password=body.password, manager_id=body.manager_id)
+    await audit.record(session, actor, "create", "user", user.id,
+                       {k: [None, v] for k, v in _audited(user).items() if v is not None})
+    return user
 
 
 SELF_SERVICE_FIELDS = {"name", "out_of_office"}
@@ -99,6 +104,7 @@ async def update_user(session: AsyncSession, actor: Principal, user_id: UUID, pa
         raise Forbidden("Only admins can change other users, and roles, emails or managers")
     _guard_owner(actor, user)
     check_version(user.version, expected_version)
+    before = _audited(user)
     for field in ("name", "out_of_office"):
         if changes.get(field) is not None:
             setattr(user, field, changes[field])
@@ -117,7 +123,18 @@ async def update_user(session: AsyncSession, actor: Principal, user_id: UUID, pa
         await _claim_email(session, user, changes["email"])
         user.email = changes["email"]
     await session.flush()
+    after = _audited(user)
+    diff = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+    if "role" in diff:
+        await audit.record(session, actor, "role.changed", "user", user.id, {"role": diff.pop("role")})
+    if diff:
+        await audit.record(session, actor, "update", "user", user.id, diff)
     return user
+
+
+def _audited(user: User) -> dict[str, object]:
+    return {"name": user.name, "email": user.email, "role": user.role, "out_of_office": user.out_of_office,
+            "manager_id": str(user.manager_id) if user.manager_id else None}
 
 
 async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID,
@@ -139,6 +156,7 @@ async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID,
                                    loc=("body", "reassign_to"))
     user.active = False
     user.deactivated_at = datetime.now(UTC)
+    await audit.record(session, actor, "update", "user", user.id, {"active": [True, False]})
     session.info.get("memo", {}).clear()  # remembered "active teammate" answers no longer hold
     await session.execute(
         update(RefreshToken).where(RefreshToken.org_id == user.org_id, RefreshToken.user_id == user.id,
@@ -160,6 +178,7 @@ async def reactivate(session: AsyncSession, actor: Principal, user_id: UUID) -> 
         user.deactivated_at = None
         session.info.get("memo", {}).clear()  # remembered "active teammate" answers no longer hold
         await session.flush()
+        await audit.record(session, actor, "update", "user", user.id, {"active": [False, True]})
     return user
 
 
@@ -172,13 +191,17 @@ async def set_password(session: AsyncSession, settings: Settings, actor: Princip
     if user.role == Role.owner and actor.role is not Role.owner:
         raise Forbidden("Only an owner can set an owner's password")
     _grantable(actor, Role(user.role))
+    before = user.password_changed_at
     user.password_hash = sec.hash_password(settings, password)
+    user.password_changed_at = datetime.now(UTC)
     await session.execute(
         update(RefreshToken).where(RefreshToken.org_id == user.org_id, RefreshToken.user_id == user.id,
                                    RefreshToken.revoked_at.is_(None))
         .values(revoked_at=func.now())
     )
     await session.flush()
+    await audit.record(session, actor, "update", "user", user.id, {"password_changed_at": [
+        before.isoformat() if before else None, user.password_changed_at.isoformat()]})
     return user
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.domain.base import Base, Timestamps, Versioned
@@ -24,4 +24,5 @@ class Org(Timestamps, Versioned, Base):
     default_phone_region: Mapped[str | None] = mapped_column(String(2))
     default_currency: Mapped[str] = mapped_column(String(3), default="EUR", server_default="EUR")
     record_visibility: Mapped[str] = mapped_column(String(8), default="all", server_default="all")
+    password_max_age_days: Mapped[int | None] = mapped_column(Integer)  # None: passwords never expire
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)

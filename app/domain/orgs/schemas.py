@@ -38,6 +38,8 @@ class OrgRead(ReadModel):
     default_phone_region: str | None
     default_currency: str
     record_visibility: RecordVisibility
+    password_max_age_days: int | None = Field(description="passwords older than this many days must be changed; "
+                                                          "null = never")
     created_at: datetime
     updated_at: datetime
     version: int
@@ -55,3 +57,4 @@ class OrgUpdate(InputModel):
     default_phone_region: PhoneRegion | None = None
     default_currency: Currency | None = None
     record_visibility: RecordVisibility | None = None
+    password_max_age_days: int | None = Field(None, ge=1, le=3650, description="null = passwords never expire")

@@ -4,6 +4,8 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.audit import service as audit
+from app.domain.auth.principal import Principal
 from app.domain.concurrency import check_version
 from app.domain.errors import NotFound
 from app.domain.orgs.models import Org
@@ -24,12 +26,23 @@ async def get(session: AsyncSession, org_id: UUID) -> Org:
     return org
 
 
-async def update(session: AsyncSession, org_id: UUID, patch: OrgUpdate, expected_version: int | None) -> Org:
+CLEARABLE = frozenset({"default_phone_region", "password_max_age_days"})
+
+
+async def update(session: AsyncSession, org_id: UUID, patch: OrgUpdate, expected_version: int | None,
+                 who: Principal | None = None) -> Org:
+    """Change settings; with `who`, the changed ones are audited (`settings.changed`, `{setting: [before, after]}`)."""
     org = await get(session, org_id)
     check_version(org.version, expected_version)
-    for field, value in patch.model_dump(exclude_unset=True).items():
-        if value is None and field != "default_phone_region":
+    changes: dict[str, list[object]] = {}
+    for field, value in patch.model_dump(exclude_unset=True, mode="json").items():
+        if value is None and field not in CLEARABLE:
             continue  # required settings cannot be cleared
+        before = getattr(org, field)
+        if before != value:
+            changes[field] = [before, value]
         setattr(org, field, value)
     await session.flush()
+    if who is not None and changes:
+        await audit.record(session, who, "settings.changed", "org", org.id, changes)
     return org

@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import kinds, locks
 from app.domain.activities.models import Activity
+from app.domain.audit import service as audit
 from app.domain.auth.principal import Principal
 from app.domain.contacts.models import Contact
 from app.domain.deals.models import Deal
@@ -114,6 +115,7 @@ async def export(session: AsyncSession, who: Principal, contact_id: UUID) -> dic
     found = await session.scalars(_events_statement(
         who.org_id, contact.id, lead_ids, [a.id for a in activities], [d.id for d in deals], [],
         submissions).order_by(Event.occurred_at, Event.id))
+    await audit.record(session, who, "export", "contact", contact.id)
     return {
         "contact": CONTACT.dump(contact),
         "activities": [ACTIVITY.dump(a) for a in activities],
@@ -285,6 +287,12 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID) -> di
     if changed:
         deliveries = (await session.execute(_COPY_SCRUBBED, {"org_id": org_id, "ids": changed, "now": now})
                       ).rowcount  # type: ignore[attr-defined]
+
+    # The audit log keeps who did what and when, without the values that were the person's.
+    await audit.forget_changes(session, org_id, [contact.id, *lead_ids, *(a.id for a in activities), *notifications])
+    await audit.redact_changes(session, org_id, [*deal_ids, *(s.id for s in submissions)],
+                               lambda changes: scrub(changes, {}, redact))
+    await audit.record(session, actor, "erase", "contact", contact.id)
 
     # Tell sync clients: the tombstone, and the linked records as they are now.
     await events.emit_many(session, actor, org_id, [
