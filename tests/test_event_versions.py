@@ -131,6 +131,13 @@ async def _write_everything(c, acct, session, settings) -> None:
     await _ok(await c.patch(f"/v1/webhooks/{hook['id']}", headers=h, json={"enabled": True}))
     await _ok(await c.delete(f"/v1/webhooks/{hook['id']}", headers=h))
 
+    # teams: created, membership replaced, renamed, deleted; another one stays
+    team = await _ok(await c.post("/v1/teams", headers=h, json={"name": "North", "member_ids": [rep.user_id]}))
+    await _ok(await c.patch(f"/v1/teams/{team['id']}", headers=h, json={"member_ids": [heir.user_id]}))
+    await _ok(await c.patch(f"/v1/teams/{team['id']}", headers=h, json={"name": "North-East"}))
+    await _ok(await c.post("/v1/teams", headers=h, json={"name": "South", "manager_id": heir.user_id}))
+    await _ok(await c.delete(f"/v1/teams/{team['id']}", headers=h))
+
     # a leaving rep hands everything over
     await _ok(await c.post(f"/v1/users/{rep.user_id}/deactivate", headers=h, json={"reassign_to": heir.user_id}))
 
