@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     login_lockout_max_seconds: int = Field(3600, ge=1, description="longest lock")
     login_max_failures_per_ip: int = Field(
         100, ge=1, description="failed logins from one client IP within the window that lock logins from it")
+    # Request rate limits (fixed windows in Redis; every limited response carries RateLimit-* headers).
+    rate_limit_per_credential: int = Field(
+        1200, ge=1, description="requests per API key, personal token or user login per rate-limit window")
+    rate_limit_auth_per_ip: int = Field(
+        30, ge=1, description="requests to /v1/auth/* (signup, token, refresh, logout) per client IP per window")
+    rate_limit_window_seconds: int = Field(60, ge=1, description="length of a rate-limit window")
     changes_max_wait_seconds: float = Field(30, ge=0)
 
     import_max_bytes: int = Field(1 << 30, ge=1024, description="largest import upload")

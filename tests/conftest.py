@@ -51,6 +51,9 @@ def settings(database_url: str, redis_server: RedisServer, tmp_path_factory: pyt
         log_json=True,
         log_level="WARNING",
         allow_private_networks=True,
+        # the suite signs up hundreds of organisations from one address; tests/test_rate_limits.py lowers these
+        rate_limit_auth_per_ip=1_000_000,
+        rate_limit_per_credential=1_000_000,
     )
 
 

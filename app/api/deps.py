@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api import idempotency
+from app.api import idempotency, ratelimit
 from app.api.errors import NotModified
 from app.api.ratelimit import client_ip
 from app.db import Database
@@ -19,7 +19,7 @@ from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
 from app.domain.auth.scopes import grants
 from app.domain.concurrency import ANY_VERSION
-from app.domain.errors import Forbidden, PreconditionFailed, Unauthorized
+from app.domain.errors import Forbidden, PreconditionFailed, RateLimited, Unauthorized
 from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.settings import Settings
 from app.workers import queue
@@ -81,8 +81,26 @@ async def authenticate(
         raise Unauthorized("Send 'Authorization: Bearer <access token or API key>'")
     principal = await auth_service.resolve_bearer(session, settings, credentials.credentials,
                                                   client_ip(request, settings.trusted_proxies))
+    await limit_rate(request, f"credential:{principal.type}:{principal.id}", settings.rate_limit_per_credential,
+                     settings.rate_limit_window_seconds)
     await idempotency.claim(request, principal)
     return principal
+
+
+async def limit_rate(request: Request, key: str, limit: int, window_seconds: int) -> None:
+    """Count this request against `key`: the verdict's `RateLimit-*` headers go on the response (whatever it
+    is, see `RequestContextMiddleware`); over the limit, 429 with `Retry-After`."""
+    verdict = await ratelimit.hit(getattr(request.app.state, "redis", None), key, limit, window_seconds)
+    request.state.ratelimit = verdict
+    if not verdict.allowed:
+        raise RateLimited(verdict.reset_seconds, f"More than {limit} requests in {window_seconds} s; retry in "
+                          f"{verdict.reset_seconds} s", verdict.headers())
+
+
+async def limit_auth_rate(request: Request, settings: SettingsDep) -> None:
+    """Per client address, for the routes that take a password or a refresh token."""
+    await limit_rate(request, f"auth-ip:{client_ip(request, settings.trusted_proxies)}",
+                     settings.rate_limit_auth_per_ip, settings.rate_limit_window_seconds)
 
 
 def require(scope: str, role: Role = Role.viewer):  # noqa: ANN201 (a dependency factory)

@@ -49,7 +49,12 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                out = MutableHeaders(scope=message)
+                out["X-Request-ID"] = request_id
+                verdict = scope["state"].get("ratelimit")  # set by the rate limits of app.api.deps
+                if verdict is not None and "ratelimit-limit" not in out:
+                    for name, value in verdict.headers().items():
+                        out[name] = value
             await send(message)
 
         try:

@@ -48,7 +48,19 @@ PRECONDITION = _doc(412, "If-Match does not match the current version")
 VALIDATION = _doc(422, "Invalid input; `errors` names each field")
 BAD_REQUEST = _doc(400, "Malformed request (e.g. invalid JSON)")
 TOO_LARGE = _doc(413, "Request body too large")
-TOO_MANY = _doc(429, "Too many attempts; see `Retry-After` and `RateLimit-*`")
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": {"description": "requests allowed in the current window", "schema": {"type": "integer"}},
+    "RateLimit-Remaining": {"description": "requests left in the current window", "schema": {"type": "integer"}},
+    "RateLimit-Reset": {"description": "seconds until the window resets", "schema": {"type": "integer"}},
+    "Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}},
+}
+TOO_MANY = {429: {**_doc(429, "Too many attempts; see `Retry-After` and `RateLimit-*`")[429],
+                  "headers": RATE_LIMIT_HEADERS}}
+RATE_LIMITED = {429: {**TOO_MANY[429], "description": (
+    "Too many requests for this credential (`CRM_RATE_LIMIT_PER_CREDENTIAL` per "
+    "`CRM_RATE_LIMIT_WINDOW_SECONDS`) or, on /v1/auth, from this address (`CRM_RATE_LIMIT_AUTH_PER_IP`); "
+    "retry after `Retry-After` seconds"),
+    "headers": RATE_LIMIT_HEADERS}}
 
-AUTHED = {**UNAUTHORIZED, **FORBIDDEN, **VALIDATION}
+AUTHED = {**UNAUTHORIZED, **FORBIDDEN, **VALIDATION, **RATE_LIMITED}
 """Responses every authenticated route can give."""

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Form, Response, status
+from fastapi import Depends, Form, Response, status
 
-from app.api.deps import RedisDep, SessionDep, SettingsDep
-from app.api.problems import CONFLICT, NOT_FOUND, TOO_MANY, UNAUTHORIZED, VALIDATION
+from app.api.deps import RedisDep, SessionDep, SettingsDep, limit_auth_rate
+from app.api.problems import CONFLICT, NOT_FOUND, RATE_LIMITED, TOO_MANY, UNAUTHORIZED, VALIDATION
 from app.api.routing import Router
 from app.domain.auth import service
 from app.domain.auth.schemas import RefreshRequest, SignupRequest, SignupResponse, TokenPair, UserRead
@@ -13,7 +13,7 @@ from app.domain.errors import NotFound
 from app.domain.orgs.schemas import OrgRead
 from app.domain.schemas import PlainText
 
-router = Router(prefix="/v1/auth", tags=["auth"])
+router = Router(prefix="/v1/auth", tags=["auth"], dependencies=[Depends(limit_auth_rate)], responses=RATE_LIMITED)
 
 
 @router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=SignupResponse,
