@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: dev test lint openapi lock clean browser
+.PHONY: dev test lint openapi lock clean browser audit
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: $(STAMP) browser  ## the whole suite: lint, OpenAPI drift, migrations drif
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/crm openapi --check
 	$(BIN)/python -m pytest -n auto --dist loadfile
+
+audit: $(STAMP)  ## known vulnerabilities in the pinned runtime dependencies (needs pypi.org's vulnerability API)
+	$(BIN)/pip-audit -r requirements.lock --require-hashes --disable-pip --strict --progress-spinner off
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests migrations bench

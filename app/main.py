@@ -101,7 +101,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None, red
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key",
                            "X-Request-ID"],
-            expose_headers=["ETag", "X-Request-ID", "Retry-After", "Location"],
+            expose_headers=["ETag", "X-Request-ID", "Retry-After", "Location", "RateLimit-Limit",
+                            "RateLimit-Remaining", "RateLimit-Reset"],
         )
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, trusted_proxies=settings.trusted_proxies)
 

@@ -115,6 +115,7 @@ def require(scope: str, role: Role = Role.viewer):  # noqa: ANN201 (a dependency
         return principal
 
     dependency.required_scope = scope  # type: ignore[attr-defined] # routes are checked for one (tests)
+    dependency.required_role = role  # type: ignore[attr-defined]
     return Depends(dependency)
 
 
