@@ -1,18 +1,18 @@
 # Two commands: `make dev` runs the service with everything it needs; `make test` runs every test.
-# Both create .venv from requirements.lock on first use (only Python 3.11+ is needed).
+# Both create .venv from requirements-dev.lock on first use (only Python 3.11+ is needed), with uv when it can be
+# had (pip otherwise): tools/install-deps.sh.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
+export UV_VERSION ?= 0.13.9
 
 .PHONY: dev test lint openapi lock clean browser audit
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	tools/install-deps.sh $(VENV) requirements-dev.lock
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -42,7 +42,7 @@ openapi: $(STAMP)  ## regenerate openapi/openapi.json
 	$(BIN)/crm openapi
 
 lock:  ## re-pin both lock files after changing pyproject.toml (runtime: requirements.lock; dev and tests: -dev)
-	$(BIN)/python -m pip install --quiet uv
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
 	$(BIN)/uv pip compile --quiet pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra embedded --extra test --generate-hashes --python-version 3.11 -o requirements-dev.lock
 

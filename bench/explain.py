@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -140,6 +141,12 @@ async def main(rows: int) -> dict[str, Any]:
             "my open tasks due": ("/v1/activities", {"assignee_id": some["owner_id"], "done": "false",
                                                      "sort": "due_at"}),
             "overdue": ("/v1/activities", {"overdue": "true"}),
+            "deals q title": ("/v1/deals", {"q": "deal 4242"}),
+            "activities q subject": ("/v1/activities", {"q": "activity 4242"}),
+            "my tasks today": ("/v1/activities", {"assignee_id": some["owner_id"], "done": "false",
+                                                  "due_after": datetime.now(UTC).isoformat(),
+                                                  "due_before": (datetime.now(UTC) + timedelta(hours=8)).isoformat(),
+                                                  "sort": "due_at"}),
             "contact timeline": (f"/v1/contacts/{some['id']}/timeline", {}),
             "get deal": (f"/v1/deals/{deal['id']}", {}),
         }

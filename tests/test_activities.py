@@ -78,3 +78,78 @@ async def test_links_must_exist_in_org(client):
     assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "assignee_id"]
     bad_type = await client.post("/v1/activities", headers=a.headers, json={"type": "fax", "subject": "x"})
     assert bad_type.status_code == 422
+
+
+async def test_q_searches_subjects(client):
+    acct = await signup(client)
+    call = (await client.post("/v1/activities", headers=acct.headers,
+                              json={"type": "call", "subject": "Call Müller about the quote"})).json()
+    await client.post("/v1/activities", headers=acct.headers, json={"type": "task", "subject": "Send contract"})
+
+    async def ids(q: str) -> set[str]:
+        r = await client.get("/v1/activities", headers=acct.headers, params={"q": q})
+        assert r.status_code == 200, r.text
+        return {a["id"] for a in r.json()["data"]}
+
+    assert await ids("müller") == {call["id"]}
+    assert await ids("quo call") == {call["id"]}
+    assert await ids("invoice") == set()
+
+
+async def test_a_reps_day_on_the_phone_me_and_due_after(client):
+    """The mobile "today" screen: my open tasks from now to midnight, without the overdue ones, with `me`
+    instead of the user id, for a user and for an API key (its creator)."""
+    acct = await signup(client)
+    rep = await acct.invite("member")
+    now = datetime.now(UTC)
+    midnight = now + timedelta(hours=5)
+
+    async def task(who, subject, due):
+        r = await client.post("/v1/activities", headers=who.headers,
+                              json={"type": "task", "subject": subject, "due_at": _iso(due)})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    overdue = await task(rep, "overdue", now - timedelta(hours=1))
+    next_ = await task(rep, "next", now + timedelta(hours=1))
+    tonight = await task(rep, "tonight", now + timedelta(hours=4))
+    await task(rep, "tomorrow", now + timedelta(hours=30))
+    owners = await task(acct, "the owner's", now + timedelta(hours=2))
+    today = {"assignee_id": "me", "done": "false", "due_after": _iso(now), "due_before": _iso(midnight),
+             "sort": "due_at"}
+
+    async def ids(headers, **params):
+        r = await client.get("/v1/activities", headers=headers, params=params)
+        assert r.status_code == 200, r.text
+        return [a["id"] for a in r.json()["data"]]
+
+    assert await ids(rep.headers, **today) == [next_, tonight]
+    assert await ids(rep.headers, **{k: v for k, v in today.items() if k != "due_after"}) == [overdue, next_, tonight]
+    assert await ids(rep.headers, **{**today, "assignee_id": rep.user_id}) == [next_, tonight]
+    key = await acct.api_key(["activities:read"])
+    assert await ids(key, **today) == [owners]  # a key's `me` is the user who made it
+    assert set(await ids(rep.headers, owner_id="me")) == {overdue, next_, tonight,
+                                                          *await ids(rep.headers, assignee_id="me")}
+    r = await client.get("/v1/activities", headers=rep.headers, params={"assignee_id": "you"})
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["query", "assignee_id"]
+
+
+async def test_me_in_every_user_filter(client):
+    acct = await signup(client)
+    rep = await acct.invite("member")
+    mine = (await client.post("/v1/deals", headers=rep.headers, json={"title": "Rep's deal"})).json()
+    await client.post("/v1/deals", headers=acct.headers, json={"title": "Owner's deal"})
+    for url in ("/v1/deals", "/v1/deals/export.csv"):
+        r = await client.get(url, headers=rep.headers, params={"owner_id": "me"})
+        assert r.status_code == 200, r.text
+        assert "Rep's deal" in r.text and "Owner's deal" not in r.text
+    r = await client.get("/v1/deals", headers=acct.headers, params={"owner_id": "me"})
+    assert [d["title"] for d in r.json()["data"]] == ["Owner's deal"]
+    r = await client.get("/v1/reports/funnel", headers=rep.headers, params={"owner_id": "me"})
+    assert r.status_code == 200, r.text
+    assert r.json() == (await client.get("/v1/reports/funnel", headers=rep.headers,
+                                         params={"owner_id": rep.user_id})).json()
+    r = await client.get("/v1/audit-log", headers=acct.headers, params={"actor_id": "me"})
+    assert r.status_code == 200 and r.json()["data"]
+    assert {e["actor"]["id"] for e in r.json()["data"]} == {acct.user_id}
+    assert mine["owner_id"] == rep.user_id

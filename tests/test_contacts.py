@@ -134,3 +134,31 @@ async def test_companies_crud(client):
     assert r.status_code == 422
     r = await client.get("/v1/companies", headers=acct.headers, params={"industry": "Retail", "q": "acm"})
     assert [c["id"] for c in r.json()["data"]] == [co["id"]]
+
+
+async def test_phone_search_reads_national_numbers_in_the_org_region(client):
+    """A rep types the number as it is written locally: in a German org `030 1234567` is +49301234567."""
+    acct = await signup(client)
+    r = await client.patch("/v1/org", headers=acct.headers, json={"default_phone_region": "DE"})
+    assert r.status_code == 200, r.text
+    ana = await _contact(client, acct, first_name="Ana", phone="+49 30 1234567")
+    await _contact(client, acct, first_name="Bob", phone="+49 40 1234567")
+    company = (await client.post("/v1/companies", headers=acct.headers,
+                                 json={"name": "Acme", "phone": "030 1234567"})).json()
+    assert company["phone"] == "+49301234567"
+
+    async def ids(url: str, q: str) -> set[str]:
+        r = await client.get(url, headers=acct.headers, params={"q": q})
+        assert r.status_code == 200, r.text
+        return {c["id"] for c in r.json()["data"]}
+
+    for q in ("030 1234567", "030/1234567", "(030) 123 45 67", "+49 30 1234567", "0049301234567"):
+        assert await ids("/v1/contacts", q) == {ana["id"]}, q
+    assert await ids("/v1/companies", "030 1234567") == {company["id"]}
+    assert await ids("/v1/contacts", "040 7654321") == set()
+    await client.patch("/v1/org", headers=acct.headers, json={"default_phone_region": None})
+    assert await ids("/v1/contacts", "030 1234567") == set()  # no region: a national number names no country
+    assert await ids("/v1/contacts", "+49 30 1234567") == {ana["id"]}
+    doc = (await client.get("/openapi.json")).json()["paths"]["/v1/contacts"]["get"]["parameters"]
+    (q_doc,) = [p["description"] for p in doc if p["name"] == "q"]
+    assert "030 1234567" in q_doc and "default_phone_region" in q_doc

@@ -620,3 +620,21 @@ async def test_viewers_read_but_do_not_write_and_other_orgs_see_nothing(client):
         assert r.status_code == 404
     assert await _ids(client, stranger) == []
     assert (await _get(client, acct, deal["id"])) == deal
+
+
+async def test_q_searches_titles(client):
+    acct = await signup(client)
+    renewal = (await client.post("/v1/deals", headers=acct.headers, json={"title": "Acme renewal 2027"})).json()
+    (await client.post("/v1/deals", headers=acct.headers, json={"title": "Globex pilot"})).json()
+
+    async def ids(q: str) -> set[str]:
+        r = await client.get("/v1/deals", headers=acct.headers, params={"q": q})
+        assert r.status_code == 200, r.text
+        return {d["id"] for d in r.json()["data"]}
+
+    assert await ids("acme") == {renewal["id"]}
+    assert await ids("REN acm") == {renewal["id"]}  # word prefixes, any order, any case
+    assert await ids("2027") == {renewal["id"]}
+    assert await ids("initech") == set()
+    r = await client.get("/v1/deals/export.csv", headers=acct.headers, params={"q": "globex"})
+    assert r.status_code == 200 and r.text.count("Globex pilot") == 1 and "Acme" not in r.text

@@ -16,9 +16,10 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import IfMatch, PageDep, SessionDep, conditional, etag_of, require
+from app.api.deps import AnyCaller, IfMatch, PageDep, SessionDep, conditional, etag_of, require
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
 from app.api.schemas import ListPage
+from app.api.user_filter import ME_DOC, UserRef, user_id_of
 from app.db import Database
 from app.domain import bulk
 from app.domain.audit import service as audit
@@ -62,23 +63,40 @@ def one(data: dict[str, Any], version: int, fields: set[str] | None, status_code
 FieldsQuery = Annotated[str | None, Query(max_length=1000, description="comma-separated fields to return, e.g. `id,title`")]
 
 
-async def common_query(
-    request: Request,
-    page: PageDep,
-    q: Annotated[str | None, Query(max_length=200, description="search names, email, phone (word prefixes)")] = None,
-    owner_id: UUID | None = None,
-    created_after: Annotated[Instant | None, Query(description="inclusive")] = None,
-    created_before: Annotated[Instant | None, Query(description="exclusive")] = None,
-    updated_since: Annotated[Instant | None, Query(description="inclusive")] = None,
-    import_id: Annotated[UUID | None, Query(description="records created by this import")] = None,
-) -> ListQuery:
-    """Also `cf.<key>=<value>` for custom fields (typed by the field's definition)."""
-    cf = {k[3:]: v for k, v in request.query_params.items() if k.startswith("cf.")}
-    if len(cf) > 20:
-        raise ValidationFailed("at most 20 custom field filters", loc=("query",))
-    return ListQuery(page=PageRequest(page.limit, page.cursor, page.sort), q=q, owner_id=owner_id,
-                     created_after=created_after, created_before=created_before, updated_since=updated_since, cf=cf,
-                     import_id=import_id)
+def search_doc(kind: Kind[Any], searches: str) -> str:
+    """What `q` finds on this kind, said once per list: its words, plus exact email and phone where it has them."""
+    doc = f"search {searches}: every word as a prefix, in any order"
+    if hasattr(kind.model, "email"):
+        doc += "; an email address matches exactly"
+    if hasattr(kind.model, "phone"):
+        doc += ("; a phone number matches in any notation (`+49 30 1234567`, `0049301234567`), and national "
+                "numbers (`030 1234567`) are read in the organisation's `default_phone_region`")
+    return doc
+
+
+def list_query(kind: Kind[Any], searches: str) -> Callable[..., Awaitable[ListQuery]]:
+    """The common list parameters as a dependency, with `q` described for this kind."""
+
+    async def common_query(
+        request: Request,
+        page: PageDep,
+        who: AnyCaller,
+        q: Annotated[str | None, Query(max_length=200, description=search_doc(kind, searches))] = None,
+        owner_id: Annotated[UserRef | None, Query(description=ME_DOC)] = None,
+        created_after: Annotated[Instant | None, Query(description="inclusive")] = None,
+        created_before: Annotated[Instant | None, Query(description="exclusive")] = None,
+        updated_since: Annotated[Instant | None, Query(description="inclusive")] = None,
+        import_id: Annotated[UUID | None, Query(description="records created by this import")] = None,
+    ) -> ListQuery:
+        """Also `cf.<key>=<value>` for custom fields (typed by the field's definition)."""
+        cf = {k[3:]: v for k, v in request.query_params.items() if k.startswith("cf.")}
+        if len(cf) > 20:
+            raise ValidationFailed("at most 20 custom field filters", loc=("query",))
+        return ListQuery(page=PageRequest(page.limit, page.cursor, page.sort), q=q,
+                         owner_id=user_id_of(owner_id, who, "owner_id"), created_after=created_after,
+                         created_before=created_before, updated_since=updated_since, cf=cf, import_id=import_id)
+
+    return common_query
 
 
 async def no_filters() -> list[ColumnElement[bool]]:
@@ -174,9 +192,11 @@ def conditional_list(request: Request, body: bytes) -> Response:
 
 def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str, create_schema: type,
                   update_schema: type, create: Callable[..., Any], update: Callable[..., Any],
-                  sorts: dict[str, Any], filters: Callable[..., list[ColumnElement[bool]]] = no_filters,
-                  sort_doc: str = "") -> None:
-    """Add `GET /`, `POST /`, `GET /{id}`, `PATCH /{id}`, `DELETE /{id}`, `POST /{id}/restore` to `router`."""
+                  sorts: dict[str, Any], searches: str,
+                  filters: Callable[..., list[ColumnElement[bool]]] = no_filters, sort_doc: str = "") -> None:
+    """Add `GET /`, `POST /`, `GET /{id}`, `PATCH /{id}`, `DELETE /{id}`, `POST /{id}/restore` to `router`.
+    `searches` names what `q` looks in (the fields of the kind's `search` column)."""
+    common_query = list_query(kind, searches)
     read = kind.read
     Reader = Annotated[Principal, require(f"{area}:read")]
     Writer = Annotated[Principal, require(f"{area}:write")]

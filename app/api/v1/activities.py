@@ -8,6 +8,7 @@ from app.api.deps import AnyCaller, IfMatch, SessionDep, require
 from app.api.problems import AUTHED, NOT_FOUND, PRECONDITION
 from app.api.records import JSONBytes, one, record_routes
 from app.api.routing import Router
+from app.api.user_filter import ME_DOC, UserRef, user_id_of
 from app.domain import kinds
 from app.domain.activities import service
 from app.domain.activities.models import Activity
@@ -22,8 +23,10 @@ SORTS = {"created_at": Activity.created_at, "updated_at": Activity.updated_at, "
 
 async def filters(
     who: AnyCaller,
-    assignee_id: UUID | None = None,
+    assignee_id: Annotated[UserRef | None, Query(description=ME_DOC)] = None,
     type: Annotated[list[Literal["task", "call", "meeting", "note", "email"]] | None, Query()] = None,
+    due_after: Annotated[Instant | None, Query(description=(
+        "inclusive; with `due_before`, a day's tasks (`due_after=now` leaves out the overdue ones)"))] = None,
     due_before: Annotated[Instant | None, Query(description="exclusive")] = None,
     done: Annotated[bool | None, Query(description="true: completed only; false: open only")] = None,
     overdue: Annotated[bool | None, Query(description="true: open and past due")] = None,
@@ -34,13 +37,15 @@ async def filters(
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if assignee_id is not None:
-        where.append(Activity.assignee_id == assignee_id)
+        where.append(Activity.assignee_id == user_id_of(assignee_id, who, "assignee_id"))
     for parent, value in ((kinds.CONTACT, contact_id), (kinds.COMPANY, company_id), (kinds.DEAL, deal_id),
                           (kinds.LEAD, lead_id)):
         if value is not None:
             where.append(belongs_to(getattr(Activity, f"{parent.object_type}_id"), parent, value, who))
     if type:
         where.append(Activity.type.in_(type))
+    if due_after is not None:
+        where.append(Activity.due_at >= due_after)
     if due_before is not None:
         where.append(Activity.due_at < due_before)
     if done is not None:
@@ -55,8 +60,11 @@ async def filters(
 
 record_routes(router, kind=service.ACTIVITY, plural="activities", area="activities", create_schema=ActivityCreate,
               update_schema=ActivityUpdate, create=service.create, update=service.update, sorts=SORTS,
+              searches="subjects",
               filters=filters, sort_doc="Sorts: created_at, updated_at, due_at. My open tasks due before X: "
-                                        "`?assignee_id=<me>&done=false&due_before=X&sort=due_at`.")
+                                        "`?assignee_id=me&done=false&due_before=X&sort=due_at`; the rest of "
+                                        "today's: `?assignee_id=me&done=false&due_after=<now>"
+                                        "&due_before=<midnight>&sort=due_at`.")
 
 
 @router.post("/{record_id}/complete", response_model=ActivityRead, operation_id="completeActivity",

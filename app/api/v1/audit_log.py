@@ -9,6 +9,7 @@ from app.api.deps import PageDep, SessionDep, require
 from app.api.problems import AUTHED
 from app.api.routing import Router
 from app.api.schemas import ListPage
+from app.api.user_filter import UserRef, user_id_of
 from app.domain.audit import service
 from app.domain.audit.models import AuditEntry
 from app.domain.audit.schemas import AuditActor, AuditEntryRead
@@ -30,7 +31,7 @@ def entry_read(row: AuditEntry) -> AuditEntryRead:
             responses=AUTHED)
 async def list_audit_log(
     session: SessionDep, who: AuditRead, page: PageDep,
-    actor_id: Annotated[UUID | None, Query(description="the acting user's or API key's id")] = None,
+    actor_id: Annotated[UserRef | None, Query(description="the acting user's or API key's id, or `me`")] = None,
     object_type: Annotated[str | None, Query(max_length=32, description="e.g. `contact`, `user`, `api_key`")] = None,
     object_id: Annotated[UUID | None, Query()] = None,
     action: Annotated[list[str] | None, Query(description="one or more actions, e.g. `update` or `login.failed` "
@@ -43,7 +44,7 @@ async def list_audit_log(
     `export`, `erase`, `login.succeeded`, `login.failed`, `token.refreshed`, `api_key.created`,
     `api_key.revoked`, `role.changed` and `settings.changed`. Newest first (`sort=occurred_at` for oldest
     first); keyset-paginated. Rows are kept `CRM_AUDIT_RETENTION_DAYS` days."""
-    query = service.AuditQuery(actor_id=actor_id, object_type=object_type, object_id=object_id,
+    query = service.AuditQuery(actor_id=user_id_of(actor_id, who, "actor_id"), object_type=object_type, object_id=object_id,
                                actions=tuple(action or ()), occurred_from=occurred_from, occurred_to=occurred_to)
     result = await service.list_page(session, who.org_id, query, page)
     return ListPage(data=[entry_read(r) for r in result.items], next_cursor=result.next_cursor)

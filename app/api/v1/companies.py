@@ -27,4 +27,5 @@ async def filters(
 
 record_routes(router, kind=service.COMPANY, plural="companies", area="companies", create_schema=CompanyCreate,
               update_schema=CompanyUpdate, create=service.create, update=service.update, sorts=SORTS,
+              searches="names, domains and phone numbers",
               filters=filters, sort_doc="Sorts: created_at, updated_at, name.")

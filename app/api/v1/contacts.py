@@ -42,6 +42,7 @@ async def filters(
 
 record_routes(router, kind=service.CONTACT, plural="contacts", area="contacts", create_schema=ContactCreate,
               update_schema=ContactUpdate, create=service.create, update=service.update, sorts=SORTS,
+              searches="first and last names, email addresses and phone numbers",
               filters=filters, sort_doc="Sorts: created_at, updated_at, last_name.")
 
 

@@ -52,6 +52,7 @@ async def filters(
 
 record_routes(router, kind=service.DEAL, plural="deals", area="deals", create_schema=DealCreate,
               update_schema=DealUpdate, create=service.create, update=service.update, sorts=SORTS, filters=filters,
+              searches="titles",
               sort_doc="Sorts: created_at, updated_at, value, expected_close_date, stage_entered_at. "
                        "A pipeline board: `?pipeline_id=...&status=open` grouped by `stage_id`.")
 

@@ -39,6 +39,7 @@ async def filters(
 
 record_routes(router, kind=service.LEAD, plural="leads", area="leads", create_schema=LeadCreate,
               update_schema=LeadUpdate, create=service.create, update=service.update, sorts=SORTS,
+              searches="names, email addresses, phone numbers, company names and job titles",
               filters=filters, sort_doc="Sorts: created_at, updated_at, last_name.")
 
 

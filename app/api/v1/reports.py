@@ -11,10 +11,11 @@ from uuid import UUID
 from fastapi import Depends, Header, Query, Response
 from pydantic import BaseModel, BeforeValidator
 
-from app.api.deps import ReportSessionDep, require
+from app.api.deps import AnyCaller, ReportSessionDep, require
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.records import JSONBytes
 from app.api.routing import Router
+from app.api.user_filter import ME_DOC, UserRef, user_id_of
 from app.domain.auth.principal import Principal
 from app.domain.errors import ValidationFailed
 from app.domain.reports import service
@@ -65,11 +66,12 @@ def _is_float(value: str) -> bool:
 
 
 async def filters(
+    who: AnyCaller,
     date_from: Annotated[IsoDate | None, Query(alias="from", description=(
         "first day (YYYY-MM-DD, inclusive) in the organisation's time zone"), examples=["2026-01-01"])] = None,
     date_to: Annotated[IsoDate | None, Query(alias="to", description=(
         "last day (YYYY-MM-DD, inclusive) in the organisation's time zone"), examples=["2026-03-31"])] = None,
-    owner_id: Annotated[UUID | None, Query(description="only deals this user owns")] = None,
+    owner_id: Annotated[UserRef | None, Query(description=f"only deals this user owns: {ME_DOC}")] = None,
     currency: Annotated[Currency | None, Query(description=(
         "ISO 4217; default the organisation's default_currency. Deals in other currencies are left out"))] = None,
     source: Annotated[Source | None, Query(description=(
@@ -80,7 +82,7 @@ async def filters(
 ) -> Filters:
     if date_from is not None and date_to is not None and date_from > date_to:
         raise ValidationFailed("from must not be after to", loc=("query", "from"))
-    return Filters(date_from, date_to, owner_id, currency, source,
+    return Filters(date_from, date_to, user_id_of(owner_id, who, "owner_id"), currency, source,
                    format == "csv" if format is not None else _wants_csv(accept))
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import CheckConstraint, Index, String, Text, text
+from sqlalchemy import CheckConstraint, Computed, Index, String, Text, text
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.domain.base import Base, SalesRecord, jsonb_gin, owner_fk, ref_fk
@@ -41,6 +42,7 @@ class Activity(SalesRecord, Base):
               postgresql_where=text("done_at IS NULL AND deleted_at IS NULL AND reminded_at IS NULL")),
         Index("ix_activities_overdue_pending", "due_at",
               postgresql_where=text("done_at IS NULL AND deleted_at IS NULL AND overdue_at IS NULL")),
+        Index("ix_activities_search", "search", postgresql_using="gin"),
         jsonb_gin("activities", "custom_fields"),
     )
 
@@ -58,3 +60,4 @@ class Activity(SalesRecord, Base):
     priority: Mapped[str] = mapped_column(String(8), default="normal", server_default="normal")
     reminded_at: Mapped[datetime | None] = mapped_column()  # activity.due written
     overdue_at: Mapped[datetime | None] = mapped_column()  # activity.overdue written
+    search: Mapped[str] = mapped_column(TSVECTOR, Computed("to_tsvector('simple', subject)", persisted=True))

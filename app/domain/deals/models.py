@@ -5,8 +5,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Numeric, String, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, CheckConstraint, Computed, Date, ForeignKey, Index, Numeric, String, text
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.domain.base import Base, SalesRecord, jsonb_gin, owner_fk, ref_fk
@@ -40,6 +40,7 @@ class Deal(SalesRecord, Base):
         Index(None, "org_id", "status", "created_at", "id"),
         Index(None, "org_id", "contact_id", "created_at", "id"),
         Index(None, "org_id", "company_id", "created_at", "id"),
+        Index("ix_deals_search", "search", postgresql_using="gin"),
         jsonb_gin("deals", "custom_fields"),
         jsonb_gin("deals", "external_ids"),
     )
@@ -58,6 +59,7 @@ class Deal(SalesRecord, Base):
     stage_entered_at: Mapped[datetime] = mapped_column()
     forecast_category: Mapped[str] = mapped_column(String(16), default="pipeline", server_default="pipeline")
     external_ids: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")
+    search: Mapped[str] = mapped_column(TSVECTOR, Computed("to_tsvector('simple', title)", persisted=True))
 
     @property
     def value(self) -> dict[str, Any]:
