@@ -52,6 +52,7 @@ _SWEEP = "cross-org sweep run by the worker, by time over all orgs; an org_id-fi
 # distribution column (each shard has its own), so these stay valid there.
 INDEXES_WITHOUT_LEADING_ORG_ID: dict[str, str] = {
     "ix_activities_custom_fields": _GIN,
+    "ix_activities_search": _GIN,
     "ix_companies_custom_fields": _GIN,
     "ix_companies_external_ids": _GIN,
     "ix_companies_search": _GIN,
@@ -61,6 +62,7 @@ INDEXES_WITHOUT_LEADING_ORG_ID: dict[str, str] = {
     "ix_contacts_tags": _GIN,
     "ix_deals_custom_fields": _GIN,
     "ix_deals_external_ids": _GIN,
+    "ix_deals_search": _GIN,
     "ix_leads_custom_fields": _GIN,
     "ix_leads_external_ids": _GIN,
     "ix_leads_search": _GIN,
