@@ -147,14 +147,15 @@ def worker() -> None:
 
 @cli.command()
 def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
-    """Apply migrations (alembic upgrade) with CRM_DATABASE_ADMIN_URL or CRM_DATABASE_URL."""
+    """Apply migrations (alembic upgrade) with CRM_DATABASE_ADMIN_URL or CRM_DATABASE_URL; then, when they are
+    other roles, grant the roles of CRM_DATABASE_URL and CRM_DATABASE_SWEEP_URL rights on the tables' rows."""
     from app import migrate as migrations
 
     settings = _settings()
     if not (settings.database_admin_url or settings.database_url):
         typer.echo("CRM_DATABASE_URL (or CRM_DATABASE_ADMIN_URL) is required", err=True)
         raise typer.Exit(2)
-    migrations.upgrade(settings.migration_url, revision)
+    migrations.upgrade_and_grant(settings, revision)
 
 
 @cli.command("create-org")

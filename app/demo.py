@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import Database
+from app.db import Database, set_org
 from app.domain.activities import service as activities
 from app.domain.activities.schemas import ActivityCreate
 from app.domain.auth import api_keys
@@ -147,6 +147,7 @@ async def ensure_demo(db: Database, settings: Settings) -> DemoCredentials:
             org_id = await session.scalar(select(LoginEmail.org_id).where(LoginEmail.email == saved.email))
             owner_id = await session.scalar(select(LoginEmail.user_id).where(LoginEmail.email == saved.email))
             if org_id is not None:
+                await set_org(session, org_id)
                 who = Principal.for_user(org_id, owner_id, Role.owner)
                 _, saved.api_key = await api_keys.create(session, who, ApiKeyCreate(name="demo", scopes=["*"]))
                 _write(path, saved)

@@ -1,4 +1,5 @@
-"""Alembic from code: upgrade, and the check that refuses to serve an out-of-date schema."""
+"""Alembic from code: upgrade, the grants of the app's role, and the check that refuses to serve an out-of-date
+schema."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import make_url, pool, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +43,42 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def downgrade(url: str, revision: str) -> None:
     _outside_event_loop(lambda: command.downgrade(alembic_config(url), revision))
+
+
+def upgrade_and_grant(settings: Settings, revision: str = "head") -> None:
+    """Migrate as the admin role (CRM_DATABASE_ADMIN_URL), then grant the app's role (CRM_DATABASE_URL) and the
+    sweep role (CRM_DATABASE_SWEEP_URL) what they need on every table, when they are other roles."""
+    upgrade(settings.migration_url, revision)
+    admin = make_url(settings.migration_url).username
+    roles = [make_url(url).username for url in (settings.database_url, settings.database_sweep_url) if url]
+    roles = sorted({r for r in roles if r and r != admin})
+    if roles:
+        _outside_event_loop(lambda: asyncio.run(grant(settings.migration_url, roles)))
+
+
+def grant_statements(role: str) -> list[str]:
+    """Rows of every table (never DDL), sequences; the same for tables created later by the admin role.
+    Row-level security still decides which rows (the role must not own the tables, nor bypass RLS)."""
+    quoted = '"' + role.replace('"', '""') + '"'
+    return [
+        f"GRANT USAGE ON SCHEMA public TO {quoted}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {quoted}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {quoted}",
+        f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {quoted}",  # the schema version is read only
+    ]
+
+
+async def grant(admin_url: str, roles: list[str]) -> None:
+    engine = create_async_engine(admin_url, poolclass=pool.NullPool)
+    try:
+        async with engine.begin() as conn:
+            for role in roles:
+                for statement in grant_statements(role):
+                    await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
 
 
 def head_revision() -> str | None:

@@ -21,7 +21,12 @@ class Settings(BaseSettings):
 
     env: Environment = Field("production", description="dev and test relax secrets; production requires them")
     database_url: str | None = Field(None, description="postgresql+asyncpg://...; unset in dev = embedded")
-    database_admin_url: str | None = Field(None, description="URL used by migrations; defaults to database_url")
+    database_admin_url: str | None = Field(
+        None, description="URL used by migrations (the role owning the tables); defaults to database_url. When it "
+                          "differs, `crm migrate` grants the database_url role what the API needs on every table")
+    database_sweep_url: str | None = Field(
+        None, description="URL of the worker's sweeps over every org (outbox, timers, birthdays, retention): a role "
+                          "with BYPASSRLS (or a superuser); defaults to database_admin_url")
     database_replica_url: str | None = Field(
         None, description="a read replica for reports (read-only transactions); unset = the primary")
     redis_url: str | None = Field(None, description="redis://... or unix://...; unset in dev = embedded")
@@ -134,6 +139,10 @@ class Settings(BaseSettings):
         if url is None:
             raise RuntimeError("no database URL configured")
         return url
+
+    @property
+    def sweep_url(self) -> str:
+        return self.database_sweep_url or self.migration_url
 
     def jwt_key(self) -> str:
         """The signing secret; in dev and test a random one is generated once and kept in the data dir."""

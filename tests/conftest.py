@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -7,6 +8,7 @@ import pytest
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import Redis
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app import migrate
@@ -31,18 +33,32 @@ def redis_server() -> Iterator[RedisServer]:
     server.stop()
 
 
+APP_ROLE = "crm_app"
+
+
 @pytest.fixture(scope="session")
 def database_url(pg: PostgresCluster) -> str:
+    """The admin URL (the superuser: migrations, sweeps, and tests that look behind the app's back)."""
     url = pg.create_database("crm_test")
     migrate.upgrade(url)  # the real migrations, not create_all
     return url
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def app_database_url(pg: PostgresCluster, database_url: str) -> str:
+    """What the app connects as: a role that neither owns the tables nor bypasses row-level security."""
+    pg.create_role(APP_ROLE)
+    asyncio.run(migrate.grant(database_url, [APP_ROLE]))
+    return make_url(database_url).set(username=APP_ROLE).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, app_database_url: str, redis_server: RedisServer,
+             tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
         env="test",
-        database_url=database_url,
+        database_url=app_database_url,
+        database_admin_url=database_url,
         redis_url=redis_server.url,
         data_dir=tmp_path_factory.mktemp("data"),
         jwt_secret="test-secret-that-is-long-enough-to-sign-hs256",

@@ -49,6 +49,10 @@ class PostgresCluster:
         self.server.psql(f'CREATE DATABASE "{name}";')
         return f"postgresql+asyncpg://postgres@/{name}?host={self.socket_dir}"
 
+    def create_role(self, name: str) -> None:
+        """A login role without any privilege (no superuser, no BYPASSRLS, owning nothing)."""
+        self.server.psql(f'CREATE ROLE "{name}" LOGIN NOSUPERUSER NOBYPASSRLS;')
+
     def stop(self) -> None:
         self.server.cleanup()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -52,17 +52,6 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 
 
-async def get_report_session(request: Request, session: SessionDep) -> AsyncIterator[AsyncSession]:
-    """Reports read the replica when there is one (CRM_DATABASE_REPLICA_URL), else the request's session."""
-    db: Database = request.app.state.db
-    if db.replica_sessions is None:
-        yield session
-        return
-    async with db.read_only() as replica_session:
-        yield replica_session
-
-
-ReportSessionDep = Annotated[AsyncSession, Depends(get_report_session, scope="function")]
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -135,6 +124,19 @@ def require_own(scope: str):  # noqa: ANN201 (a dependency factory)
 # Any authenticated caller, whatever its scopes: only for saying who is calling (`/v1/me`, `/v1/ping`) and
 # for sub-dependencies of routes that require a scope themselves.
 AnyCaller = Annotated[Principal, Depends(authenticate)]
+
+
+async def get_report_session(request: Request, session: SessionDep, who: AnyCaller) -> AsyncIterator[AsyncSession]:
+    """Reports read the replica when there is one (CRM_DATABASE_REPLICA_URL), else the request's session."""
+    db: Database = request.app.state.db
+    if db.replica_sessions is None:
+        yield session
+        return
+    async with db.read_only(who.org_id) as replica_session:
+        yield replica_session
+
+
+ReportSessionDep = Annotated[AsyncSession, Depends(get_report_session, scope="function")]
 
 
 async def page_request(

@@ -20,7 +20,7 @@ from app.api.deps import AnyCaller, IfMatch, PageDep, SessionDep, conditional, e
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
 from app.api.schemas import ListPage
 from app.api.user_filter import ME_DOC, UserRef, user_id_of
-from app.db import Database
+from app.db import Database, set_org
 from app.domain import bulk
 from app.domain.audit import service as audit
 from app.domain.auth.principal import Principal
@@ -160,7 +160,7 @@ def room_for_path_ref(ids: list[dict[str, str]] | None, source: str, external_id
 TRUNCATED = b'"EXPORT FAILED: the server stopped before the end, this file is incomplete'
 
 
-async def _export_stream(db: Database, first: bytes, cursor: str | None,
+async def _export_stream(db: Database, org_id: UUID, first: bytes, cursor: str | None,
                          page: Callable[[AsyncSession, str], Awaitable[Page[Any]]],
                          lines: Callable[[Sequence[Any]], bytes]) -> AsyncIterator[bytes]:
     """The checked first page, then the others from a session of its own (the request's unit of work has
@@ -172,6 +172,7 @@ async def _export_stream(db: Database, first: bytes, cursor: str | None,
         return
     try:
         async with db.sessions() as session:
+            await set_org(session, org_id)
             while cursor is not None:
                 next_page = await page(session, cursor)
                 yield lines(next_page.items)
@@ -242,7 +243,7 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
         first = await page(session, query.page.cursor)
         await audit.record(session, who, "export", kind.object_type, None)
         return StreamingResponse(
-            _export_stream(request.app.state.db, lines(first.items, header=True), first.next_cursor, page, lines),
+            _export_stream(request.app.state.db, who.org_id, lines(first.items, header=True), first.next_cursor, page, lines),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{plural}.csv"'})
 

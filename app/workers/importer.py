@@ -34,7 +34,7 @@ async def run(db: Database, redis: ArqRedis | None, settings: Settings, org_id: 
     """One slice of at most `budget_seconds` (idempotent: a finished import is left alone). -> `skipped`,
     `cancelled`, `succeeded`, or `continue:<processed>` when another slice should follow."""
     lease = min(budget_seconds, settings.worker_job_timeout_seconds) + LEASE_MARGIN_SECONDS
-    async with db.sessions.begin() as session:
+    async with db.for_org(org_id) as session:
         record = await _take_lease(session, org_id, import_id, lease)
         if record is None:
             return "skipped"
@@ -44,14 +44,14 @@ async def run(db: Database, redis: ArqRedis | None, settings: Settings, org_id: 
     try:
         if snap["total"] is None:
             total = await asyncio.to_thread(reader.count_rows, path, sheet)
-            async with db.sessions.begin() as session:
+            async with db.for_org(org_id) as session:
                 await imports.set_total(session, org_id, import_id, total)
         outcome = await _slice(db, redis, settings, org_id, snap, path, sheet, time.monotonic() + budget_seconds)
     except Exception as exc:
-        async with db.sessions.begin() as session:
+        async with db.for_org(org_id) as session:
             await imports.fail(session, org_id, import_id, f"{type(exc).__name__}: {exc}")
         raise
-    async with db.sessions.begin() as session:  # the slice is over: the next job may take it at once
+    async with db.for_org(org_id) as session:  # the slice is over: the next job may take it at once
         await session.execute(update(Import).where(Import.org_id == org_id, Import.id == import_id)
                               .values(leased_until=None))
     return outcome
@@ -84,7 +84,7 @@ async def _slice(db: Database, redis: ArqRedis | None, settings: Settings, org_i
             await asyncio.to_thread(_skip, rows, counts.processed)  # the rows done by earlier slices
             line = counts.processed + 1
             while batch := await asyncio.to_thread(_take, rows, imports.BATCH):
-                async with db.sessions.begin() as session:
+                async with db.for_org(org_id) as session:
                     failures = await imports.apply_batch(session, plan, batch, line, counts)
                     new_events = committed_event_ids(session)
                 if failures is None:
@@ -97,7 +97,7 @@ async def _slice(db: Database, redis: ArqRedis | None, settings: Settings, org_i
                     return f"continue:{counts.processed}"
     finally:
         await asyncio.to_thread(rows.close)
-    async with db.sessions.begin() as session:
+    async with db.for_org(org_id) as session:
         await imports.finish(session, org_id, import_id)
         new_events = committed_event_ids(session)
     await queue.hand_over_events(redis, new_events)

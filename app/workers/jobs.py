@@ -1,4 +1,8 @@
-"""Jobs: each receives ids, opens its own transaction, calls domain services. All are idempotent."""
+"""Jobs: each receives ids, opens its own transaction, calls domain services. All are idempotent.
+
+Row-level security: a job for one org's rows acts for that org (`Database.for_org`); the sweeps over every
+org (outbox, timers, birthdays) run as the sweep role (`Database.across_orgs`, CRM_DATABASE_SWEEP_URL), which
+row-level security does not limit."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from app.workers import importer, queue
 async def dispatch_event(ctx: dict[str, Any], org_id: str, event_id: str, *more_event_ids: str) -> int:
     """Dispatch one commit's events (in their order) in one transaction."""
     deliveries: list[tuple[UUID, UUID]] = []
-    async with ctx["db"].sessions.begin() as session:
+    async with ctx["db"].for_org(org_id) as session:
         for one in (event_id, *more_event_ids):
             deliveries += await dispatcher.dispatch(session, UUID(org_id), UUID(one)) or []
         follow_ups = committed_event_ids(session)  # e.g. notification.created
@@ -33,14 +37,14 @@ async def dispatch_event(ctx: dict[str, Any], org_id: str, event_id: str, *more_
 async def deliver_webhook(ctx: dict[str, Any], org_id: str, delivery_id: str) -> str:
     settings, db = ctx["settings"], ctx["db"]
     org, delivery = UUID(org_id), UUID(delivery_id)
-    async with db.sessions.begin() as session:
+    async with db.for_org(org) as session:
         # the lease outlives one attempt (timeout) with room to record it; a dead worker's lease expires soon
         claimed = await webhooks.claim(session, org, delivery, 2 * settings.webhook_timeout_seconds + 5)
     if claimed is None:
         return "skipped"
     row, endpoint = claimed
     attempt = await webhooks.send(settings, ctx["http"], row, endpoint)
-    async with db.sessions.begin() as session:
+    async with db.for_org(org) as session:
         delay = await webhooks.record(session, settings, org, delivery, attempt)
         follow_ups = committed_event_ids(session)  # webhook.disabled
     await queue.dispatch_events(ctx["redis"], follow_ups)
@@ -63,7 +67,7 @@ async def run_import(ctx: dict[str, Any], org_id: str, import_id: str) -> str:
 async def sweep_outbox(ctx: dict[str, Any]) -> None:
     """Re-enqueue what a lost hand-over or a dead worker left behind."""
     settings = ctx["settings"]
-    async with ctx["db"].sessions() as session:
+    async with ctx["db"].across_orgs() as session:
         events = await dispatcher.undispatched(session, settings.outbox_sweep_grace_seconds)
         deliveries = await webhooks.due_deliveries(session, settings.outbox_sweep_grace_seconds)
         pending_imports = await imports.unfinished(session, settings.outbox_sweep_grace_seconds)
@@ -80,7 +84,7 @@ async def sweep_timers(ctx: dict[str, Any], now: datetime | None = None) -> None
     now = now or datetime.now(UTC)
     for fire in (reminders.fire_due, reminders.fire_overdue, sla.fire):
         try:
-            async with ctx["db"].sessions.begin() as session:
+            async with ctx["db"].across_orgs() as session:
                 await fire(session, now)
                 new, failed = committed_event_ids(session), isolation.failures(session)
         except Exception as exc:  # noqa: BLE001 - the next kind still runs; this one is tried at the next tick
@@ -92,7 +96,7 @@ async def sweep_timers(ctx: dict[str, Any], now: datetime | None = None) -> None
 
 
 async def sweep_birthdays(ctx: dict[str, Any]) -> None:
-    async with ctx["db"].sessions.begin() as session:
+    async with ctx["db"].across_orgs() as session:
         await reminders.fire_birthdays(session, datetime.now(UTC), ctx["settings"].birthday_hour)
         new = committed_event_ids(session)
     await queue.dispatch_events(ctx["redis"], new)

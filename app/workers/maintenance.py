@@ -1,4 +1,4 @@
-"""Housekeeping jobs."""
+"""Housekeeping jobs: retention over every org, as the sweep role (`Database.across_orgs`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from app.logging import log
 
 async def purge_expired_refresh_tokens(ctx: dict[str, Any]) -> int:
     """Delete refresh tokens that expired more than a day ago (reuse detection no longer needs them)."""
-    async with ctx["db"].sessions.begin() as session:
+    async with ctx["db"].across_orgs() as session:
         result = await session.execute(
             delete(RefreshToken).where(RefreshToken.expires_at < datetime.now(UTC) - timedelta(days=1))
         )
@@ -27,7 +27,7 @@ async def purge_old_events(ctx: dict[str, Any]) -> int:
     from app.domain.events.service import forget_purged_commits
 
     cutoff = datetime.now(UTC) - timedelta(days=ctx["settings"].events_retention_days)
-    async with ctx["db"].sessions.begin() as session:
+    async with ctx["db"].across_orgs() as session:
         result = await session.execute(
             delete(Event).where(Event.occurred_at < cutoff, Event.dispatched_at.is_not(None)))
         await forget_purged_commits(session, cutoff)
@@ -40,7 +40,7 @@ async def purge_stale_timer_failures(ctx: dict[str, Any]) -> int:
     to an item that no longer waits (done, deleted, or fired since)."""
     from app.domain.reminders.models import TimerFailure
 
-    async with ctx["db"].sessions.begin() as session:
+    async with ctx["db"].across_orgs() as session:
         result = await session.execute(
             delete(TimerFailure).where(TimerFailure.next_attempt_at < datetime.now(UTC) - timedelta(days=1)))
     log.info("purged_timer_failures", count=result.rowcount)

@@ -11,7 +11,7 @@ import httpx
 from arq import cron, func
 from arq.connections import RedisSettings
 
-from app.db import Database
+from app.db import Database, ensure_sweeps_bypass_rls
 from app.logging import configure_logging, log
 from app.settings import Settings, get_settings
 from app.workers import heartbeat, jobs, maintenance
@@ -37,7 +37,8 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
     async def startup(ctx: dict[str, Any]) -> None:
         configure_logging(settings.log_level, settings.log_json)
         ctx["settings"] = settings
-        ctx["db"] = Database.from_settings(settings)
+        ctx["db"] = Database.from_settings(settings, sweeps=True)
+        await ensure_sweeps_bypass_rls(ctx["db"])
         ctx["http"] = httpx.AsyncClient(follow_redirects=False, trust_env=False)
         ctx["sweeps"] = [
             asyncio.create_task(_every(settings.worker_heartbeat_seconds, heartbeat.beat, ctx)),

@@ -13,7 +13,7 @@ from app.api.deps import SessionDep, SettingsDep, get_database, require
 from app.api.problems import AUTHED, _doc
 from app.api.records import JSONBytes
 from app.api.routing import Router
-from app.db import Database
+from app.db import Database, set_org
 from app.domain import kinds
 from app.domain.auth.principal import Principal
 from app.domain.events import feed
@@ -87,6 +87,7 @@ async def _wait_for_events(db: Database, who: Principal, after: feed.Position, w
     while (remaining := deadline - time.monotonic()) > 0:
         await asyncio.sleep(min(POLL_SECONDS, remaining))
         async with db.sessions() as session:
+            await set_org(session, who.org_id)
             data, count, last = await feed.page(session, who, after, wanted, limit)
         if count:
             return data, count, last

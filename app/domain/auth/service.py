@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from redis.asyncio import Redis
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Text, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import ORG_SETTING, set_org
 from app.domain.audit import service as audit
 from app.domain.auth import lockout
 from app.domain.auth import secrets as sec
@@ -52,7 +53,7 @@ def _now() -> datetime:
 
 async def provision_org(session: AsyncSession, settings: Settings, org_name: str, email: str, name: str,
                         password: str | None) -> tuple[Org, User]:
-    """A new organisation with its first user, the owner."""
+    """A new organisation with its first user, the owner; the transaction acts for it from here on."""
     org = await org_service.create(session, org_name)
     owner = await user_service.create(
         session, settings, org.id, email=email, name=name, role=Role.owner, password=password
@@ -83,11 +84,17 @@ async def issue_tokens(session: AsyncSession, settings: Settings, user: User,
     )
 
 
+# The login email names the org (a global lookup, readable before the org is known); the same statement sets
+# it for the transaction, so that the user row (a tenant table) can be read next.
+_ORG_OF_EMAIL = (
+    select(LoginEmail.org_id, LoginEmail.user_id, func.set_config(ORG_SETTING, cast(LoginEmail.org_id, Text), True))
+    .where(LoginEmail.email == bindparam("email"))
+)
+
+
 async def _user_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(
-        select(User).join(LoginEmail, and_(LoginEmail.org_id == User.org_id, LoginEmail.user_id == User.id))
-        .where(LoginEmail.email == email)
-    )
+    found = (await session.execute(_ORG_OF_EMAIL, {"email": email})).first()
+    return await session.get(User, (found.org_id, found.user_id)) if found is not None else None
 
 
 def password_expired(max_age_days: int | None, changed_at: datetime | None, created_at: datetime) -> bool:
@@ -167,6 +174,7 @@ async def change_password(session: AsyncSession, settings: Settings, redis: Redi
 
 async def _find_refresh_token(session: AsyncSession, raw: str) -> RefreshToken:
     org_id, token_id, secret = sec.parse_refresh_token(raw)
+    await set_org(session, org_id)
     token = await session.scalar(
         select(RefreshToken).where(RefreshToken.org_id == org_id, RefreshToken.id == token_id).with_for_update()
     )
@@ -228,6 +236,7 @@ async def resolve_bearer(session: AsyncSession, settings: Settings, raw: str, ip
     if raw.startswith(sec.REFRESH_PREFIX):
         raise Unauthorized("A refresh token cannot be used as an access token")
     org_id, user_id = sec.decode_access_token(settings, raw)
+    await set_org(session, org_id)
     row = (await session.execute(_USER_STATE, {"org_id": org_id, "user_id": user_id})).first()
     if row is None or not row.active or row.deleted_at is not None:
         raise Unauthorized("User is deactivated")
@@ -238,8 +247,14 @@ async def resolve_bearer(session: AsyncSession, settings: Settings, raw: str, ip
     return Principal.for_user(org_id, user_id, row.role)
 
 
-# Built once (every API-key request runs it): the prefix is a bound value. The key's creator comes along in
-# the same statement: their current role bounds the key, and their deactivation disables it at once.
+# Built once (every API-key request runs them): the prefix is a bound value. The prefix (a global lookup)
+# names the org and sets it for the transaction in one statement; row-level security admits the key and its
+# creator (tenant tables) only then, so they are read in a second statement. The key's creator comes along:
+# their current role bounds the key, and their deactivation disables it at once.
+_ORG_OF_PREFIX = (
+    select(ApiKeyPrefix.org_id, func.set_config(ORG_SETTING, cast(ApiKeyPrefix.org_id, Text), True))
+    .where(ApiKeyPrefix.prefix == bindparam("prefix"))
+)
 _KEY_BY_PREFIX = (
     select(ApiKey.org_id, ApiKey.id, ApiKey.kind, ApiKey.secret_hash, ApiKey.scopes, ApiKey.created_by,
            ApiKey.revoked_at, ApiKey.expires_at, ApiKey.last_used_at, ApiKey.last_used_ip,
@@ -256,7 +271,9 @@ ORG_KEY_MAX_ROLE = Role.admin
 
 async def _resolve_api_key(session: AsyncSession, settings: Settings, raw: str, ip: str | None) -> Principal:
     prefix, secret = sec.parse_api_key(raw)
-    key = (await session.execute(_KEY_BY_PREFIX, {"prefix": prefix})).first()
+    found = (await session.execute(_ORG_OF_PREFIX, {"prefix": prefix})).first()
+    key = None if found is None else (
+        await session.execute(_KEY, {"org_id": found.org_id, "key_id": found.api_key_id})).first()
     if key is None or not sec.same_digest(secret, key.secret_hash):
         raise Unauthorized("Invalid API key")
     now = _now()

@@ -8,9 +8,10 @@ import secrets
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import Text, bindparam, cast, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import ORG_SETTING
 from app.domain.auth.principal import Principal
 from app.domain.concurrency import check_version
 from app.domain.errors import NotFound, ValidationFailed
@@ -158,11 +159,20 @@ async def get(session: AsyncSession, org_id: UUID, form_id: UUID) -> Form:
     return await FORM.get(session, org_id, form_id)
 
 
+_ORG_OF_KEY = (
+    select(FormKey.org_id, FormKey.form_id, func.set_config(ORG_SETTING, cast(FormKey.org_id, Text), True))
+    .where(FormKey.public_key == bindparam("public_key"))
+)
+
+
 async def by_public_key(session: AsyncSession, public_key: str) -> Form:
     """The enabled, live form behind a public key; 404 otherwise (unknown, rotated, disabled, deleted)."""
-    row = await session.scalar(
-        select(Form).join(FormKey, (FormKey.org_id == Form.org_id) & (FormKey.form_id == Form.id))
-        .where(FormKey.public_key == public_key, Form.deleted_at.is_(None), Form.enabled.is_(True)))
+    # The key (a global lookup) names the org and sets it for the transaction (row-level security) in one
+    # statement; the form (a tenant table) is read next.
+    found = (await session.execute(_ORG_OF_KEY, {"public_key": public_key})).first()
+    row = None if found is None else await session.scalar(
+        select(Form).where(Form.org_id == found.org_id, Form.id == found.form_id, Form.deleted_at.is_(None),
+                           Form.enabled.is_(True)))
     if row is None:
         raise NotFound("No such form (the key may have been rotated, or the form disabled)")
     return row

@@ -4,16 +4,20 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import set_org
 from app.domain.audit import service as audit
 from app.domain.auth.principal import Principal
 from app.domain.concurrency import check_version
 from app.domain.errors import NotFound
 from app.domain.orgs.models import Org
 from app.domain.orgs.schemas import OrgUpdate
+from app.ids import new_id
 
 
 async def create(session: AsyncSession, name: str) -> Org:
-    org = Org(name=name)
+    """A new org; the transaction acts for it from here on (row-level security)."""
+    org = Org(id=new_id(), name=name)
+    await set_org(session, org.id)
     session.add(org)
     await session.flush()
     return org
