@@ -7,7 +7,10 @@ What is checked, for every table of `Base.metadata` (every module under `app/` i
 - its non-unique indexes lead with `org_id` too, except the few in `INDEXES_WITHOUT_LEADING_ORG_ID`, each
   with its reason;
 - a table without `org_id` must be one of `GLOBAL_LOOKUPS` (the documented exception: Citus reference tables);
-- both allow-lists hold no stale entries, and every table is visible to alembic (`app/domain/models.py`).
+- both allow-lists hold no stale entries, and every table is visible to alembic (`app/domain/models.py`);
+- in the migrated database, every table with `org_id` (and `orgs`) has row-level security enabled and forced,
+  with the `tenant_isolation` policy on `crm.org_id` (migration 0017); the global lookups also have the
+  `lookup_read` policy (anyone reads the key -> org mapping) and no other table does.
 
 The same rules run against the migrated database (reflected), so a primary key or index that the migrations
 built differently from the models is caught too (`alembic check` in test_migrations.py does not compare
@@ -187,6 +190,66 @@ def _reflect(url: str) -> tuple[MetaData, set[str]]:
     return asyncio.run(run())
 
 
+# --- row-level security ---------------------------------------------------------------------------------
+
+CURRENT_ORG = "NULLIF(current_setting('crm.org_id'::text, true), ''::text))::uuid"
+RLS_STATEMENTS = """ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
+ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON {table} USING (org_id = NULLIF(current_setting('crm.org_id', true), '')::uuid)
+    WITH CHECK (org_id = NULLIF(current_setting('crm.org_id', true), '')::uuid);"""
+_RLS_STATE = """
+SELECT c.relname AS table, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced,
+       EXISTS (SELECT 1 FROM information_schema.columns k WHERE k.table_schema = 'public'
+               AND k.table_name = c.relname AND k.column_name = 'org_id') AS has_org_id,
+       coalesce(array_agg(p.policyname || ' ' || p.cmd || ' ' || coalesce(p.qual, '') || ' | '
+                          || coalesce(p.with_check, '')) FILTER (WHERE p.policyname IS NOT NULL), '{}') AS policies
+FROM pg_class c LEFT JOIN pg_policies p ON p.schemaname = 'public' AND p.tablename = c.relname
+WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname <> 'alembic_version'
+GROUP BY c.relname, c.relrowsecurity, c.relforcerowsecurity ORDER BY c.relname
+"""
+
+
+def rls_violations(rows: list, global_lookups: dict[str, str] | None = None) -> list[Violation]:
+    """Breaches of the row-level security rule, from `_RLS_STATE` rows (name, enabled, forced, has_org_id,
+    policies as 'name cmd qual | with_check')."""
+    lookups = GLOBAL_LOOKUPS if global_lookups is None else global_lookups
+    found = []
+    for table, enabled, forced, has_org_id, policies in rows:
+        if not has_org_id and table != "orgs":
+            continue
+        key = "id" if table == "orgs" else TENANT_KEY
+        wanted = f"tenant_isolation ALL ({key} = ({CURRENT_ORG}) | ({key} = ({CURRENT_ORG})"
+        how = RLS_STATEMENTS.format(table=table).replace("org_id =", f"{key} =")
+        if not (enabled and forced):
+            found.append(Violation(table, "-", f"row-level security not enabled and forced; its migration needs:\n{how}"))
+        if wanted not in policies:
+            found.append(Violation(table, "tenant_isolation", f"no tenant_isolation policy on crm.org_id; its "
+                                                              f"migration needs:\n{how}"))
+        others = sorted(set(policies) - {wanted})
+        allowed = ["lookup_read SELECT true | "] if table in lookups and table != "orgs" else []
+        if others != allowed:
+            found.append(Violation(table, "-", f"policies {others} besides tenant_isolation, expected {allowed}"))
+    return sorted(found)
+
+
+async def _rls_rows(url: str, before: str | None = None) -> list:
+    """The `_RLS_STATE` rows of the database at `url` (after running `before` in the same, rolled-back
+    transaction)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn, conn.begin() as tx:
+            for statement in filter(None, (before or "").split(";")):
+                await conn.execute(text(statement))
+            rows = [tuple(r) for r in await conn.execute(text(_RLS_STATE))]
+            await tx.rollback()
+        return rows
+    finally:
+        await engine.dispose()
+
+
 # --- Citus ---------------------------------------------------------------------------------------------
 
 
@@ -305,6 +368,30 @@ def test_the_migrated_database_holds_the_rule_too(database_url):
     violations = check(reflected)
     assert not violations, "tenant-key rule broken in the migrated database:\n" + "\n".join(map(str, violations))
     assert citus_sql(reflected, unlogged) == citus_sql(load_all_models())
+
+
+def test_every_tenant_table_has_row_level_security(database_url):
+    """A table with org_id that the policies do not cover (e.g. one added after migration 0017) fails here."""
+    violations = rls_violations(asyncio.run(_rls_rows(database_url)))
+    assert not violations, "row-level security missing:\n" + "\n".join(map(str, violations))
+
+
+def test_the_rls_guard_reports_an_unprotected_table(database_url):
+    rows = asyncio.run(_rls_rows(database_url, before=(
+        "CREATE TABLE rls_probe (org_id uuid, id uuid);"
+        "CREATE TABLE rls_half (org_id uuid);"
+        "ALTER TABLE rls_half ENABLE ROW LEVEL SECURITY;"
+        "CREATE POLICY tenant_isolation ON rls_half USING (org_id IS NOT NULL);"
+        "CREATE POLICY lookup_read ON contacts FOR SELECT USING (true);")))
+
+    violations = rls_violations(rows)
+
+    assert [(v.table, v.constraint) for v in violations] == [
+        ("contacts", "-"), ("rls_half", "-"), ("rls_half", "-"), ("rls_half", "tenant_isolation"),
+        ("rls_probe", "-"), ("rls_probe", "tenant_isolation")]
+    messages = "\n".join(map(str, violations))
+    assert "rls_probe: -: row-level security not enabled and forced" in messages
+    assert "ALTER TABLE rls_probe FORCE ROW LEVEL SECURITY;" in messages
 
 
 def test_scaling_doc_lists_every_table_for_citus():
