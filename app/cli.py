@@ -37,14 +37,17 @@ def dev(
     base = _settings(env="dev")
     embedded = EmbeddedServices(base.data_dir)
     try:
-        database_url = base.database_url or embedded.postgres_url()
+        roles = {}
+        if not base.database_url:  # embedded: migrations and sweeps as the superuser, the API as a limited role
+            admin_url = embedded.postgres_url()
+            roles = {"database_admin_url": admin_url, "database_url": embedded.app_role_url(admin_url)}
         redis_url = base.redis_url or embedded.redis_url()
-        settings = base.model_copy(update={"database_url": database_url, "redis_url": redis_url,
+        settings = base.model_copy(update={**roles, "redis_url": redis_url,
                                            "allow_private_networks": True, "host": host, "port": port})
         settings.jwt_key()  # generated once and kept in the data dir
         from app import migrate
 
-        migrate.upgrade(settings.migration_url)
+        migrate.upgrade_and_grant(settings)
         asyncio.run(_run_dev(settings, worker, embedded.started))
     except KeyboardInterrupt:
         pass

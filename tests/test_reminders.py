@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.events.models import Event
 from app.domain.reminders.service import fire_birthdays, fire_due, fire_overdue
+from tests.conftest import as_sweeper
 from tests.factories import signup
 
 SYSTEM = {"type": "system", "id": None}
@@ -31,14 +32,16 @@ async def _sweep(session: AsyncSession, fire, now: datetime, **kw) -> int:
     # A production sweep opens a fresh session each tick; this one lives through the whole test, so forget
     # what it loaded before (the API has changed rows since) and read them anew.
     session.expire_all()
-    return await fire(session, now, **kw)
+    async with as_sweeper(session):
+        return await fire(session, now, **kw)
 
 
 async def _events(session: AsyncSession, org_id: str, type_: str, object_id: str | None = None) -> list[Event]:
     stmt = select(Event).where(Event.org_id == UUID(org_id), Event.type == type_)
     if object_id is not None:
         stmt = stmt.where(Event.object_id == UUID(object_id))
-    return list(await session.scalars(stmt.order_by(Event.id).execution_options(populate_existing=True)))
+    async with as_sweeper(session):
+        return list(await session.scalars(stmt.order_by(Event.id).execution_options(populate_existing=True)))
 
 
 async def _task(client, acct, **body) -> dict:
@@ -262,8 +265,9 @@ async def test_tasks_of_two_orgs_each_fire_in_their_own_org(client, session):
         assert all(str(e.org_id) == a.org_id and e.data["object"]["subject"] == "a" for e in a_events)
         assert all(str(e.org_id) == b.org_id for e in b_events)
         # an event of one org never names the other's object
-        got = await session.scalars(select(Event.org_id).where(Event.type == type_, Event.object_id.in_(
-            [UUID(a_task["id"]), *(UUID(t["id"]) for t in b_tasks)])))
+        async with as_sweeper(session):
+            got = await session.scalars(select(Event.org_id).where(Event.type == type_, Event.object_id.in_(
+                [UUID(a_task["id"]), *(UUID(t["id"]) for t in b_tasks)])))
         assert sorted(map(str, got)) == sorted([a.org_id, b.org_id, b.org_id])
 
 

@@ -437,7 +437,7 @@ async def test_reports_read_the_replica_when_one_is_configured(settings, databas
                 name = await conn.scalar(text("SELECT current_setting('application_name')"))
                 read_only = await conn.scalar(text("SELECT current_setting('transaction_read_only')"))
             assert (name, read_only) == ("crm-replica", "on")
-        async with db.read_only() as s:
+        async with db.read_only(acct.org_id) as s:
             with pytest.raises(DBAPIError, match="read-only transaction"):
                 await s.execute(text("UPDATE orgs SET name = name WHERE false"))
     finally:

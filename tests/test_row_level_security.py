@@ -55,11 +55,11 @@ async def test_the_app_role_is_neither_owner_nor_superuser(session):
     assert (row.rolsuper, row.rolbypassrls, row.owns) == (False, False, False)
 
 
-async def test_the_org_does_not_outlive_its_transaction_on_a_pooled_connection(api, database):
+async def test_the_org_does_not_outlive_its_transaction_on_a_pooled_connection(api, app_database):
     a = await signup(api, "Org A")
     assert (await api.post("/v1/contacts", headers=a.headers, json={"first_name": "Ana"})).status_code == 201
 
-    async with database.engine.connect() as conn:
+    async with app_database.engine.connect() as conn:
         async with conn.begin():
             await conn.execute(text("SELECT set_config('crm.org_id', :org, true)"), {"org": a.org_id})
             assert await conn.scalar(text("SELECT count(*) FROM contacts")) == 1

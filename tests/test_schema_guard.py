@@ -9,7 +9,7 @@ What is checked, for every table of `Base.metadata` (every module under `app/` i
 - a table without `org_id` must be one of `GLOBAL_LOOKUPS` (the documented exception: Citus reference tables);
 - both allow-lists hold no stale entries, and every table is visible to alembic (`app/domain/models.py`);
 - in the migrated database, every table with `org_id` (and `orgs`) has row-level security enabled and forced,
-  with the `tenant_isolation` policy on `crm.org_id` (migration 0017); the global lookups also have the
+  with the `tenant_isolation` policy on `crm.org_id` (migration 0020); the global lookups also have the
   `lookup_read` policy (anyone reads the key -> org mapping) and no other table does.
 
 The same rules run against the migrated database (reflected), so a primary key or index that the migrations
@@ -371,7 +371,7 @@ def test_the_migrated_database_holds_the_rule_too(database_url):
 
 
 def test_every_tenant_table_has_row_level_security(database_url):
-    """A table with org_id that the policies do not cover (e.g. one added after migration 0017) fails here."""
+    """A table with org_id that the policies do not cover (e.g. one added after migration 0020) fails here."""
     violations = rls_violations(asyncio.run(_rls_rows(database_url)))
     assert not violations, "row-level security missing:\n" + "\n".join(map(str, violations))
 

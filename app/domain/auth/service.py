@@ -272,8 +272,7 @@ ORG_KEY_MAX_ROLE = Role.admin
 async def _resolve_api_key(session: AsyncSession, settings: Settings, raw: str, ip: str | None) -> Principal:
     prefix, secret = sec.parse_api_key(raw)
     found = (await session.execute(_ORG_OF_PREFIX, {"prefix": prefix})).first()
-    key = None if found is None else (
-        await session.execute(_KEY, {"org_id": found.org_id, "key_id": found.api_key_id})).first()
+    key = None if found is None else (await session.execute(_KEY_BY_PREFIX, {"prefix": prefix})).first()
     if key is None or not sec.same_digest(secret, key.secret_hash):
         raise Unauthorized("Invalid API key")
     now = _now()
