@@ -508,3 +508,24 @@ async def test_a_restored_deal_never_sits_in_a_deleted_stage(client):
     assert restored["stage_id"] in live_stages
     board = (await client.get("/v1/deals", headers=acct.headers, params={"pipeline_id": sales["id"]})).json()["data"]
     assert all(d["stage_id"] in live_stages for d in board)
+
+
+async def test_stage_positions_given_on_create_are_an_order(client):
+    """Positions 1..5 (not 0-based), gaps, negatives and ties: the stages come back in that order, stable for
+    ties, stored 0..n-1; stages without a position come last in the order given."""
+    acct = await signup(client)
+
+    async def names(stages: list[dict]) -> list[tuple[str, int]]:
+        r = await client.post("/v1/pipelines", headers=acct.headers, json={"name": "P", "stages": stages})
+        assert r.status_code == 201, r.text
+        return [(s["name"], s["position"]) for s in r.json()["stages"]]
+
+    won, lost = {"kind": "won", "probability": 100}, {"kind": "lost", "probability": 0}
+    one_based = [{"name": f"S{i}", "probability": 10, "position": i} for i in range(1, 4)]
+    assert await names([*one_based, {"name": "Won", **won, "position": 4}, {"name": "Lost", **lost, "position": 5}]) \
+        == [("S1", 0), ("S2", 1), ("S3", 2), ("Won", 3), ("Lost", 4)]
+    assert await names([{"name": "Lost", **lost, "position": 900}, {"name": "B", "probability": 5, "position": 10},
+                        {"name": "A", "probability": 5, "position": -3}, {"name": "Tie", "probability": 5,
+                                                                             "position": 10},
+                        {"name": "Won", **won}]) \
+        == [("A", 0), ("B", 1), ("Tie", 2), ("Lost", 3), ("Won", 4)]

@@ -20,7 +20,12 @@ class StageCreate(InputModel):
     probability: int = Field(ge=0, le=100, description="win likelihood in percent, for the weighted forecast")
     kind: StageKind = "open"
     rotting_days: int | None = Field(None, ge=1, le=3650, description="a deal idle this long is rotting")
-    position: int | None = Field(None, ge=0, description="0-based place in the pipeline; default last")
+    position: int | None = Field(
+        None, ge=-(2**31), le=2**31 - 1,
+        description="Where the stage goes. Creating a pipeline: the stages are put in the order of their positions "
+                    "(any integers, gaps allowed, ties keep the order given; stages without one come last) and "
+                    "stored as 0..n-1. Adding a stage: the 0-based place it takes (clamped; later stages shift); "
+                    "default last.")
     forecast_category: ForecastCategory | None = Field(None, description=FORECAST_DOC)
 
 

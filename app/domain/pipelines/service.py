@@ -66,15 +66,9 @@ async def _insert(session: AsyncSession, actor: Principal | None, org_id: UUID, 
 
 
 def _ordered(stages: list[StageCreate]) -> list[StageCreate]:
-    """Stages with an explicit `position` take that place (clamped); the others fill the gaps in order."""
-    slots: list[StageCreate | None] = [None] * len(stages)
-    for stage in sorted((s for s in stages if s.position is not None), key=lambda s: s.position or 0):
-        place = min(stage.position or 0, len(stages) - 1)
-        while slots[place] is not None:
-            place = (place + 1) % len(stages)
-        slots[place] = stage
-    rest = iter(s for s in stages if s.position is None)
-    return [slot if slot is not None else next(rest) for slot in slots]
+    """The stages in the order of their `position`s (any integers, gaps allowed; ties keep the order given),
+    those without one last in the order given. They are stored as 0..n-1."""
+    return sorted(stages, key=lambda s: (s.position is None, s.position or 0))
 
 
 async def create(session: AsyncSession, actor: Principal, body: PipelineCreate) -> Pipeline:
@@ -173,7 +167,8 @@ async def add_stage(session: AsyncSession, actor: Principal, pipeline_id: UUID, 
                   kind=body.kind, rotting_days=body.rotting_days, position=len(stages),
                   forecast_category=body.forecast_category or default_forecast_category(body.kind, body.probability))
     session.add(stage)
-    stages.insert(min(body.position if body.position is not None else len(stages), len(stages)), stage)
+    place = len(stages) if body.position is None else max(0, min(body.position, len(stages)))
+    stages.insert(place, stage)
     await _renumber(stages)
     await session.flush()
     await _changed_stages(session, actor, pipeline, before)
