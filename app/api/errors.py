@@ -77,7 +77,8 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
+    slug, title = _HTTP_SLUGS.get(exc.status_code, ("bad-request", "Bad request") if exc.status_code < 500
+                                  else ("internal", "Internal server error"))
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else title
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No route {request.method} {request.url.path}"

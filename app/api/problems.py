@@ -35,26 +35,26 @@ def problem_response(status: int, slug: str, title: str, detail: str, instance: 
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
-def _doc(status: int, description: str) -> dict[str, Any]:
+def problem_doc(status: int, description: str) -> dict[str, Any]:
     return {status: {"model": Problem, "description": description,
                      "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
 
 
-UNAUTHORIZED = _doc(401, "Missing, invalid or expired credentials")
-FORBIDDEN = _doc(403, "The role or the API key's scopes do not allow this")
-NOT_FOUND = _doc(404, "No such record in your organisation")
-CONFLICT = _doc(409, "Conflicts with the current state")
-PRECONDITION = _doc(412, "If-Match does not match the current version")
-VALIDATION = _doc(422, "Invalid input; `errors` names each field")
-BAD_REQUEST = _doc(400, "Malformed request (e.g. invalid JSON)")
-TOO_LARGE = _doc(413, "Request body too large")
+UNAUTHORIZED = problem_doc(401, "Missing, invalid or expired credentials")
+FORBIDDEN = problem_doc(403, "The role or the API key's scopes do not allow this")
+NOT_FOUND = problem_doc(404, "No such record in your organisation")
+CONFLICT = problem_doc(409, "Conflicts with the current state")
+PRECONDITION = problem_doc(412, "If-Match does not match the current version")
+VALIDATION = problem_doc(422, "Invalid input; `errors` names each field")
+BAD_REQUEST = problem_doc(400, "Malformed request (e.g. invalid JSON)")
+TOO_LARGE = problem_doc(413, "Request body too large")
 RATE_LIMIT_HEADERS = {
     "RateLimit-Limit": {"description": "requests allowed in the current window", "schema": {"type": "integer"}},
     "RateLimit-Remaining": {"description": "requests left in the current window", "schema": {"type": "integer"}},
     "RateLimit-Reset": {"description": "seconds until the window resets", "schema": {"type": "integer"}},
     "Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}},
 }
-TOO_MANY = {429: {**_doc(429, "Too many attempts; see `Retry-After` and `RateLimit-*`")[429],
+TOO_MANY = {429: {**problem_doc(429, "Too many attempts; see `Retry-After` and `RateLimit-*`")[429],
                   "headers": RATE_LIMIT_HEADERS}}
 RATE_LIMITED = {429: {**TOO_MANY[429], "description": (
     "Too many requests for this credential (`CRM_RATE_LIMIT_PER_CREDENTIAL` per "

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from app.api import ops
+from app.api import ops, problem_pages
 from app.api.v1 import (
     activities,
     api_keys,
@@ -31,7 +31,7 @@ from app.api.v1 import (
 
 routers: list[APIRouter] = [
     module.router
-    for module in (ops, auth, me, tokens, org, users, teams, api_keys, audit_log, contacts, companies, leads, pipelines,
+    for module in (ops, problem_pages, auth, me, tokens, org, users, teams, api_keys, audit_log, contacts, companies, leads, pipelines,
                    deals, activities,
                    custom_fields, schema, webhooks, notifications, forms, public_forms, changes, imports, reports)
 ] + [me.ping_router]

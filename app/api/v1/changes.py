@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from app.api import scoping
 from app.api.deps import SessionDep, SettingsDep, get_database, require
-from app.api.problems import AUTHED, _doc
+from app.api.problems import AUTHED, problem_doc
 from app.api.records import JSONBytes
 from app.api.routing import Router
 from app.db import Database, set_org
@@ -41,7 +41,7 @@ class ChangesPage(BaseModel):
 
 
 @router.get("", response_model=ChangesPage, operation_id="listChanges",
-            responses={**AUTHED, **_doc(410, "The cursor is older than the retention; resync from an export")})
+            responses={**AUTHED, **problem_doc(410, "The cursor is older than the retention; resync from an export")})
 async def changes(
     session: SessionDep,
     settings: SettingsDep,

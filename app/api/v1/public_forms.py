@@ -8,7 +8,7 @@ from fastapi import Header, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.api.deps import SessionDep, SettingsDep
-from app.api.problems import NOT_FOUND, RATE_LIMIT_HEADERS, TOO_LARGE, VALIDATION, _doc
+from app.api.problems import NOT_FOUND, RATE_LIMIT_HEADERS, TOO_LARGE, VALIDATION, problem_doc
 from app.api.ratelimit import client_ip, hit, next_count
 from app.api.records import JSONBytes
 from app.api.routing import Router
@@ -97,9 +97,9 @@ def _answer(request: Request, form: Form | None, submission_id: object, from_htm
 
 @router.post("/{public_key}/submissions", status_code=202, response_model=Accepted, operation_id="submitForm",
              responses={303: {"description": "HTML form posts go on to the form's redirect_url"},
-                        **NOT_FOUND, **TOO_LARGE, **VALIDATION, **_doc(403, "Origin not allowed for this form"),
-                        **_doc(415, "Unsupported content type"),
-                        429: {**_doc(429, "Too many submissions from this address; see Retry-After")[429],
+                        **NOT_FOUND, **TOO_LARGE, **VALIDATION, **problem_doc(403, "Origin not allowed for this form"),
+                        **problem_doc(415, "Unsupported content type"),
+                        429: {**problem_doc(429, "Too many submissions from this address; see Retry-After")[429],
                               "headers": RATE_LIMIT_HEADERS}},
              openapi_extra={"requestBody": {"content": {
                  "application/json": {"schema": {"type": "object", "additionalProperties": {"type": "string"}},
