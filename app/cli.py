@@ -32,6 +32,7 @@ def dev(
 ) -> None:
     """Everything in one process: embedded PostgreSQL and Redis (unless CRM_DATABASE_URL / CRM_REDIS_URL
     are set), migrations, a demo organisation, the API and a worker. Ctrl-C stops it all."""
+    from app.api.cors import DEV_ORIGIN_REGEX
     from app.embedded import EmbeddedServices
 
     base = _settings(env="dev")
@@ -42,7 +43,8 @@ def dev(
             admin_url = embedded.postgres_url()
             roles = {"database_admin_url": admin_url, "database_url": embedded.app_role_url(admin_url)}
         redis_url = base.redis_url or embedded.redis_url()
-        settings = base.model_copy(update={**roles, "redis_url": redis_url,
+        cors = {"cors_origin_regex": base.cors_origin_regex or DEV_ORIGIN_REGEX}  # front ends on this machine
+        settings = base.model_copy(update={**roles, **cors, "redis_url": redis_url,
                                            "allow_private_networks": True, "host": host, "port": port})
         settings.jwt_key()  # generated once and kept in the data dir
         from app import migrate
@@ -87,6 +89,8 @@ async def _run_dev(settings: Settings, with_worker: bool, started: list[str]) ->
                 f"  API docs:      {base_url}/docs",
                 f"  API key:       {creds.api_key}",
                 f"  Demo login:    {creds.email} / {creds.password}",
+                "  Browsers:      http://localhost:* and http://127.0.0.1:* may call the API (CORS)"
+                + (f", and {', '.join(settings.cors_origins)}" if settings.cors_origins else ""),
                 f"  Try:           curl -H 'Authorization: Bearer {creds.api_key}' {base_url}/v1/me",
                 f"  Embedded:      {', '.join(started) or 'none (using CRM_DATABASE_URL and CRM_REDIS_URL)'}"
                 f" in {settings.data_dir.resolve()}",

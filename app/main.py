@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 from arq import create_pool
 from arq.connections import RedisSettings
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from redis.asyncio import Redis
 
 from app import __version__
 from app.api import errors, idempotency
+from app.api.cors import ApiCORSMiddleware
 from app.api.metrics import Metrics
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.api.problems import PROBLEM_MEDIA_TYPE
@@ -95,15 +95,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, red
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
                        overrides={"/v1/imports": settings.import_max_bytes})
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key",
-                           "X-Request-ID"],
-            expose_headers=["ETag", "X-Request-ID", "Retry-After", "Location", "RateLimit-Limit",
-                            "RateLimit-Remaining", "RateLimit-Reset"],
-        )
+    app.add_middleware(ApiCORSMiddleware, origins=settings.cors_origins, origin_regex=settings.cors_origin_regex)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, trusted_proxies=settings.trusted_proxies)
 
     original_openapi = app.openapi

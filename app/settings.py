@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(65_536, ge=8, description="argon2id memory in KiB")
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origin_regex: str | None = Field(
+        None, description="origins allowed by a regular expression (full match); `crm dev` sets one for "
+                          "http://localhost:* and http://127.0.0.1:*")
     signup_enabled: bool = True
     log_level: str = "INFO"
     log_json: bool = True

@@ -96,3 +96,10 @@ def test_dev_demo_org_is_a_working_crm_on_the_first_request(pg, redis_server, tm
                 found = http.get("/v1/contacts", params={"q": "0151 23456789"}).json()["data"]
                 assert [c["phone"] for c in found] == ["+4915123456789"]
                 assert http.get("/v1/deals", params={"q": "globex"}).json()["data"]
+                # a front end in development, on any local port, may call the API from the browser
+                for origin, allowed in (("http://localhost:5173", True), ("http://127.0.0.1:3000", True),
+                                        ("https://evil.example", False)):
+                    pre = http.options("/v1/deals", headers={"Origin": origin, "Access-Control-Request-Method": "GET",
+                                                             "Access-Control-Request-Headers": "authorization"})
+                    assert (pre.status_code, pre.headers.get("access-control-allow-origin")) == (
+                        (200, origin) if allowed else (403, None))

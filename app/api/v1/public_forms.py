@@ -8,7 +8,7 @@ from fastapi import Header, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.api.deps import SessionDep, SettingsDep
-from app.api.problems import NOT_FOUND, RATE_LIMIT_HEADERS, TOO_LARGE, VALIDATION, problem_doc
+from app.api.problems import NOT_FOUND, RATE_LIMIT_HEADERS, TOO_LARGE, VALIDATION, problem_doc, problem_response
 from app.api.ratelimit import client_ip, hit, next_count
 from app.api.records import JSONBytes
 from app.api.routing import Router
@@ -38,7 +38,8 @@ async def preflight(public_key: PublicKey, request: Request, session: SessionDep
     form = await service.by_public_key(session, public_key)
     headers = _cors(form, origin)
     if "Access-Control-Allow-Origin" not in headers:
-        return Response(status_code=403, headers=headers)
+        return problem_response(403, "forbidden", "Forbidden", f"Origin {origin!r} is not allowed for this form "
+                                "(the form's allowed_origins)", request.url.path, headers)
     headers.update({"Access-Control-Allow-Methods": "POST", "Access-Control-Max-Age": "600",
                     "Access-Control-Allow-Headers": "Content-Type, Idempotency-Key"})
     return Response(status_code=204, headers=headers)
