@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api import expand
 from app.api.deps import AnyCaller, IfMatch, PageDep, SessionDep, conditional, etag_of, require
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
 from app.api.schemas import ListPage
@@ -50,13 +51,16 @@ def parse_fields(model: Any, raw: str | None) -> set[str] | None:
     return wanted
 
 
-def shape(data: dict[str, Any], fields: set[str] | None) -> dict[str, Any]:
-    return data if fields is None else {k: v for k, v in data.items() if k in fields}
+def shape(data: dict[str, Any], fields: set[str] | None, related: Sequence[str] = ()) -> dict[str, Any]:
+    """The fields asked for (`fields=`), and `expanded` when `expand=` asked for relations."""
+    if fields is None:
+        return data
+    return {k: v for k, v in data.items() if k in fields or (related and k == "expanded")}
 
 
 def one(data: dict[str, Any], version: int, fields: set[str] | None, status_code: int = 200,
-        headers: dict[str, str] | None = None) -> Response:
-    return JSONBytes(orjson.dumps(shape(data, fields)), status_code=status_code,
+        headers: dict[str, str] | None = None, related: Sequence[str] = ()) -> Response:
+    return JSONBytes(orjson.dumps(shape(data, fields, related)), status_code=status_code,
                      headers={"ETag": etag_of(version), **(headers or {})})
 
 
@@ -74,12 +78,28 @@ def search_doc(kind: Kind[Any], searches: str) -> str:
     return doc
 
 
-def list_query(kind: Kind[Any], searches: str) -> Callable[..., Awaitable[ListQuery]]:
-    """The common list parameters as a dependency, with `q` described for this kind."""
+MAX_IDS = 200
 
-    async def common_query(
+
+def parse_ids(raw: list[str] | None) -> tuple[UUID, ...] | None:
+    """`ids=a,b&ids=c` -> (a, b, c); 422 for a value that is no UUID or more than MAX_IDS of them."""
+    if raw is None:
+        return None
+    parts = [p.strip() for part in raw for p in part.split(",") if p.strip()]
+    if len(parts) > MAX_IDS:
+        raise ValidationFailed(f"at most {MAX_IDS} ids", loc=("query", "ids"), type="too_long")
+    try:
+        return tuple(dict.fromkeys(UUID(p) for p in parts))
+    except ValueError:
+        raise ValidationFailed("ids must be UUIDs, comma-separated", loc=("query", "ids"), type="uuid_parsing") from None
+
+
+def filter_query(kind: Kind[Any], searches: str) -> Callable[..., Awaitable[ListQuery]]:
+    """The common list filters as a dependency (no paging: lists add it, aggregates over a list do not), with
+    `q` described for this kind."""
+
+    async def common_filters(
         request: Request,
-        page: PageDep,
         who: AnyCaller,
         q: Annotated[str | None, Query(max_length=200, description=search_doc(kind, searches))] = None,
         owner_id: Annotated[UserRef | None, Query(description=ME_DOC)] = None,
@@ -87,14 +107,28 @@ def list_query(kind: Kind[Any], searches: str) -> Callable[..., Awaitable[ListQu
         created_before: Annotated[Instant | None, Query(description="exclusive")] = None,
         updated_since: Annotated[Instant | None, Query(description="inclusive")] = None,
         import_id: Annotated[UUID | None, Query(description="records created by this import")] = None,
+        ids: Annotated[list[str] | None, Query(
+            description=f"only these {kind.label.lower()} ids, comma-separated (or repeated), at most {MAX_IDS}: a "
+                        "batch read in one request (the other filters and the sort still apply)")] = None,
     ) -> ListQuery:
         """Also `cf.<key>=<value>` for custom fields (typed by the field's definition)."""
         cf = {k[3:]: v for k, v in request.query_params.items() if k.startswith("cf.")}
         if len(cf) > 20:
             raise ValidationFailed("at most 20 custom field filters", loc=("query",))
-        return ListQuery(page=PageRequest(page.limit, page.cursor, page.sort), q=q,
+        return ListQuery(q=q,
                          owner_id=user_id_of(owner_id, who, "owner_id"), created_after=created_after,
-                         created_before=created_before, updated_since=updated_since, cf=cf, import_id=import_id)
+                         created_before=created_before, updated_since=updated_since, cf=cf, import_id=import_id,
+                         ids=parse_ids(ids))
+
+    return common_filters
+
+
+def list_query(kind: Kind[Any], searches: str) -> Callable[..., Awaitable[ListQuery]]:
+    """The common list parameters (filters and paging) as a dependency."""
+    filters_of = filter_query(kind, searches)
+
+    async def common_query(page: PageDep, query: Annotated[ListQuery, Depends(filters_of)]) -> ListQuery:
+        return replace(query, page=PageRequest(page.limit, page.cursor, page.sort))
 
     return common_query
 
@@ -199,6 +233,9 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
     `searches` names what `q` looks in (the fields of the kind's `search` column)."""
     common_query = list_query(kind, searches)
     read = kind.read
+    related = kind.object_type in expand.RELATIONS
+    expander = expand.expand_query(kind.object_type) if related else expand.nothing
+    shown = expand.read_with_expanded(kind.object_type, read) if related else read
     Reader = Annotated[Principal, require(f"{area}:read")]
     Writer = Annotated[Principal, require(f"{area}:write")]
     Name = kind.label.replace(" ", "")
@@ -206,17 +243,18 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
 
     async def list_(request: Request, session: SessionDep, who: Reader,
                     query: Annotated[ListQuery, Depends(common_query)],
-                    where: Annotated[list[ColumnElement[bool]], Depends(filters)], fields: FieldsQuery = None,
-                    ) -> Any:
+                    where: Annotated[list[ColumnElement[bool]], Depends(filters)],
+                    related: Annotated[tuple[str, ...], Depends(expander)], fields: FieldsQuery = None) -> Any:
         wanted = parse_fields(read, fields)
         page = await list_records(session, kind, who, query, sorts, where)
-        body = orjson.dumps({"data": [shape(kind.dump(r), wanted) for r in page.items],
-                             "next_cursor": page.next_cursor})
+        data = [kind.dump(r) for r in page.items]
+        await expand.embed(session, who, related, page.items, data)
+        body = orjson.dumps({"data": [shape(d, wanted, related) for d in data], "next_cursor": page.next_cursor})
         return conditional_list(request, body)
 
     list_.__doc__ = (f"List {plural}, newest first by default; keyset-paginated. {sort_doc} "
                      "A weak `ETag` lets mobile clients poll with `If-None-Match` (304 when unchanged).")
-    router.add_api_route("", list_, methods=["GET"], response_model=ListPage[read], operation_id=f"list{Names}",
+    router.add_api_route("", list_, methods=["GET"], response_model=ListPage[shown], operation_id=f"list{Names}",
                          summary=f"List {plural}", responses=AUTHED)
 
     async def export_csv(request: Request, session: SessionDep, who: Reader,
@@ -311,15 +349,19 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
                          responses={**AUTHED, **CONFLICT})
 
     async def get_one(request: Request, session: SessionDep, who: Reader, record_id: UUID,
+                      related: Annotated[tuple[str, ...], Depends(expander)],
                       include_deleted: Annotated[bool, Query(description="also find a soft-deleted record")] = False,
                       fields: FieldsQuery = None) -> Any:
         wanted = parse_fields(read, fields)
         obj = await kind.get(session, who, record_id, include_deleted=include_deleted)
-        conditional(request, obj.version)
-        return one(kind.dump(obj), obj.version, wanted)
+        if not related:  # the ETag is the record's version: it does not cover the related records
+            conditional(request, obj.version)
+        data = kind.dump(obj)
+        await expand.embed(session, who, related, [obj], [data])
+        return one(data, obj.version, wanted, related=related)
 
     get_one.__doc__ = f"Read one {kind.label.lower()}. `ETag` carries its version; `If-None-Match` gives 304."
-    router.add_api_route("/{record_id}", get_one, methods=["GET"], response_model=read, operation_id=f"get{Name}",
+    router.add_api_route("/{record_id}", get_one, methods=["GET"], response_model=shown, operation_id=f"get{Name}",
                          summary=f"Get a {kind.label.lower()}", responses={**AUTHED, **NOT_FOUND})
 
     async def patch_one(record_id: UUID, body: update_schema, session: SessionDep, who: Writer,  # type: ignore[valid-type]

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, exists, func, or_
+from sqlalchemy import ColumnElement, Select, exists, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -34,6 +34,7 @@ class ListQuery:
     cf: Mapping[str, str] = field(default_factory=dict)
     include_deleted: bool = False
     import_id: UUID | None = None
+    ids: tuple[UUID, ...] | None = None  # `ids=`: only these records
 
 
 def belongs_to(column: Any, parent: RecordType, parent_id: UUID, who: Reader) -> ColumnElement[bool]:
@@ -65,6 +66,13 @@ async def search_clause(session: AsyncSession, org_id: UUID, model: Any, q: str)
 async def list_records(session: AsyncSession, kind: Kind[Any], who: Reader, query: ListQuery,
                        sorts: Mapping[str, InstrumentedAttribute[Any]],
                        where: Sequence[ColumnElement[bool]] = ()) -> Page[Any]:
+    stmt = await filtered(session, kind, who, query, where)
+    return await keyset_page(session, stmt, query.page, sorts, kind.model.id)
+
+
+async def filtered(session: AsyncSession, kind: Kind[Any], who: Reader, query: ListQuery,
+                   where: Sequence[ColumnElement[bool]] = ()) -> Select[Any]:
+    """The records of the list's filters that `who` may read, as a SELECT (a page of it, or an aggregate)."""
     model: Any = kind.model
     org_id = org_of(who)
     stmt = kind.readable(who, query.include_deleted)
@@ -80,10 +88,12 @@ async def list_records(session: AsyncSession, kind: Kind[Any], who: Reader, quer
         stmt = stmt.where(model.updated_at >= query.updated_since)
     if query.import_id is not None:
         stmt = stmt.where(model.import_id == query.import_id)
+    if query.ids is not None:
+        stmt = stmt.where(model.id.in_(query.ids))
     if query.cf:
         defs = await custom_fields.definitions(session, org_id, kind.object_type)
         for key, raw in query.cf.items():
             stmt = stmt.where(custom_fields.filter_clause(model.custom_fields, defs, key, raw))
     for clause in where:
         stmt = stmt.where(clause)
-    return await keyset_page(session, stmt, query.page, sorts, model.id)
+    return stmt

@@ -20,6 +20,7 @@ from app.domain.listing import belongs_to
 from app.domain.pipelines.schemas import ForecastCategory
 
 router = Router(prefix="/v1/deals", tags=["deals"])
+SEARCHES = "titles"
 SORTS = {"created_at": Deal.created_at, "updated_at": Deal.updated_at, "value": Deal.value_amount,
          "expected_close_date": Deal.expected_close_date, "stage_entered_at": Deal.stage_entered_at}
 
@@ -52,7 +53,7 @@ async def filters(
 
 record_routes(router, kind=service.DEAL, plural="deals", area="deals", create_schema=DealCreate,
               update_schema=DealUpdate, create=service.create, update=service.update, sorts=SORTS, filters=filters,
-              searches="titles",
+              searches=SEARCHES,
               sort_doc="Sorts: created_at, updated_at, value, expected_close_date, stage_entered_at. "
                        "A pipeline board: `?pipeline_id=...&status=open` grouped by `stage_id`.")
 

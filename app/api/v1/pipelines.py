@@ -2,16 +2,22 @@ from typing import Annotated
 from uuid import UUID
 
 import orjson
-from fastapi import Query, Request, Response, status
+from fastapi import Depends, Query, Request, Response, status
+from sqlalchemy import ColumnElement
 
 from app.api.deps import IfMatch, PageDep, SessionDep, conditional, require
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
-from app.api.records import FieldsQuery, JSONBytes, one, parse_fields, shape
+from app.api.records import FieldsQuery, JSONBytes, filter_query, one, parse_fields, shape
 from app.api.routing import Router
 from app.api.schemas import ListPage
+from app.api.v1 import deals as deal_routes
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
+from app.domain.deals import board
+from app.domain.deals.board import BoardSummary
+from app.domain.deals.service import DEAL
 from app.domain.flows import pipeline_deletion, stage_change, stage_deletion
+from app.domain.listing import ListQuery
 from app.domain.pipelines import service
 from app.domain.pipelines.schemas import (
     PipelineCreate,
@@ -31,6 +37,22 @@ P = service.PIPELINE
 
 def _stage(stage: object) -> dict:
     return StageRead.model_validate(stage).model_dump(mode="json")
+
+
+DealFilters = Annotated[ListQuery, Depends(filter_query(DEAL, deal_routes.SEARCHES))]
+
+
+@router.get("/{pipeline_id}/summary", response_model=BoardSummary, operation_id="getPipelineSummary",
+            summary="Board totals per stage", responses={**AUTHED, **NOT_FOUND})
+async def pipeline_summary(pipeline_id: UUID, session: SessionDep, who: Annotated[Principal, require("deals:read")],
+                           query: DealFilters,
+                           where: Annotated[list[ColumnElement[bool]], Depends(deal_routes.filters)]) -> JSONBytes:
+    """A board's column totals in one request: for every stage of the pipeline, in order, the number of deals
+    and their value, under the same filters as `GET /v1/deals` (`owner_id=me`, `q`, `status`, ...). Values are
+    summed in the pipeline's currency; deals valued in another currency are totalled apart, per currency.
+    Together with `GET /v1/deals?pipeline_id=...&expand=contact,owner` a board takes two requests."""
+    pipeline = await service.get(session, who.org_id, pipeline_id)
+    return JSONBytes(orjson.dumps(await board.summary(session, who, pipeline, query, where)))
 
 
 @router.get("", response_model=ListPage[PipelineRead], operation_id="listPipelines", responses=AUTHED)
