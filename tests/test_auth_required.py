@@ -11,7 +11,7 @@ from app.main import create_app
 from app.settings import Settings
 
 # `/v1/me/password` also takes no token: an expired password is changed with the account's email and current one.
-PUBLIC = ("/healthz", "/readyz", "/metrics", "/v1/auth/", "/v1/public/", "/v1/me/password")
+PUBLIC = ("/healthz", "/readyz", "/metrics", "/problems", "/v1/auth/", "/v1/public/", "/v1/me/password")
 
 
 def _routes() -> list[tuple[str, str]]:
