@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 export UV_VERSION ?= 0.13.9
 
-.PHONY: dev test lint openapi lock clean browser audit
+.PHONY: dev test lint openapi lock clean browser audit node
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,20 @@ browser:  ## Debian's Chromium and ChromeDriver for the browser tests (installed
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
 	fi
 
-test: $(STAMP) browser  ## the whole suite: lint, OpenAPI drift, migrations drift, tests (parallel)
+NODE_TOOLS := tools/openapi/node_modules/.installed-$(shell cat tools/openapi/package-lock.json | cksum | cut -d' ' -f1)
+
+node:  ## Node.js and npm for the OpenAPI checks (Debian's, installed once, needs root or sudo)
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; \
+	fi
+
+$(NODE_TOOLS): tools/openapi/package-lock.json | node  ## Spectral, Redocly, openapi-typescript, tsc: pinned by the lock
+	npm ci --prefix tools/openapi --no-audit --no-fund --ignore-scripts --loglevel=error
+	@rm -f tools/openapi/node_modules/.installed-*
+	@touch $@
+
+test: $(STAMP) browser $(NODE_TOOLS)  ## the whole suite: lint, OpenAPI drift, migrations drift, tests (parallel)
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/crm openapi --check
 	$(BIN)/python -m pytest -n auto --dist loadfile
@@ -47,4 +60,4 @@ lock:  ## re-pin both lock files after changing pyproject.toml (runtime: require
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra embedded --extra test --generate-hashes --python-version 3.11 -o requirements-dev.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache tools/openapi/node_modules

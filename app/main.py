@@ -7,16 +7,16 @@ from contextlib import asynccontextmanager
 
 from arq import create_pool
 from arq.connections import RedisSettings
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from redis.asyncio import Redis
 
 from app import __version__
-from app.api import errors, idempotency
+from app.api import errors, idempotency, openapi_post
 from app.api.cors import ApiCORSMiddleware
 from app.api.metrics import Metrics
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from app.api.problems import PROBLEM_MEDIA_TYPE
+from app.api.query_check import refuse_unknown_query
 from app.api.retry import TransactionRetryMiddleware
 from app.api.router import routers
 from app.db import Database
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, red
                 await app.state.db.dispose()
 
     app = FastAPI(
+        dependencies=[Depends(refuse_unknown_query)],
         title="Headless CRM API",
         version=__version__,
         description=DESCRIPTION,
@@ -102,14 +103,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, red
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            schema = original_openapi()
-            # Errors are problem+json only: drop the application/json twin FastAPI adds for `model=`.
-            for path in schema.get("paths", {}).values():
-                for operation in path.values():
-                    for response in operation.get("responses", {}).values():
-                        content = response.get("content", {})
-                        if PROBLEM_MEDIA_TYPE in content:
-                            content.pop("application/json", None)
+            schema = openapi_post.finish(original_openapi(), app.routes)
             app.openapi_schema = schema
         return app.openapi_schema
 

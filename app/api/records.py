@@ -120,6 +120,7 @@ def filter_query(kind: Kind[Any], searches: str) -> Callable[..., Awaitable[List
                          created_before=created_before, updated_since=updated_since, cf=cf, import_id=import_id,
                          ids=parse_ids(ids))
 
+    common_filters.query_prefixes = ("cf.",)  # type: ignore[attr-defined]  # app/api/query_check.py
     return common_filters
 
 

@@ -38,6 +38,7 @@ async def create_key(body: ApiKeyCreate, session: SessionDep, who: KeysAdmin) ->
 
 @router.get("/{key_id}", response_model=ApiKeyRead, operation_id="getApiKey", responses={**AUTHED, **NOT_FOUND})
 async def get_key(key_id: UUID, session: SessionDep, who: KeysRead) -> ApiKeyRead:
+    """An API key's name, prefix, scopes, creator and last use; never its secret."""
     return ApiKeyRead.model_validate(await service.get(session, who.org_id, key_id))
 
 

@@ -16,8 +16,10 @@ from app.api.routing import Router
 from app.db import Database, set_org
 from app.domain import kinds
 from app.domain.auth.principal import Principal
-from app.domain.events import feed
+from app.domain.errors import ValidationFailed
+from app.domain.events import catalog, feed
 
+FEED_OBJECT_TYPES = tuple(dict.fromkeys(t.split(".")[0] for t in catalog.types()))
 router = Router(prefix="/v1/changes", tags=["sync"])
 POLL_SECONDS = 0.5
 ObjectType = Literal[kinds.names("feed")]  # type: ignore[valid-type]
@@ -48,7 +50,8 @@ async def changes(
     db: Annotated[Database, Depends(get_database)],
     who: Annotated[Principal, require("changes:read")],
     cursor: Annotated[str | None, Query(max_length=200, description="absent: from the oldest kept event")] = None,
-    types: Annotated[str | None, Query(max_length=300, description="comma-separated object types, e.g. contact,deal")] = None,
+    types: Annotated[str | None, Query(max_length=300, description=(
+        "comma-separated object types, e.g. contact,deal; one of " + ", ".join(FEED_OBJECT_TYPES)))] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     wait: Annotated[float, Query(ge=0, le=30, description="long-poll up to this many seconds when nothing is new")] = 0,
 ) -> JSONBytes:
@@ -59,6 +62,11 @@ async def changes(
     object types whose read scope it holds (`contacts:read` for contact changes, ...); asking for others in
     `types` → 403 naming the scopes."""
     wanted = [t.strip() for t in types.split(",") if t.strip()] if types else None
+    unknown = sorted(set(wanted or ()) - set(FEED_OBJECT_TYPES))
+    if unknown:
+        raise ValidationFailed(f"unknown object type {', '.join(unknown)}; the feed carries "
+                               f"{', '.join(FEED_OBJECT_TYPES)}", loc=("query", "types"),
+                               type="enum")
     after = feed.start(cursor, settings.events_retention_days)
     readable = scoping.readable_feed_types(who)
     if readable is not None:  # a credential limited to some scopes sees the kinds it may read, nothing else

@@ -43,6 +43,7 @@ async def create_field(body: CustomFieldCreate, session: SessionDep, who: Admin)
               responses={**AUTHED, **NOT_FOUND, **PRECONDITION})
 async def update_field(field_id: UUID, body: CustomFieldUpdate, session: SessionDep, who: Admin,
                        expected: IfMatch) -> Response:
+    """Change a custom field's label, options or requirement; its key and type stay (admin)."""
     field = await service.update(session, who, field_id, body, expected)
     return one(_dump(field), field.version, None)
 
@@ -50,5 +51,7 @@ async def update_field(field_id: UUID, body: CustomFieldUpdate, session: Session
 @router.delete("/{field_id}", status_code=204, response_class=Response, operation_id="deleteCustomField",
                responses={**AUTHED, **NOT_FOUND, **PRECONDITION})
 async def delete_field(field_id: UUID, session: SessionDep, who: Admin, expected: IfMatch) -> Response:
+    """Remove a custom field (admin); values already stored on records stay in their
+    JSON but are no longer validated or shown in the schema; the key is free for a new definition."""
     await service.delete(session, who, field_id, expected)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -22,6 +22,7 @@ F = service.FORM
 
 @router.get("", response_model=ListPage[FormRead], operation_id="listForms", responses=AUTHED)
 async def list_forms(session: SessionDep, who: AdminRead, page: PageDep) -> JSONBytes:
+    """The organisation's web forms, newest first, with their public keys and embed settings."""
     result = await service.list_page(session, who.org_id, page)
     return JSONBytes(orjson.dumps({"data": [F.dump(f) for f in result.items], "next_cursor": result.next_cursor}))
 
@@ -36,6 +37,7 @@ async def create_form(body: FormCreate, session: SessionDep, who: Admin) -> Resp
 
 @router.get("/{form_id}", response_model=FormRead, operation_id="getForm", responses={**AUTHED, **NOT_FOUND})
 async def get_form(form_id: UUID, request: Request, session: SessionDep, who: AdminRead) -> Response:
+    """A web form: fields, allowed origins, assignment rule, call-back SLA and its embed snippets."""
     form = await service.get(session, who.org_id, form_id)
     conditional(request, form.version)
     return one(F.dump(form), form.version, None)
@@ -44,6 +46,7 @@ async def get_form(form_id: UUID, request: Request, session: SessionDep, who: Ad
 @router.patch("/{form_id}", response_model=FormRead, operation_id="updateForm",
               responses={**AUTHED, **NOT_FOUND, **PRECONDITION})
 async def update_form(form_id: UUID, body: FormUpdate, session: SessionDep, who: Admin, expected: IfMatch) -> Response:
+    """Change a web form. Its public key stays, so embedded pages keep working."""
     form = await service.update(session, who, form_id, body, expected)
     return one(F.dump(form), form.version, None)
 

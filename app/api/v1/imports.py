@@ -106,6 +106,7 @@ async def create_import(
 
 @router.get("", response_model=ListPage[ImportRead], operation_id="listImports", responses=AUTHED)
 async def list_imports(session: SessionDep, who: Reader, page: PageDep) -> JSONBytes:
+    """CSV imports, newest first, with their status and row counts."""
     result = await service.list_page(session, who.org_id, page)
     return JSONBytes(orjson.dumps({"data": [IMP.dump(r) for r in result.items], "next_cursor": result.next_cursor}))
 

@@ -41,6 +41,7 @@ async def list_notifications(session: SessionDep, who: Mine, page: PageDep,
 @router.post("/read-all", status_code=204, response_class=Response, operation_id="readAllMyNotifications",
              responses=AUTHED)
 async def read_all(session: SessionDep, who: MineWrite) -> Response:
+    """Mark every notification of the caller as read."""
     me = _user(who)
     await service.mark_all_read(session, me.org_id, me.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -49,5 +50,6 @@ async def read_all(session: SessionDep, who: MineWrite) -> Response:
 @router.post("/{notification_id}/read", response_model=NotificationRead, operation_id="readMyNotification",
              responses={**AUTHED, **NOT_FOUND})
 async def read_one(notification_id: UUID, session: SessionDep, who: MineWrite) -> JSONBytes:
+    """Mark one of the caller's notifications as read; answers it as it is now."""
     me = _user(who)
     return JSONBytes(orjson.dumps(_dump(await service.mark_read(session, me.org_id, me.id, notification_id))))

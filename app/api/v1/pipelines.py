@@ -76,6 +76,7 @@ async def create_pipeline(body: PipelineCreate, session: SessionDep, who: Admin)
             responses={**AUTHED, **NOT_FOUND})
 async def get_pipeline(pipeline_id: UUID, request: Request, session: SessionDep, who: Reader,
                        fields: FieldsQuery = None) -> Response:
+    """A pipeline with its stages in board order. `ETag` for conditional reads and writes."""
     wanted = parse_fields(PipelineRead, fields)
     pipeline = await service.get(session, who.org_id, pipeline_id)
     conditional(request, pipeline.version)
@@ -102,6 +103,7 @@ async def delete_pipeline(pipeline_id: UUID, session: SessionDep, who: Admin, ex
 @router.get("/{pipeline_id}/stages", response_model=ListPage[StageRead], operation_id="listStages",
             responses={**AUTHED, **NOT_FOUND})
 async def list_stages(pipeline_id: UUID, session: SessionDep, who: Reader) -> JSONBytes:
+    """The pipeline's stages in board order (position 0 first)."""
     pipeline = await service.get(session, who.org_id, pipeline_id)
     return JSONBytes(orjson.dumps({"data": [_stage(s) for s in pipeline.stages], "next_cursor": None}))
 

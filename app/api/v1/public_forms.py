@@ -159,3 +159,6 @@ async def submit(
 
     submission = await form_intake.accept(session, form, incoming, now, turns)
     return _answer(request, form, submission.id, from_html_form, verdict.headers())
+
+
+submit.open_query = True  # type: ignore[attr-defined]  # the page URL's utm_* and click ids ride along (query_check)

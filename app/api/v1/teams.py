@@ -43,6 +43,7 @@ async def create_team(body: TeamCreate, session: SessionDep, who: Admin) -> Resp
 
 @router.get("/{team_id}", response_model=TeamRead, operation_id="getTeam", responses={**AUTHED, **NOT_FOUND})
 async def get_team(team_id: UUID, request: Request, session: SessionDep, who: Reader) -> Response:
+    """A team with its manager and members (their records' visibility follows the team)."""
     team = await service.get(session, who, team_id)
     conditional(request, team.version)
     return one(T.dump(team), team.version, None)

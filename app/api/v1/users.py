@@ -57,6 +57,7 @@ async def invite_user(body: UserInvite, response: Response, session: SessionDep,
 @router.get("/{user_id}", response_model=UserRead, operation_id="getUser", responses={**AUTHED, **NOT_FOUND})
 async def get_user(user_id: UUID, request: Request, response: Response, session: SessionDep,
                    who: UsersRead) -> UserRead:
+    """A user of your organisation: role, manager, whether active or out of office."""
     user = await service.get(session, who.org_id, user_id)
     response.headers["ETag"] = conditional(request, user.version)
     return UserRead.model_validate(user)

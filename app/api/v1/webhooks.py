@@ -42,6 +42,7 @@ async def create_webhook(body: WebhookCreate, session: SessionDep, who: Admin) -
 
 @router.get("/{webhook_id}", response_model=WebhookRead, operation_id="getWebhook", responses={**AUTHED, **NOT_FOUND})
 async def get_webhook(webhook_id: UUID, request: Request, session: SessionDep, who: AdminRead) -> Response:
+    """A webhook endpoint: URL, subscribed event types, whether enabled, and its delivery health."""
     endpoint = await W.get(session, who.org_id, webhook_id)
     conditional(request, endpoint.version)
     return one(W.dump(endpoint), endpoint.version, None)
@@ -62,6 +63,7 @@ async def update_webhook(webhook_id: UUID, body: WebhookUpdate, session: Session
 @router.delete("/{webhook_id}", status_code=204, response_class=Response, operation_id="deleteWebhook",
                responses={**AUTHED, **NOT_FOUND, **PRECONDITION})
 async def delete_webhook(webhook_id: UUID, session: SessionDep, who: Admin, expected: IfMatch) -> Response:
+    """Delete a webhook endpoint; deliveries still pending to it end `failed` and are never sent."""
     await W.delete(session, who, webhook_id, expected)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -1,0 +1,129 @@
+"""What the OpenAPI document says beyond what FastAPI derives from the routes, so that clients generated from it
+know everything the server does: the headers every route reads or sends (Idempotency-Key, ETag, If-Match,
+If-None-Match, RateLimit-*), the answers every route can give (304, 400, 412, 413, 429), which routes are
+public (`security: []`), and the tags, servers, contact and licence of the document itself.
+
+It runs once over the generated document (app/main.py). tests/test_openapi_lint.py lints the result with
+Spectral's `spectral:oas` and Redocly's recommended rulesets."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from app.api.problems import PROBLEM_MEDIA_TYPE, RATE_LIMIT_HEADERS
+
+TAGS: dict[str, str] = {
+    "operations": "Liveness, readiness, metrics and the pages behind problem `type` URIs.",
+    "auth": "Sign-up, OAuth2 password and refresh grants, logout.",
+    "users": "The people of an organisation: roles, managers, activation.",
+    "teams": "Teams and their managers: record visibility follows them.",
+    "api keys": "Organisation API keys with scopes, for partner systems.",
+    "organisation": "The organisation's settings, members' tokens, logins and security policy.",
+    "audit log": "Who did what, when and from where.",
+    "contacts": "People, with their whole history.",
+    "companies": "Organisations your contacts work for.",
+    "leads": "Unqualified interest, from forms, imports or by hand; converted into contacts and deals.",
+    "pipelines": "Sales pipelines, their stages, and a board's totals per stage.",
+    "deals": "Opportunities moving through a pipeline's stages.",
+    "activities": "Tasks, calls, meetings, notes and emails on records, with reminders.",
+    "custom fields": "Typed fields an organisation adds to its records.",
+    "schema and timeline": "The fields of each record kind, and the timeline of a record.",
+    "webhooks": "Endpoints notified of events (Standard Webhooks signatures), with delivery history.",
+    "notifications": "What the system tells a user: assignments, reminders, escalations.",
+    "forms": "Web forms that create leads: settings, embed snippets, submissions.",
+    "public forms": "Where a website posts a form, cross-origin, without credentials.",
+    "sync": "The changes feed: every change in commit order, for partner systems and mobile delta sync.",
+    "imports": "CSV imports with mapping and de-duplication.",
+    "reports": "Funnel, win/loss and forecast, computed live.",
+}
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Makes a retry safe: the first answer for this key (24 h, per credential) is stored and "
+                   "replayed with `Idempotent-Replayed: true`; the same key with another request → 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255}, "example": "4f7d1c2e-6a0b-4c53-9d5e-2b1f8e0c7a91",
+}
+IF_NONE_MATCH = {
+    "name": "If-None-Match", "in": "header", "required": False,
+    "description": "the ETag you hold: 304 with no body when it is still current",
+    "schema": {"type": "string"}, "example": '"3"',
+}
+ETAG = {"ETag": {"description": "the version of what was answered: send it back in If-Match / If-None-Match",
+                 "schema": {"type": "string"}}}
+
+
+def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description,
+                                "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _source(route: Any) -> str:
+    try:
+        return inspect.getsource(route.endpoint)
+    except (OSError, TypeError):
+        return ""
+
+
+def finish(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
+    """`routes`: the app's API routes; an operation is documented with ETag / If-None-Match / 304 when its
+    endpoint answers conditionally (`conditional`, `conditional_list`), with ETag when it sends one."""
+    sources = {r.operation_id: _source(r) for r in routes if getattr(r, "operation_id", None)}
+    conditional = {op for op, src in sources.items() if "conditional(" in src or "conditional_list(" in src}
+    tagged = {op for op, src in sources.items() if "one(" in src or "etag_of(" in src or "ETag" in src}
+    info = schema["info"]
+    info.setdefault("contact", {"name": "Headless CRM maintainers"})
+    info.setdefault("license", {"name": "Apache-2.0", "identifier": "Apache-2.0"})
+    schema.setdefault("servers", [{"url": "/", "description": "the server this document was read from"}])
+    schemes = schema.get("components", {}).get("securitySchemes", {})
+    schema["security"] = [{name: []} for name in schemes]
+    used: set[str] = set()
+    for path, item in schema.get("paths", {}).items():
+        for method, op in item.items():
+            _operation(path, method, op, op.get("operationId") in conditional, op.get("operationId") in tagged)
+            used.update(op.get("tags", []))
+    schema["tags"] = [{"name": t, "description": TAGS.get(t, "")} for t in sorted(used)]
+    return schema
+
+
+def _operation(path: str, method: str, op: dict[str, Any], answers_conditionally: bool, sends_etag: bool) -> None:
+    responses: dict[str, Any] = op.setdefault("responses", {})
+    # Errors are problem+json only: drop the application/json twin FastAPI adds for `model=`.
+    for response in responses.values():
+        content = response.get("content", {})
+        if PROBLEM_MEDIA_TYPE in content:
+            content.pop("application/json", None)
+    op.setdefault("security", [])  # FastAPI sets it on authenticated routes: the others are public
+    authed = bool(op["security"])
+    params: list[dict[str, Any]] = op.setdefault("parameters", [])
+    names = {(p.get("in"), p.get("name", "").lower()) for p in params}
+    ok = next((responses[s] for s in ("200", "201") if s in responses), None)
+
+    if method == "post" and ("header", "idempotency-key") not in names:
+        params.append(dict(IDEMPOTENCY_KEY))
+    if "requestBody" in op:
+        responses.setdefault("400", _problem("Malformed JSON, or a header of the wrong form"))
+        responses.setdefault("413", _problem("Request body too large"))
+    if method == "get" and answers_conditionally and ok is not None:
+        # single records carry their version as a strong ETag, lists a weak one over the page
+        if ("header", "if-none-match") not in names:
+            params.append(dict(IF_NONE_MATCH))
+        responses.setdefault("304", {"description": "Not modified: the ETag sent in If-None-Match is current",
+                                     "headers": ETAG})
+        ok.setdefault("headers", {}).update(ETAG)
+    elif sends_etag and ok is not None:
+        ok.setdefault("headers", {}).update(ETAG)
+    if ("header", "if-match") in names:
+        responses.setdefault("412", _problem("If-Match does not match the current version"))
+    if authed:
+        responses.setdefault("429", _problem("Rate limit reached; see Retry-After", RATE_LIMIT_HEADERS))
+        for status, response in responses.items():
+            if status.startswith("2"):
+                response.setdefault("headers", {}).update(
+                    {k: v for k, v in RATE_LIMIT_HEADERS.items() if k != "Retry-After"})
+    if not any(s.startswith("4") for s in responses):
+        responses["422"] = _problem("An unknown query parameter (every operation refuses them)")
+    op.setdefault("tags", ["operations"])
