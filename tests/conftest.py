@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app import migrate
 from app.api.deps import get_session
-from app.db import Database, transaction
+from app.db import Database, set_org, transaction
 from app.main import create_app
 from app.settings import Settings
 from tests.servers import PostgresCluster, RedisServer
@@ -143,7 +143,16 @@ def app(settings: Settings, app_database: Database, redis: Redis, connection: As
         async with savepoint_session(connection) as s, transaction(s):
             yield s
 
+    async def test_snapshot(db: Database, org_id: object) -> AsyncSession:
+        # An export's snapshot session, reading inside the test's transaction too (no REPEATABLE READ of its own,
+        # no savepoint: it only reads, while the request's own session may still hold one).
+        s = AsyncSession(bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False,
+                         autoflush=False)
+        await set_org(s, org_id)
+        return s
+
     application.dependency_overrides[get_session] = test_session
+    application.state.snapshot_session = test_snapshot
     return application
 
 

@@ -16,7 +16,7 @@ DEV_ORIGIN_REGEX = r"http://(localhost|127\.0\.0\.1)(:\d{1,5})?"
 
 ALLOW_HEADERS = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "X-Request-ID"]
 EXPOSE_HEADERS = ["ETag", "X-Request-ID", "Retry-After", "Location", "RateLimit-Limit", "RateLimit-Remaining",
-                  "RateLimit-Reset"]
+                  "RateLimit-Reset", "X-Changes-Cursor", "Idempotent-Replayed"]
 
 
 class ApiCORSMiddleware(CORSMiddleware):

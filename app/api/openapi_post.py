@@ -53,6 +53,11 @@ ETAG = {"ETag": {"description": "the version of what was answered: send it back 
                  "schema": {"type": "string"}}}
 
 
+CHANGES_CURSOR_HEADER = {"X-Changes-Cursor": {
+    "description": "the changes feed's position of this read: `GET /v1/changes?cursor=<it>` brings every change "
+                   "after what this response shows, none before it (docs/sync.md)", "schema": {"type": "string"}}}
+
+
 def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description,
                                 "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
@@ -68,12 +73,22 @@ def _source(route: Any) -> str:
         return ""
 
 
+def _api_routes(routes: list[Any]) -> list[Any]:
+    """The app's routes with included routers walked into."""
+    found = []
+    for route in routes:
+        inner = getattr(route, "original_router", None) or (route if hasattr(route, "include_router") else None)
+        found += _api_routes(list(inner.routes)) if inner is not None else [route]
+    return found
+
+
 def finish(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
     """`routes`: the app's API routes; an operation is documented with ETag / If-None-Match / 304 when its
     endpoint answers conditionally (`conditional`, `conditional_list`), with ETag when it sends one."""
-    sources = {r.operation_id: _source(r) for r in routes if getattr(r, "operation_id", None)}
+    sources = {r.operation_id: _source(r) for r in _api_routes(routes) if getattr(r, "operation_id", None)}
     conditional = {op for op, src in sources.items() if "conditional(" in src or "conditional_list(" in src}
     tagged = {op for op, src in sources.items() if "one(" in src or "etag_of(" in src or "ETag" in src}
+    positioned = {op for op, src in sources.items() if "CHANGES_CURSOR" in src}
     info = schema["info"]
     info.setdefault("contact", {"name": "Headless CRM maintainers"})
     info.setdefault("license", {"name": "Apache-2.0", "identifier": "Apache-2.0"})
@@ -84,6 +99,8 @@ def finish(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
     for path, item in schema.get("paths", {}).items():
         for method, op in item.items():
             _operation(path, method, op, op.get("operationId") in conditional, op.get("operationId") in tagged)
+            if op.get("operationId") in positioned and "200" in op["responses"]:
+                op["responses"]["200"].setdefault("headers", {}).update(CHANGES_CURSOR_HEADER)
             used.update(op.get("tags", []))
     schema["tags"] = [{"name": t, "description": TAGS.get(t, "")} for t in sorted(used)]
     return schema

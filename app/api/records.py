@@ -26,6 +26,7 @@ from app.domain import bulk
 from app.domain.audit import service as audit
 from app.domain.auth.principal import Principal
 from app.domain.errors import ValidationFailed
+from app.domain.events import feed
 from app.domain.flows.upsert import Writers, upsert
 from app.domain.listing import ListQuery, list_records
 from app.domain.pagination import Page, PageRequest
@@ -195,27 +196,55 @@ def room_for_path_ref(ids: list[dict[str, str]] | None, source: str, external_id
 TRUNCATED = b'"EXPORT FAILED: the server stopped before the end, this file is incomplete'
 
 
-async def _export_stream(db: Database, org_id: UUID, first: bytes, cursor: str | None,
+async def _export_stream(session: AsyncSession, first: bytes, cursor: str | None,
                          page: Callable[[AsyncSession, str], Awaitable[Page[Any]]],
                          lines: Callable[[Sequence[Any]], bytes]) -> AsyncIterator[bytes]:
-    """The checked first page, then the others from a session of its own (the request's unit of work has
-    ended by then). Once bytes are out the status cannot change any more: on a failure the stream ends with
-    TRUNCATED and the error propagates, so the server drops the connection without the chunked encoding's
-    last chunk, which every HTTP/1.1 client reports as an incomplete body."""
-    yield first
-    if cursor is None:
-        return
+    """The first page, then the others, all from one REPEATABLE READ snapshot (`session`, closed at the end):
+    the export is the state at its `X-Changes-Cursor`. Once bytes are out the status cannot change any more: on a
+    failure the stream ends with TRUNCATED and the error propagates, so the server drops the connection without
+    the chunked encoding's last chunk, which every HTTP/1.1 client reports as an incomplete body."""
     try:
-        async with db.sessions() as session:
-            await set_org(session, org_id)
-            while cursor is not None:
-                next_page = await page(session, cursor)
-                yield lines(next_page.items)
-                cursor = next_page.next_cursor
+        yield first
+        while cursor is not None:
+            next_page = await page(session, cursor)
+            yield lines(next_page.items)
+            cursor = next_page.next_cursor
     except Exception:
         log.error("export_failed", exc_info=True)
         yield TRUNCATED  # every chunk ends a row: this starts a line of its own
         raise
+    finally:
+        await session.close()
+
+
+async def snapshot_session(db: Database, org_id: UUID) -> AsyncSession:
+    """A session of its own in one REPEATABLE READ snapshot acting for `org_id`: every statement sees the same
+    committed state, whatever commits meanwhile (an export's pages, and the feed position they reflect)."""
+    session = db.sessions()
+    try:
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        await set_org(session, org_id)
+    except BaseException:
+        await session.close()
+        raise
+    return session
+
+
+CHANGES_CURSOR = "X-Changes-Cursor"
+
+
+async def read_at_feed_position(session: AsyncSession, who: Principal,
+                                read: Callable[[], Awaitable[Page[Any]]]) -> tuple[Page[Any], feed.Position]:
+    """A read and the changes-feed position it reflects exactly: the head before and after it are the same, so
+    no commit of the org fell between (each statement sees what was committed when it started). After three
+    races the head taken before is kept: a change may then be both in the read and after the cursor (its event
+    carries the record's `version`), never missed."""
+    for _ in range(3):
+        before = await feed.head(session, who.org_id)
+        page = await read()
+        if await feed.head(session, who.org_id) == before:
+            break
+    return page, before
 
 
 def conditional_list(request: Request, body: bytes) -> Response:
@@ -247,11 +276,14 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
                     where: Annotated[list[ColumnElement[bool]], Depends(filters)],
                     related: Annotated[tuple[str, ...], Depends(expander)], fields: FieldsQuery = None) -> Any:
         wanted = parse_fields(read, fields)
-        page = await list_records(session, kind, who, query, sorts, where)
+        page, position = await read_at_feed_position(session, who, lambda: list_records(session, kind, who, query,
+                                                                                        sorts, where))
         data = [kind.dump(r) for r in page.items]
         await expand.embed(session, who, related, page.items, data)
         body = orjson.dumps({"data": [shape(d, wanted, related) for d in data], "next_cursor": page.next_cursor})
-        return conditional_list(request, body)
+        response = conditional_list(request, body)
+        response.headers[CHANGES_CURSOR] = position.encode()
+        return response
 
     list_.__doc__ = (f"List {plural}, newest first by default; keyset-paginated. {sort_doc} "
                      "A weak `ETag` lets mobile clients poll with `If-None-Match` (304 when unchanged).")
@@ -279,12 +311,21 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
 
         # The first page is read (and every parameter checked) before anything is sent: a bad sort, cursor or
         # filter is a 422, never a 200 with a header row and then a cut.
-        first = await page(session, query.page.cursor)
+        await page(session, query.page.cursor)
         await audit.record(session, who, "export", kind.object_type, None)
+        opener = getattr(request.app.state, "snapshot_session", None)  # the tests' shared transaction, if any
+        snapshot = await (opener or snapshot_session)(request.app.state.db, who.org_id)
+        try:
+            position = await feed.head(snapshot, who.org_id)
+            first = await page(snapshot, query.page.cursor)
+        except BaseException:
+            await snapshot.close()
+            raise
         return StreamingResponse(
-            _export_stream(request.app.state.db, who.org_id, lines(first.items, header=True), first.next_cursor, page, lines),
+            _export_stream(snapshot, lines(first.items, header=True), first.next_cursor, page, lines),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{plural}.csv"'})
+            headers={"Content-Disposition": f'attachment; filename="{plural}.csv"',
+                     CHANGES_CURSOR: position.encode()})
 
     export_csv.__doc__ = (f"All {plural} matching the list filters as CSV, streamed (constant memory on the "
                           "server, any size), in the list's `sort`, after `cursor` when one is given. Objects and "
@@ -334,7 +375,8 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
         return JSONBytes(orjson.dumps({"results": results}))
 
     batch_.__doc__ = (f"Up to {bulk.MAX_BATCH} {plural} in one call: `create`, `update` (items carry `id`) or "
-                      "`upsert` (items carry `external_id: {source, id}`). One bad item fails alone; results "
+                      "`upsert` (items carry `external_ids: [{source, id}]` like the records, the first one being the key; "
+                      "the older `external_id: {source, id}` still works). One bad item fails alone; results "
                       "come back in order.")
     router.add_api_route("/batch", batch_, methods=["POST"], response_model=BatchResponse,
                          operation_id=f"batch{Names}", summary=f"Write {plural} in a batch", responses=AUTHED)

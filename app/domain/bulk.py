@@ -60,10 +60,7 @@ async def batch(session: AsyncSession, actor: Principal, w: Writers, mode: Liter
                     record = await w.update(session, actor, record_id, w.update_schema.model_validate(item), None)
                     status = "updated"
                 else:
-                    ref = item.pop("external_id", None)
-                    if not isinstance(ref, dict) or not ref.get("source") or not ref.get("id"):
-                        raise ValidationFailed("upsert items carry external_id: {source, id}",
-                                               loc=("body", "external_id"))
+                    ref = upsert_key(item)
                     record, created = await upsert(session, actor, w, str(ref["source"])[:64], str(ref["id"])[:200],
                                                    item)
                     status = "created" if created else "updated"
@@ -71,6 +68,19 @@ async def batch(session: AsyncSession, actor: Principal, w: Writers, mode: Liter
         except (CRMError, ValidationError, IntegrityError) as exc:
             results.append({"status": "failed", "error": problem_of(exc, index)})
     return results
+
+
+def upsert_key(item: dict[str, Any]) -> dict[str, Any]:
+    """The external id an upsert item is matched by: `external_ids: [{source, id}, ...]` as on the records (the
+    first one; all are kept on the record), or the older `external_id: {source, id}` (removed from the item)."""
+    ref = item.pop("external_id", None)
+    loc: tuple[str, ...] = ("body", "external_id")
+    if ref is None and isinstance(item.get("external_ids"), list) and item["external_ids"]:
+        ref, loc = item["external_ids"][0], ("body", "external_ids", "0")
+    if not isinstance(ref, dict) or not ref.get("source") or not ref.get("id"):
+        raise ValidationFailed("upsert items carry external_ids: [{source, id}] (the first is the key), or "
+                               "external_id: {source, id}", loc=loc)
+    return ref
 
 
 def _uuid(value: Any, index: int) -> UUID:

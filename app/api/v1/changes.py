@@ -49,7 +49,9 @@ async def changes(
     settings: SettingsDep,
     db: Annotated[Database, Depends(get_database)],
     who: Annotated[Principal, require("changes:read")],
-    cursor: Annotated[str | None, Query(max_length=200, description="absent: from the oldest kept event")] = None,
+    cursor: Annotated[str | None, Query(max_length=200, description=(
+        "absent: from the oldest kept event; `now`: an empty page whose `next_cursor` is the head of the feed, "
+        "to follow from here on without reading the past (docs/sync.md)"))] = None,
     types: Annotated[str | None, Query(max_length=300, description=(
         "comma-separated object types, e.g. contact,deal; one of " + ", ".join(FEED_OBJECT_TYPES)))] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -67,6 +69,9 @@ async def changes(
         raise ValidationFailed(f"unknown object type {', '.join(unknown)}; the feed carries "
                                f"{', '.join(FEED_OBJECT_TYPES)}", loc=("query", "types"),
                                type="enum")
+    if cursor == "now":
+        return JSONBytes(b'{"data":[],"next_cursor":' + orjson.dumps((await feed.head(session, who.org_id)).encode())
+                         + b"}")
     after = feed.start(cursor, settings.events_retention_days)
     readable = scoping.readable_feed_types(who)
     if readable is not None:  # a credential limited to some scopes sees the kinds it may read, nothing else

@@ -54,6 +54,17 @@ class Position:
 
 
 START = Position(0, ZERO)
+_AFTER_ALL = UUID(int=2**128 - 1)  # a position after every event of its commit
+
+_HEAD = text("SELECT coalesce(max(seq), 0) FROM event_commits WHERE org_id = :org_id").bindparams(
+    bindparam("org_id", type_=PGUUID(as_uuid=True)))
+
+
+async def head(session: AsyncSession, org_id: UUID) -> Position:
+    """The end of the org's feed as this transaction sees it: every event committed so far lies before it, every
+    later one after it (positions are handed out at commit, in commit order). `GET /v1/changes?cursor=now`, and
+    the `X-Changes-Cursor` of lists and exports."""
+    return Position(int(await session.scalar(_HEAD, {"org_id": org_id}) or 0), _AFTER_ALL)
 
 
 def _issued_at(event_id: UUID) -> datetime | None:
