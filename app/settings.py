@@ -87,6 +87,8 @@ class Settings(BaseSettings):
                               "(renewed while it runs): a process killed mid-request frees the key within it")
     events_retention_days: int = Field(30, ge=1, description="the changes feed keeps events this long")
     audit_retention_days: int = Field(365, ge=1, description="the audit log keeps rows this long")
+    form_spam_retention_days: int = Field(30, ge=1, description="dropped form submissions (honeypot, too fast, "
+                                                                "rate limited) are kept this long")
 
     # Password logins: failures per account (and, higher, per client IP) within a window lock further logins.
     login_max_failures: int = Field(5, ge=1, description="failed logins of one account within the window that lock it")

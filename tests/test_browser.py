@@ -123,3 +123,35 @@ def test_landing_page_posts_html_form_and_fetch_across_origins(api_server, brows
     finally:
         landing_srv.shutdown()
         elsewhere_srv.shutdown()
+
+
+def test_the_json_snippet_sends_the_time_the_form_was_shown(api_server, browser, tmp_path):
+    """A form with a minimum fill time: the JSON snippet records when it loaded (`_ts`), so a person who takes
+    longer than that gets their lead (before, `_ts` was never set and every lead was dropped)."""
+    landing, landing_srv = serve_static(tmp_path)
+    try:
+        with httpx.Client(base_url=api_server, timeout=10) as api:
+            signup = api.post("/v1/auth/signup", json={"org_name": "Js", "email": unique_email("owner"),
+                                                       "password": PASSWORD, "name": "Owner"}).json()
+            auth = {"Authorization": f"Bearer {signup['access_token']}"}
+            form = api.post("/v1/forms", headers=auth, json={
+                "name": "Js", "allowed_origins": [landing], "min_fill_seconds": 1}).json()
+            embed = api.get(f"/v1/forms/{form['id']}/embed", headers=auth).json()
+            email = unique_email("js")
+            (tmp_path / "js.html").write_text(
+                "<!doctype html><meta charset=utf-8><title>Js</title><script>" + embed["javascript"] + "</script>"
+                f"<button id=send onclick=\"sendLead({{email: '{email}', first_name: 'Jo'}})"
+                ".then(r => r.json()).then(j => document.title = 'ok:' + j.id)"
+                ".catch(e => document.title = 'failed:' + e)\">Send</button>")
+            browser.get(f"{landing}/js.html")
+            # a person takes a moment: wait until the minimum fill time has passed since the snippet loaded
+            WebDriverWait(browser, 30).until(lambda d: d.execute_script("return Date.now() - shownAt") > 1500)
+            browser.find_element(By.ID, "send").click()
+            WebDriverWait(browser, 15).until(lambda d: d.title != "Js")
+            assert browser.title.startswith("ok:"), browser.title
+            leads = api.get("/v1/leads", headers=auth).json()["data"]
+            assert [lead["email"] for lead in leads] == [email]
+            assert api.get(f"/v1/forms/{form['id']}/submissions", headers=auth,
+                           params={"status": "spam"}).json()["data"] == []
+    finally:
+        landing_srv.shutdown()

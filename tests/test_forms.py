@@ -78,13 +78,17 @@ async def test_urlencoded_and_multipart_and_redirect(client):
     assert emails == {"a@example.com", "b@example.com", "c@example.com"}
 
 
-async def test_honeypot_fakes_success_and_stores_nothing(client, session):
+async def test_honeypot_fakes_success_creates_nothing_and_is_kept_as_spam(client, session):
     acct = await signup(client)
     form = await _form(client, acct)
     r = await client.post(_url(form), json={"email": "bot@example.com", "_hp": "gotcha"})
     assert r.status_code == 202 and r.json()["status"] == "accepted"
     assert (await client.get("/v1/leads", headers=acct.headers)).json()["data"] == []
     assert (await client.get(f"/v1/forms/{form['id']}/submissions", headers=acct.headers)).json()["data"] == []
+    spam = (await client.get(f"/v1/forms/{form['id']}/submissions", headers=acct.headers,
+                             params={"status": "spam"})).json()["data"]
+    assert [(s["id"], s["status"], s["spam_reason"], s["fields"]["email"]) for s in spam] == [
+        (r.json()["id"], "spam", "honeypot", "bot@example.com")]
 
 
 async def test_min_fill_time(client):
@@ -95,6 +99,15 @@ async def test_min_fill_time(client):
     assert (await client.post(_url(form), json={"email": "slow@example.com", "_ts": str(now_ms - 5000)})).status_code == 202
     emails = {lead["email"] for lead in (await client.get("/v1/leads", headers=acct.headers)).json()["data"]}
     assert emails == {"slow@example.com"}
+    missing = await client.post(_url(form), json={"email": "no-ts@example.com"})
+    assert missing.status_code == 202
+    spam = (await client.get(f"/v1/forms/{form['id']}/submissions", headers=acct.headers,
+                             params={"status": "spam"})).json()["data"]
+    assert sorted((s["fields"]["email"], s["spam_reason"]) for s in spam) == [
+        ("fast@example.com", "too_fast"), ("no-ts@example.com", "too_fast")]
+    assert missing.json()["id"] in {s["id"] for s in spam}  # the answer's id is the kept submission's
+    counted = (await client.get(f"/v1/forms/{form['id']}", headers=acct.headers)).json()
+    assert counted["spam_count"] == 2 and counted["last_spam_at"] is not None
 
 
 async def test_unknown_disabled_and_rotated_keys_are_404(client):

@@ -73,6 +73,7 @@ INDEXES_WITHOUT_LEADING_ORG_ID: dict[str, str] = {
     "ix_activities_overdue_pending": f"{_SWEEP} (reminders.fire_overdue: activity.overdue)",
     "ix_sla_timers_pending": f"{_SWEEP} (forms.sla.fire: call-back SLA checks)",
     "ix_events_undispatched": f"{_SWEEP} (events.dispatch.undispatched: the outbox sweeper)",
+    "ix_form_submissions_spam_received": f"{_SWEEP} (maintenance.purge_old_spam_submissions: spam retention)",
     "ix_events_occurred_at": f"{_SWEEP} (maintenance.purge_old_events: changes-feed retention)",
     "ix_webhook_deliveries_due": f"{_SWEEP} (webhooks.due_deliveries: retries whose hand-over was lost)",
     "ix_imports_unfinished": f"{_SWEEP} (imports.unfinished: queued or interrupted imports)",

@@ -52,7 +52,19 @@ async def purge_old_audit_entries(ctx: dict[str, Any]) -> int:
     from app.domain.audit.service import purge_older_than
 
     cutoff = datetime.now(UTC) - timedelta(days=ctx["settings"].audit_retention_days)
-    async with ctx["db"].sessions.begin() as session:
+    async with ctx["db"].across_orgs() as session:
         count = await purge_older_than(session, cutoff)
     log.info("purged_audit_entries", count=count)
     return count
+
+
+async def purge_old_spam_submissions(ctx: dict[str, Any]) -> int:
+    """Dropped form submissions (status `spam`) older than CRM_FORM_SPAM_RETENTION_DAYS are deleted."""
+    from app.domain.forms.models import FormSubmission
+
+    cutoff = datetime.now(UTC) - timedelta(days=ctx["settings"].form_spam_retention_days)
+    async with ctx["db"].across_orgs() as session:
+        result = await session.execute(
+            delete(FormSubmission).where(FormSubmission.status == "spam", FormSubmission.received_at < cutoff))
+    log.info("purged_spam_submissions", count=result.rowcount)
+    return result.rowcount

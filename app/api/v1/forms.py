@@ -1,8 +1,8 @@
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 import orjson
-from fastapi import Request, Response, status
+from fastapi import Query, Request, Response, status
 
 from app.api.deps import IfMatch, PageDep, SessionDep, SettingsDep, conditional, require
 from app.api.problems import AUTHED, NOT_FOUND, PRECONDITION
@@ -76,8 +76,12 @@ async def embed(form_id: UUID, request: Request, session: SessionDep, settings: 
 
 @router.get("/{form_id}/submissions", response_model=ListPage[SubmissionRead], operation_id="listFormSubmissions",
             responses={**AUTHED, **NOT_FOUND})
-async def submissions(form_id: UUID, session: SessionDep, who: AdminRead, page: PageDep) -> JSONBytes:
-    """Every accepted submission, newest first, with its tracking data and what it became."""
-    result = await service.submissions(session, who, form_id, page)
+async def submissions(form_id: UUID, session: SessionDep, who: AdminRead, page: PageDep,
+                      which: Annotated[Literal["accepted", "spam"], Query(
+                          alias="status", description="`spam`: the dropped ones (honeypot, too fast, rate limited), kept "
+                                      "CRM_FORM_SPAM_RETENTION_DAYS")] = "accepted") -> JSONBytes:
+    """Every accepted submission, newest first, with its tracking data and what it became; or, with
+    `status=spam`, those the intake dropped, with their `spam_reason`."""
+    result = await service.submissions(session, who, form_id, page, which)
     return JSONBytes(orjson.dumps({"data": [service.dump_submission(s) for s in result.items],
                                    "next_cursor": result.next_cursor}))

@@ -1,7 +1,6 @@
 """The public end of lead forms: posted to straight from websites, cross-origin, without credentials."""
 
 from typing import Annotated
-from uuid import uuid4
 
 import orjson
 from fastapi import Header, Path, Request, Response
@@ -23,6 +22,12 @@ router = Router(prefix="/v1/public/forms", tags=["public forms"])
 PublicKey = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 THANKS = "<!doctype html><meta charset=utf-8><title>Thank you</title><p>Thank you, we will be in touch shortly.</p>"
+ORIGIN_REFUSED = ("<!doctype html><meta charset=utf-8><title>Not sent</title><p>This form cannot be sent from this "
+                  "page: the site is not among the form's allowed origins. Please contact us another way.</p>")
+
+
+class SubmissionsRateLimited(RateLimited):
+    keep_changes = True  # the dropped submission kept as spam is committed with the 429
 
 
 def _cors(form: Form | None, origin: str | None) -> dict[str, str]:
@@ -120,39 +125,57 @@ async def submit(
     Fields named like lead fields (`first_name`, `last_name`, `email`, `phone`, `company_name`, `title`,
     `note`) are taken as they are, others per the form's `field_map`; the rest stay on the submission and
     in a note. `utm_*`, `gclid`, `fbclid`, `page_url` and `referrer` are kept. JSON answers 202; an HTML
-    post answers 303 to the form's `redirect_url`. A filled `_hp` honeypot is answered like success and
-    nothing is stored. Rate limit: `CRM_FORM_RATE_LIMIT` per form and client address per
-    `CRM_FORM_RATE_WINDOW_SECONDS` (429 with `Retry-After`)."""
-    verdict = await hit(getattr(request.app.state, "redis", None),
-                        f"form:{public_key}:{client_ip(request, settings.trusted_proxies)}",
-                        settings.form_rate_limit, settings.form_rate_window_seconds)
-    if not verdict.allowed:
-        raise RateLimited(verdict.reset_seconds, "Too many submissions from your address; try again later",
-                          verdict.headers())
-    raw, from_html_form = await _read_fields(request, settings.form_max_body_bytes)
-    fields = plain_names(intake.validate_shape(raw))
-    if fields.get("_hp", "").strip():  # a bot: looks accepted, touches nothing
-        return _answer(request, None, uuid4(), from_html_form, verdict.headers())
+    post answers 303 to the form's `redirect_url`.
+
+    Dropped submissions are answered like accepted ones (202 with the id of the stored submission) and kept
+    with `status: spam` for `CRM_FORM_SPAM_RETENTION_DAYS`, with their `spam_reason`: `honeypot` (the hidden
+    `_hp` field was filled) or `too_fast` (with `min_fill_seconds` set: `_ts`, the time the form was shown in
+    milliseconds since the epoch as `Date.now()` gives it, is missing or less than that many seconds ago). Rate
+    limit: `CRM_FORM_RATE_LIMIT` per form and client address per `CRM_FORM_RATE_WINDOW_SECONDS` (429 with
+    `Retry-After`; kept as `rate_limited` up to the limit's worth per window). `GET
+    /v1/forms/{id}/submissions?status=spam` lists them; the form counts them (`spam_count`, `last_spam_at`).
+    An HTML post from an origin the form does not allow gets a short HTML page (403)."""
+    redis = getattr(request.app.state, "redis", None)
+    ip = client_ip(request, settings.trusted_proxies)
+    verdict = await hit(redis, f"form:{public_key}:{ip}", settings.form_rate_limit, settings.form_rate_window_seconds)
+    try:
+        raw, from_html_form = await _read_fields(request, settings.form_max_body_bytes)
+        fields = plain_names(intake.validate_shape(raw))
+    except CRMError:
+        if verdict.allowed:
+            raise
+        fields, from_html_form = None, False  # over the limit and unreadable: refused, nothing kept
     form = await service.by_public_key(session, public_key)
     origin = request.headers.get("origin")
     request.state.cors_headers = _cors(form, origin)  # errors from here on are readable by allowed pages
     if origin and form.allowed_origins and origin.lower().rstrip("/") not in form.allowed_origins:
+        if _wants_html(request, from_html_form):  # a person's browser shows this page, not raw JSON
+            return HTMLResponse(ORIGIN_REFUSED, status_code=403)
         raise Forbidden("This form does not accept submissions from that origin")
     now = service.now()
-    if intake.is_bot(form, fields, now):
-        return _answer(request, form, uuid4(), from_html_form, verdict.headers())
+    incoming = intake.Incoming(
+        fields=fields or {}, query=dict(request.query_params), referer_header=request.headers.get("referer"),
+        user_agent=plain_text(request.headers.get("user-agent", "")) or None, ip=ip,
+        idempotency_key=idempotency_key)
+    if not verdict.allowed:
+        # Kept too, so that a form whose visitors hit the limit is noticed; bounded: at most the limit's worth
+        # of rows per form and address per window, the rest is only refused.
+        kept = await hit(redis, f"form-spam:{public_key}:{ip}", settings.form_rate_limit,
+                         settings.form_rate_window_seconds)
+        if fields is not None and kept.allowed:
+            await form_intake.keep_spam(session, form, incoming, now, "rate_limited")
+        raise SubmissionsRateLimited(verdict.reset_seconds, "Too many submissions from your address; try again "
+                                     "later", verdict.headers())
+    reason = intake.spam_reason(form, incoming.fields, now)
+    if reason is not None:  # looks accepted to the sender; kept as spam with its reason
+        spam = await form_intake.keep_spam(session, form, incoming, now, reason)
+        return _answer(request, form, spam.id, from_html_form, verdict.headers())
     if idempotency_key:
         previous = await intake.existing(session, form, idempotency_key)
         if previous is not None:
             response = _answer(request, form, previous.id, from_html_form, verdict.headers())
             response.headers["Idempotent-Replayed"] = "true"
             return response
-    incoming = intake.Incoming(
-        fields=fields, query=dict(request.query_params), referer_header=request.headers.get("referer"),
-        user_agent=plain_text(request.headers.get("user-agent", "")) or None,
-        ip=client_ip(request, settings.trusted_proxies),
-        idempotency_key=idempotency_key)
-    redis = getattr(request.app.state, "redis", None)
 
     async def turns(f: Form) -> int | None:  # round-robin turns of this form, without locking its row
         return await next_count(redis, f"form-turn:{f.org_id}:{f.id}")

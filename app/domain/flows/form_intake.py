@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import locks
@@ -44,15 +45,9 @@ async def accept(session: AsyncSession, form: Form, inc: Incoming, now: datetime
     if not (extracted.lead or extracted.note):
         raise ValidationFailed("the submission has no usable fields (name, email, phone, company or a message)",
                                loc=("body",))
-    tracking = tracking_of(inc)
-    utm = {k[4:]: v for k, v in tracking.items() if k.startswith("utm_") and v} or None
     email, phone = extracted.lead.get("email"), extracted.lead.get("phone")
-    submission = FormSubmission(
-        org_id=form.org_id, form_id=form.id, received_at=now,
-        fields={k: clean(v) for k, v in inc.fields.items() if k not in CONTROL},
-        utm=utm, gclid=tracking["gclid"], fbclid=tracking["fbclid"], page_url=tracking["page_url"],
-        referrer=tracking["referrer"], user_agent=(inc.user_agent or "")[:500] or None, ip=inc.ip,
-        idempotency_key=inc.idempotency_key, matched="none")
+    submission = _submission(form, inc, now, invalid_fields=extracted.invalid or None)
+    utm = submission.utm
     name = " ".join(p for p in (extracted.lead.get("first_name"), extracted.lead.get("last_name")) if p) \
         or email or phone or extracted.lead.get("company_name") or "web visitor"
     await locks.keys(session, *locks.person(form.org_id, email, phone))
@@ -108,6 +103,32 @@ async def accept(session: AsyncSession, form: Form, inc: Incoming, now: datetime
                          due_at=due))
     await events.emit(session, who, "form.submitted", "form", form.id, form.org_id,
                       {"object": SubmissionRead.model_validate(submission).model_dump(mode="json")}, form.version)
+    await session.flush()
+    return submission
+
+
+def _submission(form: Form, inc: Incoming, now: datetime, **extra: Any) -> FormSubmission:
+    """The submission as it came: its fields (without the control fields), tracking, client."""
+    tracking = tracking_of(inc)
+    utm = {k[4:]: v for k, v in tracking.items() if k.startswith("utm_") and v} or None
+    values: dict[str, Any] = dict(
+        org_id=form.org_id, form_id=form.id, received_at=now,
+        fields={k: clean(v) for k, v in inc.fields.items() if k not in CONTROL},
+        utm=utm, gclid=tracking["gclid"], fbclid=tracking["fbclid"], page_url=tracking["page_url"],
+        referrer=tracking["referrer"], user_agent=(inc.user_agent or "")[:500] or None, ip=inc.ip,
+        idempotency_key=inc.idempotency_key, matched="none")
+    return FormSubmission(**{**values, **extra})
+
+
+async def keep_spam(session: AsyncSession, form: Form, inc: Incoming, now: datetime, reason: str) -> FormSubmission:
+    """A dropped submission (honeypot, too fast, rate limited): kept with its reason and counted on the form,
+    nothing else happens (no lead, no task, no event). The purge deletes it after CRM_FORM_SPAM_RETENTION_DAYS."""
+    submission = _submission(form, inc, now, status="spam", spam_reason=reason,
+                             idempotency_key=None)
+    session.add(submission)
+    await session.execute(  # bookkeeping: neither the form's version (its ETag) nor updated_at moves
+        update(Form).where(Form.org_id == form.org_id, Form.id == form.id)
+        .values(spam_count=Form.spam_count + 1, last_spam_at=now).execution_options(synchronize_session=False))
     await session.flush()
     return submission
 

@@ -66,17 +66,19 @@ def validate_shape(fields: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def is_bot(form: Form, fields: dict[str, str], now: datetime) -> bool:
-    """Honeypot filled, or filled faster than a person could (needs the snippet's `_ts`)."""
+def spam_reason(form: Form, fields: dict[str, str], now: datetime) -> str | None:
+    """`honeypot` (the hidden `_hp` field was filled), `too_fast` (sent sooner than `min_fill_seconds` after
+    `_ts`, the time the form was shown in milliseconds since the epoch, or without a readable `_ts`), else None."""
     if fields.get("_hp", "").strip():
-        return True
+        return "honeypot"
     if form.min_fill_seconds:
         try:
             shown = datetime.fromtimestamp(int(fields.get("_ts", "")) / 1000, tz=now.tzinfo)
         except (ValueError, OverflowError, OSError):
-            return True
-        return (now - shown).total_seconds() < form.min_fill_seconds
-    return False
+            return "too_fast"
+        if (now - shown).total_seconds() < form.min_fill_seconds:
+            return "too_fast"
+    return None
 
 
 def tracking(inc: Incoming) -> dict[str, str | None]:
@@ -98,6 +100,7 @@ class Extracted:
     lead: dict[str, Any] = field(default_factory=dict)
     custom: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
+    invalid: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> {value, reason}: kept, not used
     note: str | None = None
 
 
@@ -128,11 +131,13 @@ def extract(form: Form, fields: dict[str, str], region: str | None) -> Extracted
                 out.lead["email"] = normalize_email(value[:320])
             except ValueError:
                 out.extra[f"{name} (not a valid email)"] = value
+                out.invalid[name] = {"value": value, "reason": "not a valid email"}
         elif target == "phone":
             try:
                 out.lead["phone"] = normalize_phone(value[:40], region)
             except ValueError:
                 out.extra[f"{name} (not a valid phone)"] = value
+                out.invalid[name] = {"value": value, "reason": "not a valid phone number"}
         else:
             out.lead[target] = value[: LIMITS[target]]
     lines = notes + [f"{k}: {v}" for k, v in out.extra.items()]

@@ -35,6 +35,8 @@ class Form(TenantRecord, Base):
     public_key: Mapped[str] = mapped_column(String(64))
     round_robin: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_by: Mapped[UUID] = mapped_column()
+    spam_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_spam_at: Mapped[datetime | None] = mapped_column()
 
 
 class FormKey(Base):
@@ -54,7 +56,11 @@ class FormSubmission(Base):
         ref_fk("form_submissions", "form_id", "forms", ondelete="CASCADE"),
         UniqueConstraint("org_id", "form_id", "idempotency_key"),
         CheckConstraint("matched IN ('none', 'contact', 'lead')", name="matched"),
+        CheckConstraint("status IN ('accepted', 'spam')", name="status"),
+        CheckConstraint("spam_reason IN ('honeypot', 'too_fast', 'rate_limited')", name="spam_reason"),
         Index(None, "org_id", "form_id", "received_at", "id"),
+        Index(None, "org_id", "form_id", "status", "received_at", "id"),
+        Index("ix_form_submissions_spam_received", "received_at", postgresql_where=text("status = 'spam'")),
         Index(None, "org_id", "lead_id", "received_at", "id"),
         Index(None, "org_id", "contact_id", "received_at", "id"),
         Index(None, "org_id", "deal_id", "received_at", "id"),
@@ -77,6 +83,9 @@ class FormSubmission(Base):
     deal_id: Mapped[UUID | None] = mapped_column()
     matched: Mapped[str] = mapped_column(String(8), default="none")
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(8), default="accepted", server_default="accepted")
+    spam_reason: Mapped[str | None] = mapped_column(String(16))
+    invalid_fields: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     @validates("page_url", "referrer")
     def _web_urls_only(self, key: str, value: str | None) -> str | None:

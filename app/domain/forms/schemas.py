@@ -106,6 +106,9 @@ class FormRead(ReadModel):
     min_fill_seconds: int | None
     public_key: str = Field(description="goes in the public submission URL; rotate it to cut off a leaked one")
     created_by: UUID
+    spam_count: int = Field(0, description="submissions dropped as spam (honeypot, too fast, rate limited); "
+                                           "GET /v1/forms/{id}/submissions?status=spam lists those still kept")
+    last_spam_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
     version: int
@@ -132,6 +135,12 @@ class SubmissionRead(ReadModel):
     contact_id: UUID | None
     deal_id: UUID | None
     matched: Literal["none", "contact", "lead"]
+    status: Literal["accepted", "spam"] = Field(
+        "accepted", description="`spam`: dropped by the intake (nothing was created), kept to be noticed")
+    spam_reason: Literal["honeypot", "too_fast", "rate_limited"] | None = None
+    invalid_fields: dict[str, dict[str, str]] | None = Field(
+        None, description="values that failed validation, kept: `{<field>: {value, reason}}` (also in the note "
+                          "on the lead's timeline)")
 
 
 class Accepted(ReadModel):

@@ -91,10 +91,12 @@ async def delete_form(session: AsyncSession, actor: Principal, form_id: UUID, ex
     await session.execute(delete(FormKey).where(FormKey.public_key == form.public_key))
 
 
-async def submissions(session: AsyncSession, who: Reader, form_id: UUID, page: PageRequest) -> Page[FormSubmission]:
-    """The submissions of a form `who` may read (a deleted form's: 404, as its GET)."""
+async def submissions(session: AsyncSession, who: Reader, form_id: UUID, page: PageRequest,
+                      status: str = "accepted") -> Page[FormSubmission]:
+    """The submissions of a form `who` may read (a deleted form's: 404, as its GET), accepted or spam."""
     await FORM.get(session, who, form_id)
-    stmt = select(FormSubmission).where(FormSubmission.org_id == org_of(who), FormSubmission.form_id == form_id)
+    stmt = select(FormSubmission).where(FormSubmission.org_id == org_of(who), FormSubmission.form_id == form_id,
+                                        FormSubmission.status == status)
     if page.sort is None:
         page = PageRequest(page.limit, page.cursor, "-received_at")
     return await keyset_page(session, stmt, page, SUBMISSION_SORTS, FormSubmission.id)
@@ -131,18 +133,25 @@ def embed(form: Form, base_url: str) -> Embed:
 </script>
 """
     script = f"""// POST JSON from any page on an allowed origin; answers 202 {{"status": "accepted", "id": ...}}
+// _ts: when the form was shown, in milliseconds since the epoch (Date.now()), recorded as this script loads.
+// With min_fill_seconds set, a submission sent sooner than that after _ts is kept as spam (too_fast).
+const shownAt = Date.now();
 const params = new URLSearchParams(location.search);
+async function sendLead(fields) {{
 const response = await fetch({json.dumps(action)}, {{
   method: "POST",
   headers: {{ "Content-Type": "application/json" }},
   body: JSON.stringify({{
-    first_name: "Ana", last_name: "Silva", email: "ana@example.com", phone: "+351 912 345 678",
-    note: "Please call me", page_url: location.href, referrer: document.referrer,
-    utm_source: params.get("utm_source"), utm_campaign: params.get("utm_campaign"),
-    _ts: window.formShownAt,  // Date.now() when the form was shown, if min_fill_seconds is set
+    ...fields, page_url: location.href, referrer: document.referrer,
+    utm_source: params.get("utm_source"), utm_medium: params.get("utm_medium"),
+    utm_campaign: params.get("utm_campaign"), gclid: params.get("gclid"), fbclid: params.get("fbclid"),
+    _ts: shownAt,
   }}),
 }});
 if (!response.ok) console.error(await response.json());  // problem+json: {{title, detail, errors}}
+return response;
+}}
+// e.g. sendLead({{ first_name: "Ana", last_name: "Silva", email: "ana@example.com", note: "Please call me" }});
 """
     return Embed(html=snippet, javascript=script, action_url=action)
 
