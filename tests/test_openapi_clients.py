@@ -6,11 +6,15 @@ installed by `make test`."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from tests.test_browser import api_server  # noqa: F401 - the app on a real port (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / "tools" / "openapi"
@@ -66,3 +70,20 @@ def test_a_typescript_client_compiles_strictly(document: Path, tmp_path: Path):
     (tmp_path / "crm.d.ts").write_text(broken)
     assert _run(_tool("tsc"), "--strict", "--noEmit", "--target", "es2022", "--lib", "es2022,dom", "--module",
                 "esnext", "--moduleResolution", "bundler", str(tmp_path / "board.ts")).returncode != 0
+
+
+def test_a_python_client_generated_from_the_document_works_against_a_live_server(document: Path, tmp_path: Path,
+                                                                                   api_server: str):  # noqa: F811
+    generator = Path(sys.executable).parent / "openapi-python-client"
+    generated = _run(str(generator), "generate", "--path", str(document), "--meta", "none", "--output-path",
+                     str(tmp_path / "crm_client"), cwd=tmp_path)
+    assert generated.returncode == 0, generated.stdout[-2000:] + generated.stderr[-2000:]
+    assert "will not be generated" not in generated.stdout, generated.stdout[-3000:]
+    ran = subprocess.run([sys.executable, str(TOOLS / "client" / "board.py"), api_server], cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    seen = json.loads(ran.stdout)
+    assert seen["card"] == seen["deal"] and (seen["contact"], seen["owner"]) == ("Ana", "Olga Owner")
+    assert seen["stages"] >= 3 and seen["deals"] == 1 and seen["value"] == "1200.00"
+    assert seen["problem"] == [422, "/problems/validation"]

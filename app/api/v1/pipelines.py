@@ -2,7 +2,7 @@ from typing import Annotated
 from uuid import UUID
 
 import orjson
-from fastapi import Depends, Query, Request, Response, status
+from fastapi import Depends, Path, Query, Request, Response, status
 from sqlalchemy import ColumnElement
 
 from app.api.deps import IfMatch, PageDep, SessionDep, conditional, require
@@ -42,16 +42,16 @@ def _stage(stage: object) -> dict:
 DealFilters = Annotated[ListQuery, Depends(filter_query(DEAL, deal_routes.SEARCHES))]
 
 
-@router.get("/{pipeline_id}/summary", response_model=BoardSummary, operation_id="getPipelineSummary",
+@router.get("/{id}/summary", response_model=BoardSummary, operation_id="getPipelineSummary",
             summary="Board totals per stage", responses={**AUTHED, **NOT_FOUND})
-async def pipeline_summary(pipeline_id: UUID, session: SessionDep, who: Annotated[Principal, require("deals:read")],
+async def pipeline_summary(board_id: Annotated[UUID, Path(alias="id", description="the pipeline")], session: SessionDep, who: Annotated[Principal, require("deals:read")],
                            query: DealFilters,
                            where: Annotated[list[ColumnElement[bool]], Depends(deal_routes.filters)]) -> JSONBytes:
     """A board's column totals in one request: for every stage of the pipeline, in order, the number of deals
     and their value, under the same filters as `GET /v1/deals` (`owner_id=me`, `q`, `status`, ...). Values are
     summed in the pipeline's currency; deals valued in another currency are totalled apart, per currency.
     Together with `GET /v1/deals?pipeline_id=...&expand=contact,owner` a board takes two requests."""
-    pipeline = await service.get(session, who.org_id, pipeline_id)
+    pipeline = await service.get(session, who.org_id, board_id)
     return JSONBytes(orjson.dumps(await board.summary(session, who, pipeline, query, where)))
 
 

@@ -4,7 +4,7 @@ import type { components, paths } from "./crm";
 
 type Deal = components["schemas"]["DealReadWithRelated"];
 type DealPage = paths["/v1/deals"]["get"]["responses"]["200"]["content"]["application/json"];
-type Summary = paths["/v1/pipelines/{pipeline_id}/summary"]["get"]["responses"]["200"]["content"]["application/json"];
+type Summary = paths["/v1/pipelines/{id}/summary"]["get"]["responses"]["200"]["content"]["application/json"];
 type Problem = components["schemas"]["Problem"];
 type NewContact = paths["/v1/contacts"]["post"]["requestBody"]["content"]["application/json"];
 type DealQuery = NonNullable<paths["/v1/deals"]["get"]["parameters"]["query"]>;
