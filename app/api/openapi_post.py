@@ -58,6 +58,42 @@ CHANGES_CURSOR_HEADER = {"X-Changes-Cursor": {
                    "after what this response shows, none before it (docs/sync.md)", "schema": {"type": "string"}}}
 
 
+_ID = "0190a8f4-6c2e-7d4b-9a1f-3e5b2c7d8e90"
+_ID2 = "0190a8f4-6c2e-7d4b-9a1f-3e5b2c7d8e91"
+_BATCH = {"mode": "upsert", "items": [{"external_ids": [{"source": "erp", "id": "10042"}], "name": "Acme GmbH"}]}
+EXAMPLES: dict[str, Any] = {
+    # request body examples for operations whose schema carries none (by operation id, then media type)
+    "createToken": {"username": "ana@example.com", "password": "correct horse battery 9", "grant_type": "password"},
+    "refreshToken": {"refresh_token": "crm_rt_0190a8f4...secret"},
+    "logout": {"refresh_token": "crm_rt_0190a8f4...secret"},
+    "updateUser": {"role": "manager", "manager_id": _ID, "out_of_office": False},
+    "deactivateUser": {"reassign_to": _ID},
+    "setUserPassword": {"password": "a new long passphrase 7"},
+    "batchContacts": {"mode": "create", "items": [{"first_name": "Ana", "email": "ana@example.com"},
+                                                  {"first_name": "Bo", "phone": "+4930123456"}]},
+    "updateContact": {"title": "Head of Sales", "tags": ["vip"]},
+    "batchCompanies": _BATCH,
+    "updateCompany": {"industry": "Software", "size": "51-200"},
+    "batchLeads": {"mode": "create", "items": [{"first_name": "Cy", "email": "cy@example.com", "source": "import"}]},
+    "updateLead": {"status": "working"},
+    "updatePipeline": {"name": "Enterprise", "is_default": True},
+    "createStage": {"name": "Demo", "probability": 40, "position": 1},
+    "updateStage": {"probability": 60, "rotting_days": 14},
+    "reorderStages": {"stage_ids": [_ID, _ID2]},
+    "batchDeals": {"mode": "update", "items": [{"id": _ID, "stage_id": _ID2}]},
+    "updateDeal": {"stage_id": _ID2, "value": {"amount": "15000.00", "currency": "EUR"}},
+    "batchActivities": {"mode": "create", "items": [{"type": "call", "subject": "Intro call", "deal_id": _ID,
+                                                     "due_at": "2026-12-04T10:00:00+01:00"}]},
+    "updateActivity": {"done_at": "2026-12-04T10:25:00+01:00"},
+    "updateCustomField": {"label": "Contract type", "options": ["annual", "monthly", "pilot"]},
+    "updateWebhook": {"events": ["deal.won", "deal.lost"], "enabled": True},
+    "updateForm": {"allowed_origins": ["https://www.example.com"], "min_fill_seconds": 3},
+    "submitForm": {"first_name": "Ana", "email": "ana@example.com", "_ts": "1764838800000", "_hp": ""},
+    "previewImport": {"object": "contacts", "file": "contacts.csv"},
+    "createImport": {"object": "contacts", "file": "contacts.csv", "dedupe_by": "email", "on_duplicate": "update"},
+}
+
+
 def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description,
                                 "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
@@ -113,6 +149,10 @@ def _operation(path: str, method: str, op: dict[str, Any], answers_conditionally
         content = response.get("content", {})
         if PROBLEM_MEDIA_TYPE in content:
             content.pop("application/json", None)
+    example = EXAMPLES.get(op.get("operationId", ""))
+    for content in op.get("requestBody", {}).get("content", {}).values():
+        if example is not None and "example" not in content and "examples" not in content:
+            content["example"] = example
     op.setdefault("security", [])  # FastAPI sets it on authenticated routes: the others are public
     authed = bool(op["security"])
     params: list[dict[str, Any]] = op.setdefault("parameters", [])
