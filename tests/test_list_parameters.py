@@ -84,12 +84,12 @@ async def _fixtures(client, acct) -> dict[str, str]:
 def _path_ids(path: str, ids: dict[str, str]) -> str | None:
     """`/v1/deals/{record_id}/timeline` → the deal's id; None when a path parameter names nothing we made."""
     singular = {"contacts": "contact", "companies": "company", "leads": "lead", "deals": "deal",
-                "activities": "activity"}
+                "activities": "activity", "pipelines": "pipeline"}
     parts = path.strip("/").split("/")
     for i, part in enumerate(parts):
         if part.startswith("{"):
             name = part[1:-1]
-            key = f"{singular[parts[i - 1]]}_id" if name == "record_id" and parts[i - 1] in singular else name
+            key = f"{singular[parts[i - 1]]}_id" if name in ("record_id", "id") and parts[i - 1] in singular else name
             if key not in ids:
                 return None
             parts[i] = ids[key]
