@@ -161,8 +161,9 @@ def _operation(path: str, method: str, op: dict[str, Any], answers_conditionally
 
     if method == "post" and ("header", "idempotency-key") not in names:
         params.append(dict(IDEMPOTENCY_KEY))
+    # any request can be unreadable: a NUL in the URL, a malformed header (Idempotency-Key, If-Match), a body
+    responses.setdefault("400", _problem("Bad request: a malformed URL, header or body"))
     if "requestBody" in op:
-        responses.setdefault("400", _problem("Malformed JSON, or a header of the wrong form"))
         responses.setdefault("413", _problem("Request body too large"))
     if method == "get" and answers_conditionally and ok is not None:
         # single records carry their version as a strong ETag, lists a weak one over the page
