@@ -4,7 +4,7 @@ ETags, sparse `fields=` and the common filters. Each area's router adds its own 
 import csv
 import hashlib
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -17,7 +17,8 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api import expand
-from app.api.deps import AnyCaller, IfMatch, PageDep, SessionDep, conditional, etag_of, require
+from app.api.deps import AnyCaller, IfMatch, SessionDep, conditional, etag_of, require
+from app.api.paging import sorted_page_request
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
 from app.api.schemas import ListPage
 from app.api.user_filter import ME_DOC, UserRef, user_id_of
@@ -125,11 +126,13 @@ def filter_query(kind: Kind[Any], searches: str) -> Callable[..., Awaitable[List
     return common_filters
 
 
-def list_query(kind: Kind[Any], searches: str) -> Callable[..., Awaitable[ListQuery]]:
-    """The common list parameters (filters and paging) as a dependency."""
+def list_query(kind: Kind[Any], searches: str, sorts: Iterable[str]) -> Callable[..., Awaitable[ListQuery]]:
+    """The common list parameters (filters and paging, `sort` typed by this list's fields) as a dependency."""
     filters_of = filter_query(kind, searches)
+    paged = sorted_page_request(sorts)
 
-    async def common_query(page: PageDep, query: Annotated[ListQuery, Depends(filters_of)]) -> ListQuery:
+    async def common_query(page: Annotated[PageRequest, Depends(paged)],
+                           query: Annotated[ListQuery, Depends(filters_of)]) -> ListQuery:
         return replace(query, page=PageRequest(page.limit, page.cursor, page.sort))
 
     return common_query
@@ -261,7 +264,7 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
                   filters: Callable[..., list[ColumnElement[bool]]] = no_filters, sort_doc: str = "") -> None:
     """Add `GET /`, `POST /`, `GET /{id}`, `PATCH /{id}`, `DELETE /{id}`, `POST /{id}/restore` to `router`.
     `searches` names what `q` looks in (the fields of the kind's `search` column)."""
-    common_query = list_query(kind, searches)
+    common_query = list_query(kind, searches, sorts)
     read = kind.read
     related = kind.object_type in expand.RELATIONS
     expander = expand.expand_query(kind.object_type) if related else expand.nothing

@@ -28,7 +28,8 @@ def _scope(value: str) -> str:
     return value
 
 
-Scope = Annotated[str, Field(examples=["contacts:read"]), AfterValidator(_scope)]
+Scope = Annotated[str, Field(examples=["contacts:read"], json_schema_extra={"enum": sorted(KNOWN_SCOPES)}),
+                  AfterValidator(_scope)]
 
 
 class SignupRequest(InputModel):
