@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.domain.outbound import BlockedDestination, embedded_ipv4, is_public, resolve_checked
+from app.domain.outbound import BlockedDestination, embedded_ipv4, is_public, post, resolve_checked
 from tests.factories import signup
 from tests.workers import eventually, running_worker
 
@@ -109,3 +110,72 @@ async def test_a_webhook_to_an_embedded_loopback_is_blocked_not_sent(api, fast_s
 
         row = await eventually(failed)
     assert row["attempts"][0]["error"].startswith("blocked"), row["attempts"]
+
+
+async def test_a_redirect_is_answered_not_followed():
+    """A webhook endpoint answering 302 to an internal address gets its 302 recorded; nothing reaches the
+    address it points at."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Target(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST  # a followed 302 arrives as a GET
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    target = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Target)
+
+    class Redirecting(Target):
+        def do_POST(self) -> None:  # noqa: N802
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{target.server_port}/internal")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    redirecting = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    for server in (target, redirecting):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            r = await post(client, f"http://127.0.0.1:{redirecting.server_port}/hook", b"{}", {}, 5,
+                           allow_private=True)
+        assert r.status_code == 302 and hits == []
+    finally:
+        target.shutdown()
+        redirecting.shutdown()
+
+
+async def test_the_address_checked_is_the_one_connected_to_whatever_dns_answers_next(monkeypatch):
+    """DNS rebinding: the name is resolved once; the request goes to that checked address (the Host header and
+    TLS name stay the name), so a second, internal answer is never used."""
+    import asyncio
+    import socket
+
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+    loop = asyncio.get_running_loop()
+
+    async def rebinding(host, port, **kwargs):  # noqa: ANN001, ANN003 - the resolver of a hostile DNS server
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    monkeypatch.setattr(loop, "getaddrinfo", rebinding)
+    seen: list[httpx.Request] = []
+
+    def remote(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(remote)) as client:
+        r = await post(client, "http://hooks.example.com/crm", b"{}", {}, 5, allow_private=False)
+    assert r.status_code == 204
+    assert [(q.url.host, q.headers["host"]) for q in seen] == [("93.184.216.34", "hooks.example.com")]
+    with pytest.raises(BlockedDestination):  # the next answer is internal: refused before any connection
+        await resolve_checked("hooks.example.com", 80, allow_private=False)
