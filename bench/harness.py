@@ -2,12 +2,15 @@
 
 It starts PostgreSQL and Redis (embedded, under `.bench-data/`), seeds the benchmark dataset once per scale
 (`crm seed-bench`, kept for the next run), runs `crm serve` and `crm worker` as separate processes with
-production settings (only the form rate limit raised), and drives the server with wrk on 127.0.0.1. In the
-same run it measures the baselines every target is a ratio of:
+production settings (only the rate limits raised), and drives the server with wrk on 127.0.0.1. The API connects
+as a role that row-level security limits, as in production (README "Database roles"). In the same run it
+measures the baselines every target is a ratio of:
 
 - `floor`: `GET /v1/ping`, through the same server, middleware and API-key auth, reading nothing else;
 - `raw_sql`: the very statements an endpoint sends (captured from the app), replayed with asyncpg at the
-  same concurrency, each request in its own transaction as the app does.
+  same concurrency, each request in its own transaction as the app does;
+- `rls_cost`: the same reads from a second server connecting as the tables' owner, which row-level security
+  does not limit (what the API cost before the policies).
 
 Prints one JSON document (and a short table on stderr); `--out` writes it to a file.
 """
@@ -80,32 +83,42 @@ class Stack:
 
     profile: dict[str, Any]
     data_dir: Path
-    database_url: str = ""
+    database_url: str = ""  # the API's role, limited by row-level security as in production
+    admin_url: str = ""  # owns the tables, migrates, seeds, sweeps (bypasses row-level security)
     redis_url: str = ""
     base_url: str = ""
     env: dict[str, str] = field(default_factory=dict)
     seed: dict[str, Any] = field(default_factory=dict)
     server: subprocess.Popen | None = None
     worker: subprocess.Popen | None = None
+    extra: list[subprocess.Popen] = field(default_factory=list)
     _services: Any = None
     _logs: list[Any] = field(default_factory=list)
 
     @property
     def dsn(self) -> str:
+        """The API's role: the asyncpg baselines replay the app's statements as the app sends them."""
         return self.database_url.replace("postgresql+asyncpg://", "postgresql://")
+
+    @property
+    def admin_dsn(self) -> str:
+        """For the harness's own reads across orgs."""
+        return self.admin_url.replace("postgresql+asyncpg://", "postgresql://")
 
     def start_databases(self) -> None:
         from app.embedded import EmbeddedServices
 
         self._services = EmbeddedServices(self.data_dir)
         name = f"bench_{str(self.profile['scale']).replace('.', '_')}"
-        self.database_url = self._services.postgres_url(name)
+        self.admin_url = self._services.postgres_url(name)
+        self.database_url = self._services.app_role_url(self.admin_url)
         self.redis_url = self._services.redis_url()
 
     def settings(self, **overrides: Any) -> Any:
         from app.settings import Settings
 
-        return Settings(env="production", database_url=self.database_url, redis_url=self.redis_url,
+        return Settings(env="production", database_url=self.database_url, database_admin_url=self.admin_url,
+                        redis_url=self.redis_url,
                         jwt_secret=self.env["CRM_JWT_SECRET"], data_dir=self.data_dir / "app",
                         form_rate_limit=1_000_000_000, **overrides)
 
@@ -116,52 +129,68 @@ class Stack:
         from app.db import Database
 
         self.env = {"CRM_JWT_SECRET": secrets.token_urlsafe(48)}
-        await asyncio.to_thread(migrate.upgrade, self.database_url)
+        await asyncio.to_thread(migrate.upgrade_and_grant, self.settings())
         marker = self.data_dir / f"seed-{self.profile['scale']}.json"
         if marker.exists():
             self.seed = json.loads(marker.read_text())
             return
-        settings = self.settings(db_statement_timeout_ms=0, argon2_time_cost=1, argon2_memory_kib=8192)
+        settings = self.settings(database_url=self.admin_url, db_statement_timeout_ms=0, argon2_time_cost=1,
+                                 argon2_memory_kib=8192)
         db = Database.from_settings(settings)
         try:
             self.seed = await seed(db, settings, self.profile["scale"], self.profile["small_orgs"])
         finally:
             await db.dispose()
-        conn = await asyncpg.connect(self.dsn)
+        conn = await asyncpg.connect(self.admin_dsn)
         try:
             await conn.execute("VACUUM ANALYZE")  # as autovacuum would after a bulk load: fresh statistics
         finally:
             await conn.close()
         marker.write_text(json.dumps(self.seed))
 
+    def _env(self, port: int, database_url: str) -> dict[str, str]:
+        return {**os.environ, **self.env, "CRM_ENV": "production", "CRM_DATABASE_URL": database_url,
+                "CRM_DATABASE_ADMIN_URL": self.admin_url, "CRM_DATABASE_SWEEP_URL": self.admin_url,
+                "CRM_REDIS_URL": self.redis_url, "CRM_HOST": "127.0.0.1", "CRM_PORT": str(port),
+                "CRM_DATA_DIR": str(self.data_dir / "app"), "CRM_FORM_RATE_LIMIT": "1000000000",
+                "CRM_RATE_LIMIT_PER_CREDENTIAL": "1000000000", "CRM_RATE_LIMIT_AUTH_PER_IP": "1000000000"}
+
+    def _spawn(self, name: str, command: str, env: dict[str, str]) -> subprocess.Popen:
+        log = (self.data_dir / f"{name}.log").open("w")
+        self._logs.append(log)
+        return subprocess.Popen([str(Path(sys.executable).parent / "crm"), command], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=ROOT)
+
     def start_app(self) -> None:
         port = free_port()
         self.base_url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, **self.env, "CRM_ENV": "production", "CRM_DATABASE_URL": self.database_url,
-               "CRM_REDIS_URL": self.redis_url, "CRM_HOST": "127.0.0.1", "CRM_PORT": str(port),
-               "CRM_DATA_DIR": str(self.data_dir / "app"), "CRM_FORM_RATE_LIMIT": "1000000000",
-               "CRM_RATE_LIMIT_PER_CREDENTIAL": "1000000000", "CRM_RATE_LIMIT_AUTH_PER_IP": "1000000000"}
-        crm = str(Path(sys.executable).parent / "crm")
-        for name in ("server", "worker"):
-            log = (self.data_dir / f"{name}.log").open("w")
-            self._logs.append(log)
-            proc = subprocess.Popen([crm, "serve" if name == "server" else "worker"], env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, cwd=ROOT)
-            setattr(self, name, proc)
+        env = self._env(port, self.database_url)
+        self.server, self.worker = self._spawn("server", "serve", env), self._spawn("worker", "worker", env)
+        self._ready(self.base_url, self.server, "server")
+
+    def start_server_as(self, database_url: str, name: str) -> str:
+        """Another API server on the same data, connecting as another role: its base URL."""
+        port = free_port()
+        proc = self._spawn(name, "serve", self._env(port, database_url))
+        self.extra.append(proc)
+        self._ready(f"http://127.0.0.1:{port}", proc, name)
+        return f"http://127.0.0.1:{port}"
+
+    def _ready(self, base_url: str, proc: subprocess.Popen, name: str) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
-            if self.server.poll() is not None:
-                raise RuntimeError(f"crm serve exited; see {self.data_dir / 'server.log'}")
+            if proc.poll() is not None:
+                raise RuntimeError(f"crm serve exited; see {self.data_dir / f'{name}.log'}")
             time.sleep(0.2)
         raise RuntimeError("crm serve did not become ready in 60 s")
 
     def stop(self) -> None:
-        for proc in (self.server, self.worker):
+        for proc in (self.server, self.worker, *self.extra):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 try:
@@ -182,8 +211,10 @@ class Stack:
 
 
 def wrk(stack: Stack, paths: list[str], duration: float, connections: int, method: str = "GET",
-        body: str | None = None, content_type: str | None = None, auth: bool = True) -> dict[str, Any]:
-    """Run wrk for `duration` seconds; -> requests/s, latency percentiles (ms), status counts, errors."""
+        body: str | None = None, content_type: str | None = None, auth: bool = True,
+        base_url: str | None = None) -> dict[str, Any]:
+    """Run wrk for `duration` seconds (against `base_url`, default the stack's server); -> requests/s, latency
+    percentiles (ms), status counts, errors."""
     with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False) as f:
         f.write("\n".join(paths) + "\n")
     env = {**os.environ, "BENCH_PATHS": f.name, "BENCH_METHOD": method}
@@ -195,7 +226,7 @@ def wrk(stack: Stack, paths: list[str], duration: float, connections: int, metho
         env["BENCH_CONTENT_TYPE"] = content_type
     threads = min(2, connections)
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout",
-                          "10s", "-s", str(LUA), stack.base_url], env=env, capture_output=True, text=True,
+                          "10s", "-s", str(LUA), base_url or stack.base_url], env=env, capture_output=True, text=True,
                          check=True)
     os.unlink(f.name)
     line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON "))
@@ -298,6 +329,13 @@ class Capture:
         return r, seen
 
 
+async def as_org(conn: asyncpg.Connection, org_id: UUID) -> None:
+    """In a transaction on the API's role: act for `org_id`, as the app does first (row-level security)."""
+    from app.db import ORG_SETTING
+
+    await conn.execute("SELECT set_config($1, $2, true)", ORG_SETTING, str(org_id))
+
+
 def substitute(statements: list[Statement], old: Any, new: Any) -> list[Statement]:
     return [(sql, tuple(new if p == old else p for p in params)) for sql, params in statements]
 
@@ -336,7 +374,7 @@ class Run:
         _table_row(result)
 
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(self.stack.dsn)
+        conn = await asyncpg.connect(self.stack.admin_dsn)
         try:
             return await conn.fetch(query, *args)
         finally:
@@ -402,6 +440,29 @@ async def list_deals(run: Run, cap: Capture) -> None:
         run.add(scenario(f"list_deals_deep_page ({label})", "deep-page p95 <= 1.3 x first-page p95", ratio,
                          ratio <= 1.3 and first["errors"] == deep["errors"] == 0, first_page=first,
                          deep_page=deep, deep_offset=offset, rows_matching=matching))
+
+
+async def row_level_security(run: Run) -> None:
+    """What row-level security costs: the same reads from the API serving as its limited role (policies apply)
+    and from a second server on the same data serving as the tables' owner, a superuser (policies skipped, as
+    before they existed). Rounds alternate between the two, so both see the same machine."""
+    ids = [str(r["id"]) for r in await run.sql(
+        "SELECT id FROM deals WHERE org_id = $1 AND deleted_at IS NULL ORDER BY random() LIMIT 1000", run.org_id)]
+    bypass = run.stack.start_server_as(run.stack.admin_url, "server-bypassing-rls")
+    cases = {"get_deal": [f"/v1/deals/{i}" for i in ids], "list_deals": ["/v1/deals?limit=50"]}
+    for name, paths in cases.items():
+        rounds: dict[str, list[dict[str, Any]]] = {"with_rls": [], "without_rls": []}
+        for base_url in (run.stack.base_url, bypass):
+            wrk(run.stack, paths, run.profile["warmup"], run.profile["connections"], base_url=base_url)
+        for _ in range(2):
+            for label, base_url in (("with_rls", run.stack.base_url), ("without_rls", bypass)):
+                rounds[label].append(wrk(run.stack, paths, run.profile["duration"] / 2, run.profile["connections"],
+                                         base_url=base_url))
+        rps = {label: sum(r["rps"] for r in rs) / len(rs) for label, rs in rounds.items()}
+        errors = sum(r["errors"] for rs in rounds.values() for r in rs)
+        ratio = rps["with_rls"] / rps["without_rls"]
+        run.add(scenario(f"rls_cost ({name})", ">= 0.9 x the same server without row-level security", ratio,
+                         ratio >= 0.9 and errors == 0, rps=rps, rounds=rounds))
 
 
 async def post_lead(run: Run, floor: dict[str, Any]) -> None:
@@ -524,6 +585,7 @@ async def drain_changes(run: Run, cap: Capture) -> None:
             params = tuple(seq if p == str(position.seq) else event_id if p == position.event_id else p
                            for p in page_params)
             async with conn.transaction():
+                await as_org(conn, run.org_id)
                 row = await conn.fetchrow(page_sql, *params)
             if not row["n"]:
                 break
@@ -629,12 +691,14 @@ async def reports(run: Run, cap: Capture) -> None:
             statement, params = sql[-1]
             conn = await asyncpg.connect(run.stack.dsn)
             try:
-                await conn.fetch(statement, *params)
-                sql_times = []
-                for _ in range(runs):
-                    started = time.perf_counter()
+                async with conn.transaction():
+                    await as_org(conn, run.org_id)
                     await conn.fetch(statement, *params)
-                    sql_times.append(time.perf_counter() - started)
+                    sql_times = []
+                    for _ in range(runs):
+                        started = time.perf_counter()
+                        await conn.fetch(statement, *params)
+                        sql_times.append(time.perf_counter() - started)
             finally:
                 await conn.close()
             api_p50, sql_p50 = statistics.median(api_times), statistics.median(sql_times)
@@ -706,6 +770,7 @@ async def run_all(profile_name: str, data_dir: Path) -> dict[str, Any]:
         async with Capture(stack) as cap:
             floor, get_deal = await floor_and_get_deal(run, cap)
             await list_deals(run, cap)
+            await row_level_security(run)
             await timeline(run, cap, get_deal)
             await post_lead(run, floor)
             await public_form(run, floor)
@@ -716,6 +781,8 @@ async def run_all(profile_name: str, data_dir: Path) -> dict[str, Any]:
         return {"profile": profile_name, "settings": {k: v for k, v in profile.items()},
                 "date": time.strftime("%Y-%m-%d"), "machine": {**machine(), "postgresql": pg_version},
                 "server": {"command": "crm serve (1 uvicorn process) + crm worker", "env": "CRM_ENV=production",
+                           "database_role": "the API's limited role (row-level security applies); migrations, "
+                                            "seeding and sweeps as the owner",
                            "raised_limits": {"CRM_FORM_RATE_LIMIT": 1_000_000_000,
                                                              "CRM_RATE_LIMIT_PER_CREDENTIAL": 1_000_000_000,
                                                              "CRM_RATE_LIMIT_AUTH_PER_IP": 1_000_000_000}},

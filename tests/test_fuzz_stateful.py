@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, settings
 
-from tests.test_fuzz import FUZZ_CHECKS, api_key, fuzz_client, schema  # noqa: F401 - fixtures
+from tests.test_fuzz import FUZZ_CHECKS, api_key, fuzz_client, schema, short_polls  # noqa: F401 - fixtures
 
 STEPS = 6
 
@@ -18,6 +18,7 @@ def test_chained_calls_get_no_server_error_and_answers_the_document_describes(fu
 
     class Workflow(machine):  # type: ignore[misc, valid-type]
         def get_call_kwargs(self, case):  # noqa: ANN001, ANN201
+            short_polls(case)
             return {"session": fuzz_client, "base_url": "http://testserver",
                     "headers": {"Authorization": f"Bearer {api_key}"}}
 

@@ -87,6 +87,8 @@ def test_a_python_client_generated_from_the_document_works_against_a_live_server
     assert seen["card"] == seen["deal"] and (seen["contact"], seen["owner"]) == ("Ana", "Olga Owner")
     assert seen["stages"] >= 3 and seen["deals"] == 1 and seen["value"] == "1200.00"
     assert seen["problem"] == [422, "/problems/validation"]
+    assert seen["feed"] == [seen["deal"], "Acme: 50 seats", "user"]  # typed envelope: DealChange → DealRead
+    assert seen["timeline"] == ["StageChangeEntry"]  # the deal entering its first stage, on Ana's timeline
 
 
 def test_every_request_body_has_an_example_that_the_server_accepts():

@@ -62,6 +62,23 @@ async def test_change_password_with_a_token(client):
                               json={"current": NEW_PASSWORD, "new": "another long passphrase"})).status_code == 403
 
 
+async def test_changing_your_password_ends_your_other_sessions(client):
+    """A phone still logged in with the old password cannot renew its session; the change is in the audit log."""
+    acct = await signup(client)
+    phone = (await _token(client, acct.email, PASSWORD)).json()["refresh_token"]
+    laptop = (await _token(client, acct.email, PASSWORD)).json()
+    r = await client.post("/v1/me/password", headers={"Authorization": f"Bearer {laptop['access_token']}"},
+                          json={"current": PASSWORD, "new": NEW_PASSWORD})
+    assert r.status_code == 204
+    for refresh in (phone, laptop["refresh_token"]):
+        renewed = await client.post("/v1/auth/refresh", json={"refresh_token": refresh})
+        assert renewed.status_code == 401, renewed.text
+    fresh = (await _token(client, acct.email, NEW_PASSWORD)).json()
+    assert (await client.post("/v1/auth/refresh", json={"refresh_token": fresh["refresh_token"]})).status_code == 200
+    log = (await client.get("/v1/audit-log", headers=acct.headers, params={"object_id": acct.user_id})).json()["data"]
+    assert any("password_changed_at" in (e["changes"] or {}) for e in log)
+
+
 async def test_expired_password_is_401_until_changed(client, session):
     acct = await signup(client)
     member = await acct.invite("member")

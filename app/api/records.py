@@ -12,14 +12,14 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, PlainValidator, create_model
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api import expand
 from app.api.deps import AnyCaller, IfMatch, SessionDep, conditional, etag_of, require
 from app.api.paging import sorted_page_request
-from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
+from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION, Problem
 from app.api.schemas import ListPage
 from app.api.user_filter import ME_DOC, UserRef, user_id_of
 from app.db import Database, set_org
@@ -166,10 +166,35 @@ class BatchRequest(BaseModel):
     items: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=bulk.MAX_BATCH)]
 
 
+def _an_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("each item is a JSON object")
+    return value
+
+
+def batch_request(name: str, create_schema: type[BaseModel], update_schema: type[BaseModel]) -> type[BatchRequest]:
+    """The batch body of one kind, typed in the document: `create` and `upsert` items are the create body,
+    `update` items the merge-patch body plus `id`. Items are checked one by one when the batch runs (one bad
+    item fails alone, in `results`), so the request itself only requires objects."""
+    update_item = create_model(f"{name}BatchUpdate", __base__=update_schema,
+                               id=(UUID, Field(description="the record to update")))
+    item = Annotated[dict[str, Any], PlainValidator(_an_object, json_schema_input_type=create_schema | update_item)]
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        f"{name}BatchRequest", __base__=BatchRequest,
+        items=(Annotated[list[item], Field(min_length=1, max_length=bulk.MAX_BATCH, description=(  # type: ignore[valid-type]
+            "`create`: the create body; `update`: the patch body with `id`; `upsert`: the create body, matched by "
+            "its first `external_ids` entry"))], ...))
+
+
+class ItemProblem(Problem):
+    instance: str | None = Field(None, description="absent: an item has no URL of its own")  # type: ignore[assignment]
+
+
 class BatchResult(BaseModel):
     status: Literal["created", "updated", "failed"]
-    id: str | None = None
-    error: dict[str, Any] | None = Field(None, description="the problem the single-item route would answer")
+    id: UUID | None = None
+    error: ItemProblem | None = Field(None, description="the problem the single-item route would answer "
+                                                        "(`errors[].loc` starts with `body, items, <index>`)")
 
 
 class BatchResponse(BaseModel):
@@ -373,7 +398,9 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
                              summary=f"Upsert a {kind.label.lower()} by external id",
                              responses={201: {"model": read, "description": "created"}, **AUTHED, **CONFLICT})
 
-    async def batch_(body: BatchRequest, session: SessionDep, who: Writer) -> Any:
+    Batch = batch_request(Name, create_schema, update_schema)
+
+    async def batch_(body: Batch, session: SessionDep, who: Writer) -> Any:  # type: ignore[valid-type]
         results = await bulk.batch(session, who, writers, body.mode, body.items)
         return JSONBytes(orjson.dumps({"results": results}))
 

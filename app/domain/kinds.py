@@ -37,6 +37,7 @@ from app.domain.deals.schemas import DealRead
 from app.domain.forms.models import Form
 from app.domain.forms.schemas import FormRead
 from app.domain.imports.models import Import
+from app.domain.imports.schemas import ImportRead
 from app.domain.leads.models import Lead
 from app.domain.leads.schemas import LeadRead
 from app.domain.notifications.models import Notification
@@ -189,7 +190,7 @@ PIPELINE = RecordType("pipeline", "pipelines", "Pipeline", Pipeline, PipelineRea
 FORM = RecordType("form", "forms", "Form", Form, FormRead)
 WEBHOOK = RecordType("webhook", "webhooks", "Webhook", WebhookEndpoint, WebhookRead)
 NOTIFICATION = RecordType("notification", "notifications", "Notification", Notification, NotificationRead)
-IMPORT = RecordType("import", "imports", "Import", Import)
+IMPORT = RecordType("import", "imports", "Import", Import, ImportRead)
 TEAM = RecordType("team", "teams", "Team", Team, TeamRead)
 
 ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT,

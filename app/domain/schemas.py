@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from babel.numbers import list_currencies
@@ -183,3 +183,14 @@ CustomFieldValues = Annotated[
     dict[str, Any],
     Field(max_length=200, description="values of the org's custom fields, by key; PATCH merges key by key"),
 ]
+
+
+class Actor(BaseModel):
+    """Who made a change: a user (through a login or a personal token), an API key, a web form, or the system
+    itself (reminders, imports, automations), whose `id` is null."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"type": "user", "id": "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"}]})
+
+    type: Literal["user", "api_key", "form", "system"]
+    id: UUID | None

@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import orjson
 from fastapi import Depends, Query
@@ -18,23 +18,14 @@ from app.domain import kinds
 from app.domain.auth.principal import Principal
 from app.domain.errors import ValidationFailed
 from app.domain.events import catalog, feed
+from app.domain.events.schemas import Envelope
 
 FEED_OBJECT_TYPES = tuple(dict.fromkeys(t.split(".")[0] for t in catalog.types()))
 router = Router(prefix="/v1/changes", tags=["sync"])
 POLL_SECONDS = 0.5
+_ONE = "(?:" + "|".join(FEED_OBJECT_TYPES) + ")"
+TYPES_PATTERN = rf"^ *(?:{_ONE} *)?(?:, *(?:{_ONE} *)?)*$"  # documents what `types` takes (checked below, with a message naming them)
 ObjectType = Literal[kinds.names("feed")]  # type: ignore[valid-type]
-
-
-class Envelope(BaseModel):
-    id: str
-    type: str = Field(examples=["deal.stage_changed"])
-    object_type: str
-    object_id: str
-    action: str
-    occurred_at: str
-    actor: dict[str, Any] = Field(examples=[{"type": "user", "id": "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"}])
-    version: int | None
-    data: dict[str, Any] = Field(description="{object, previous?}: the object after the change, old values of changed fields")
 
 
 class ChangesPage(BaseModel):
@@ -52,7 +43,7 @@ async def changes(
     cursor: Annotated[str | None, Query(max_length=200, description=(
         "absent: from the oldest kept event; `now`: an empty page whose `next_cursor` is the head of the feed, "
         "to follow from here on without reading the past (docs/sync.md)"))] = None,
-    types: Annotated[str | None, Query(max_length=300, description=(
+    types: Annotated[str | None, Query(max_length=300, json_schema_extra={"pattern": TYPES_PATTERN}, description=(
         "comma-separated object types, e.g. contact,deal; one of " + ", ".join(FEED_OBJECT_TYPES)))] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     wait: Annotated[float, Query(ge=0, le=30, description="long-poll up to this many seconds when nothing is new")] = 0,

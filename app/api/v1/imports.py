@@ -17,7 +17,7 @@ from app.api.schemas import ListPage
 from app.domain.auth.principal import Principal
 from app.domain.errors import Forbidden, NotFound, ValidationFailed
 from app.domain.imports import service
-from app.domain.imports.service import ImportRead
+from app.domain.imports.schemas import ImportRead
 
 router = Router(prefix="/v1/imports", tags=["imports"])
 Writer = Annotated[Principal, require("imports:write")]

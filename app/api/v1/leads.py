@@ -11,11 +11,12 @@ from app.api.records import JSONBytes, record_routes
 from app.api.routing import Router
 from app.domain.auth.principal import Principal
 from app.domain.auth.scopes import grants
+from app.domain.deals.schemas import ConvertResult
 from app.domain.errors import Forbidden
 from app.domain.flows import lead_conversion
 from app.domain.leads import service
 from app.domain.leads.models import Lead
-from app.domain.leads.schemas import ConvertResult, LeadConvert, LeadCreate, LeadUpdate
+from app.domain.leads.schemas import LeadConvert, LeadCreate, LeadUpdate
 
 router = Router(prefix="/v1/leads", tags=["leads"])
 SORTS = {"created_at": Lead.created_at, "updated_at": Lead.updated_at, "last_name": Lead.last_name}

@@ -64,7 +64,8 @@ async def change_password(body: PasswordChange, session: SessionDep, settings: S
     when your password has expired), or, when a login answered 401 `password_expired`, without a token and with
     your `email`. The new password must have at least 10 characters and not be a common password, one repeated
     character or a simple sequence (422 naming it). A wrong `current` counts as a failed login (401, and 429 once
-    the account is locked)."""
+    the account is locked). Every session of yours ends: your refresh tokens are revoked, so each device logs in
+    again with the new password once its access token expires."""
     await auth_service.change_password(session, settings, redis, who, body.email, body.current, body.new)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

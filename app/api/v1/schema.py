@@ -1,18 +1,23 @@
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Path
+from pydantic import Field
 
 from app.api.deps import PageDep, SessionDep, require
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.records import JSONBytes
 from app.api.schemas import ListPage
 from app.domain import kinds
+from app.domain.activities.schemas import ActivityRead
 from app.domain.auth.principal import Principal
 from app.domain.custom_fields import service as custom_fields
 from app.domain.custom_fields.schemas import ObjectName
-from app.domain.schemas import ReadModel
+from app.domain.deals.schemas import StageMoveRead
+from app.domain.forms.schemas import SubmissionRead
+from app.domain.schemas import Actor, ReadModel
 from app.domain.timeline import service as timeline_service
 
 router = APIRouter(tags=["schema and timeline"])
@@ -30,15 +35,38 @@ async def object_schema(object: ObjectName, session: SessionDep,
     return JSONBytes(orjson.dumps(custom_fields.object_schema(read, defs, object)))
 
 
-class TimelineEntry(ReadModel):
+class _Entry(ReadModel):
     id: UUID
-    kind: Literal["activity", "stage_change", "email", "sms", "form_submission", "call", "document", "file"]
-    occurred_at: str
-    actor: dict[str, Any] | None
-    summary: str
-    object_type: str
+    occurred_at: datetime
+    actor: Actor | None = Field(description="who did it; null for an activity without owner")
+    summary: str = Field(examples=["call: Intro call"])
     object_id: UUID
-    data: dict[str, Any]
+
+
+class ActivityEntry(_Entry):
+    kind: Literal["activity"]
+    object_type: Literal["activity"]
+    data: ActivityRead
+
+
+class StageChangeEntry(_Entry):
+    kind: Literal["stage_change"]
+    object_type: Literal["deal"]
+    data: StageMoveRead
+
+
+class FormSubmissionEntry(_Entry):
+    kind: Literal["form_submission"]
+    object_type: Literal["form_submission"]
+    data: SubmissionRead
+
+
+TimelineEntry = Annotated[ActivityEntry | StageChangeEntry | FormSubmissionEntry, Field(discriminator="kind")]
+"""One entry of a timeline, typed by its `kind` (mail, calls, documents and files join as their areas arrive)."""
+
+
+class TimelinePage(ListPage[TimelineEntry]):  # type: ignore[valid-type]
+    """A page of a timeline, newest first."""
 
 
 def _timeline_route(plural: str, object_type: str, area: str) -> None:
@@ -60,7 +88,7 @@ def _timeline_route(plural: str, object_type: str, area: str) -> None:
                             "submissions `forms:read`, and entries reached through a related deal, lead or contact "
                             "need that kind's read scope too.")
     router.add_api_route(f"/v1/{plural}/{{record_id}}/timeline", get_timeline, methods=["GET"],
-                         response_model=ListPage[TimelineEntry], operation_id=f"get{object_type.title()}Timeline",
+                         response_model=TimelinePage, operation_id=f"get{object_type.title()}Timeline",
                          tags=[plural], responses={**AUTHED, **NOT_FOUND})
 
 

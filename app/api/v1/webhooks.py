@@ -3,6 +3,7 @@ from uuid import UUID
 
 import orjson
 from fastapi import Request, Response, status
+from pydantic import Field
 
 from app.api import scoping
 from app.api.deps import IfMatch, PageDep, SessionDep, conditional, require
@@ -12,8 +13,31 @@ from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
-from app.domain.webhooks import service
-from app.domain.webhooks.schemas import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead, WebhookUpdate
+from app.domain.events import catalog
+from app.domain.events.schemas import Envelope
+from app.domain.webhooks import schemas, service
+from app.domain.webhooks.schemas import WebhookCreated, WebhookRead
+
+# What an endpoint subscribes to, as the document lists it: an event type of the catalogue, a family of one
+# object type (`deal.*`), or `*`.
+_FAMILY = r"^(?:(?:" + "|".join(sorted({t.split(".")[0] for t in catalog.types()})) + r")\.)?\*$"
+EventName = Literal[catalog.types()]  # type: ignore[valid-type]
+Events = Annotated[list[EventName | Annotated[str, Field(pattern=_FAMILY, examples=["deal.*"])]],  # type: ignore[valid-type]
+                   Field(min_length=1, max_length=100, description="event types, `<object_type>.*` or `*`")]
+
+
+class WebhookCreate(schemas.WebhookCreate):
+    events: Events
+
+
+class WebhookUpdate(schemas.WebhookUpdate):
+    events: Events | None = None
+
+
+class DeliveryRead(schemas.DeliveryRead):
+    payload: Envelope = Field(description="the body sent: the event's envelope (a `webhook.test` ping is a "  # type: ignore[assignment]
+                                          "`webhook` one whose action is `test`)")
+
 
 router = Router(prefix="/v1/webhooks", tags=["webhooks"])
 Admin = Annotated[Principal, require("webhooks:write", Role.admin)]

@@ -154,7 +154,8 @@ async def change_password(session: AsyncSession, settings: Settings, redis: Redi
                           email: str | None, current: str, new: str) -> User:
     """Set a new password, proven by the current one. The caller is the user of the access token (even one whose
     password expired), or, without a token, the user of `email`. A wrong current password counts as a failed
-    login (lockout, `login.failed`)."""
+    login (lockout, `login.failed`). Every refresh token of the user is revoked: each device, this one too, logs
+    in again with the new password once its access token expires."""
     if who is not None:
         if who.type != "user":
             raise Forbidden("Only users have passwords")
@@ -166,9 +167,14 @@ async def change_password(session: AsyncSession, settings: Settings, redis: Redi
     user = await _check_password(session, settings, redis, email or (user.email if user else ""), current, user)
     if sec.verify_password(settings, user.password_hash, new):
         raise ValidationFailed("the new password must differ from the current one", loc=("body", "new"))
+    before = user.password_changed_at
     user.password_hash = sec.hash_password(settings, new)
     user.password_changed_at = _now()
+    await user_service.end_sessions(session, user)  # whoever else held a session logs in with the new password
     await session.flush()
+    await audit.record(session, Principal.for_user(user.org_id, user.id, user.role), "update", "user", user.id,
+                       {"password_changed_at": [before.isoformat() if before else None,
+                                                user.password_changed_at.isoformat()]})
     return user
 
 

@@ -158,13 +158,18 @@ async def deactivate(session: AsyncSession, actor: Principal, user_id: UUID,
     user.deactivated_at = datetime.now(UTC)
     await audit.record(session, actor, "update", "user", user.id, {"active": [True, False]})
     session.info.get("memo", {}).clear()  # remembered "active teammate" answers no longer hold
+    await end_sessions(session, user)
+    await session.flush()
+    return user, True
+
+
+async def end_sessions(session: AsyncSession, user: User) -> None:
+    """Revoke the user's refresh tokens: every device logs in again (access tokens end within their lifetime)."""
     await session.execute(
         update(RefreshToken).where(RefreshToken.org_id == user.org_id, RefreshToken.user_id == user.id,
                                    RefreshToken.revoked_at.is_(None))
         .values(revoked_at=func.now())
     )
-    await session.flush()
-    return user, True
 
 
 async def reactivate(session: AsyncSession, actor: Principal, user_id: UUID) -> User:
@@ -194,11 +199,7 @@ async def set_password(session: AsyncSession, settings: Settings, actor: Princip
     before = user.password_changed_at
     user.password_hash = sec.hash_password(settings, password)
     user.password_changed_at = datetime.now(UTC)
-    await session.execute(
-        update(RefreshToken).where(RefreshToken.org_id == user.org_id, RefreshToken.user_id == user.id,
-                                   RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=func.now())
-    )
+    await end_sessions(session, user)
     await session.flush()
     await audit.record(session, actor, "update", "user", user.id, {"password_changed_at": [
         before.isoformat() if before else None, user.password_changed_at.isoformat()]})

@@ -22,6 +22,14 @@ from app.domain.pipelines.schemas import StageKind
 from app.domain.schemas import ReadModel
 
 
+class Totals(ReadModel):
+    deals: int = Field(description="deals matching the filters")
+    value: Money = Field(description="their total value in the pipeline's currency (deals in it only)")
+    other_currencies: list[Money] = Field(
+        default_factory=list, description="totals of the deals valued in other currencies, one per currency "
+                                          "(never converted)")
+
+
 class StageTotal(ReadModel):
     stage_id: UUID
     name: str
@@ -45,7 +53,7 @@ class BoardSummary(ReadModel):
     pipeline_id: UUID
     currency: str
     stages: list[StageTotal] = Field(description="every stage of the pipeline in board order, empty ones too")
-    totals: dict[str, Any] = Field(description="`{deals, value, other_currencies}` over all stages")
+    totals: Totals = Field(description="over all stages")
 
 
 def _money(amount: Decimal | None, currency: str) -> dict[str, Any]:

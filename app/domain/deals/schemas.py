@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import Field
 
-from app.domain.contacts.schemas import ExternalIds
-from app.domain.leads.schemas import MoneyIn
+from app.domain.companies.schemas import CompanyRead
+from app.domain.contacts.schemas import ContactRead, ExternalIds
+from app.domain.leads.schemas import LeadRead, MoneyIn
 from app.domain.pipelines.schemas import ForecastCategory
-from app.domain.schemas import CustomFieldValues, InputModel, Name, ReadModel, RecordRead, Text200
+from app.domain.schemas import Actor, CustomFieldValues, InputModel, Name, ReadModel, RecordRead, Text200
 
 Status = Literal["open", "won", "lost"]
 FORECAST_DOC = ("where the deal counts in the forecast (`omitted`: left out). Default: its stage's category, "
@@ -83,5 +84,14 @@ class StageMoveRead(ReadModel):
     from_stage_id: UUID | None
     to_stage_id: UUID
     moved_at: datetime
-    moved_by: dict[str, Any] = Field(examples=[{"type": "user", "id": "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"}])
+    moved_by: Actor
     seconds_in_previous: int | None
+
+
+class ConvertResult(ReadModel):
+    """What `POST /v1/leads/{id}/convert` answers, and the data of the `lead.converted` event."""
+
+    lead: LeadRead
+    contact: ContactRead
+    company: CompanyRead | None
+    deal: DealRead | None = Field(description="the deal, as GET /v1/deals/{id} returns it")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, Field, model_validator
@@ -124,8 +124,10 @@ class SubmissionRead(ReadModel):
     id: UUID
     form_id: UUID
     received_at: datetime
-    fields: dict[str, Any]
-    utm: dict[str, Any] | None
+    fields: dict[str, str] = Field(description="the fields as posted, mapped or not")
+    utm: dict[str, str] | None = Field(description="`{source, medium, campaign, term, content}` as far as given, "
+                                                   "from the body, the query or the page URL",
+                                       examples=[{"source": "google", "medium": "cpc"}])
     gclid: str | None
     fbclid: str | None
     page_url: str | None

@@ -39,44 +39,18 @@ from app.domain.events import service as events
 from app.domain.flows.upsert import Writers
 from app.domain.imports import reader
 from app.domain.imports.models import Import, ImportKey
+from app.domain.imports.schemas import ImportRead
 from app.domain.leads import service as leads
 from app.domain.leads.schemas import LeadCreate, LeadUpdate
 from app.domain.normalize import normalize_phone
 from app.domain.pagination import Page, PageRequest, keyset_page
 from app.domain.records import Kind, org_settings
-from app.domain.schemas import ReadModel, normalize_email
+from app.domain.schemas import normalize_email
 from app.ids import new_id
 from app.settings import Settings
 
 BATCH = 500
 OBJECTS = tuple(k.plural for k in kinds.having("importable"))
-
-
-class ImportRead(ReadModel):
-    id: UUID
-    object: str
-    status: str
-    filename: str
-    file_format: str
-    encoding: str | None
-    delimiter: str | None
-    mapping: dict[str, str]
-    dedupe_by: str
-    external_source: str | None
-    on_duplicate: str
-    dry_run: bool
-    total: int | None
-    processed: int
-    created: int
-    updated: int
-    skipped: int
-    failed: int
-    error: str | None
-    created_by: UUID
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    version: int
 
 
 IMPORT = Kind(Import, "import", "Import", ImportRead)

@@ -6,8 +6,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from app.domain.companies.schemas import CompanyRead
-from app.domain.contacts.schemas import ContactRead, ExternalIds, PersonName, Phone
+from app.domain.contacts.schemas import ExternalIds, PersonName, Phone
 from app.domain.schemas import (
     Amount,
     Currency,
@@ -15,7 +14,6 @@ from app.domain.schemas import (
     Email,
     InputModel,
     Name,
-    ReadModel,
     RecordRead,
     Source,
     Text200,
@@ -99,10 +97,3 @@ class LeadConvert(InputModel):
     stage_id: UUID | None = None
     deal_title: Name | None = None
     value: MoneyIn | None = None
-
-
-class ConvertResult(ReadModel):
-    lead: LeadRead
-    contact: ContactRead
-    company: CompanyRead | None
-    deal: dict | None = Field(description="the deal, as GET /v1/deals/{id} returns it")

@@ -9,24 +9,11 @@ from pydantic import BaseModel, Field
 from app.domain.activities.schemas import ActivityRead
 from app.domain.contacts.schemas import ContactRead
 from app.domain.deals.schemas import DealRead
+from app.domain.events.schemas import Envelope
 from app.domain.forms.schemas import SubmissionRead
 from app.domain.leads.schemas import LeadRead
 
 NOT_YET_STORED = "always [] for now: this area is not stored yet (arrives with mail, telephony and files)"
-
-
-class EventRead(BaseModel):
-    """An event as the changes feed and webhooks show it."""
-
-    id: UUID
-    type: str
-    object_type: str
-    object_id: UUID
-    action: str
-    occurred_at: str
-    actor: dict[str, Any]
-    version: int | None
-    data: dict[str, Any]
 
 
 class ContactExport(BaseModel):
@@ -37,7 +24,7 @@ class ContactExport(BaseModel):
     deals: list[DealRead]
     leads: list[LeadRead] = Field(description="leads linked to the contact (e.g. converted into it)")
     submissions: list[SubmissionRead] = Field(description="form submissions of the contact and its leads")
-    events: list[EventRead] = Field(description="the events of all of the above, oldest first")
+    events: list[Envelope] = Field(description="the events of all of the above, oldest first")
     emails: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
     calls: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
     files: list[dict[str, Any]] = Field(description=NOT_YET_STORED)

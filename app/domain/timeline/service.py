@@ -204,7 +204,7 @@ async def _hydrate(session: AsyncSession, org_id: UUID, rows: list[Any]) -> list
         elif r.kind == "activity":
             a = activities[r.id]
             out.append({"id": str(a["id"]), "kind": "activity", "occurred_at": r.occurred_at.isoformat(),
-                        "actor": {"type": "user", "id": str(a["owner_id"])}, "summary": f"{a['type']}: {a['subject']}",
+                        "actor": {"type": "user", "id": str(a["owner_id"])} if a["owner_id"] else None, "summary": f"{a['type']}: {a['subject']}",
                         "object_type": "activity", "object_id": str(a["id"]), "data": a})
         else:
             m = moves[r.id]

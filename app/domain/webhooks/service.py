@@ -107,7 +107,7 @@ async def ping(session: AsyncSession, actor: Principal, endpoint_id: UUID) -> We
     delivery_id = new_id()
     payload = {"id": str(delivery_id), "type": "webhook.test", "object_type": "webhook", "object_id": str(endpoint.id),
                "action": "test", "occurred_at": now.isoformat(), "actor": actor.actor, "version": endpoint.version,
-               "data": {"object": {"id": str(endpoint.id), "url": endpoint.url}}}
+               "data": {"object": WEBHOOK.dump(endpoint)}}
     delivery = WebhookDelivery(org_id=actor.org_id, id=delivery_id, endpoint_id=endpoint.id, event_id=None,
                                event_type="webhook.test", payload=payload, status="pending", attempts=[],
                                attempt_count=0, next_attempt_at=now, created_at=now, updated_at=now)

@@ -14,7 +14,18 @@ from crm_client.api.auth import signup
 from crm_client.api.contacts import create_contact
 from crm_client.api.deals import create_deal, list_deals
 from crm_client.api.pipelines import get_pipeline_summary, list_pipelines
-from crm_client.models import ContactCreate, DealCreate, MoneyIn, Problem, SignupRequest
+from crm_client.api.schema_and_timeline import get_contact_timeline
+from crm_client.api.sync import list_changes
+from crm_client.models import (
+    ActivityEntry,
+    ContactCreate,
+    DealChange,
+    DealCreate,
+    MoneyIn,
+    Problem,
+    SignupRequest,
+    StageChangeEntry,
+)
 
 
 def main(base_url: str) -> dict:
@@ -31,10 +42,17 @@ def main(base_url: str) -> dict:
     summary = get_pipeline_summary.sync(pipeline.id, client=client)
     missing = create_contact.sync(client=client, body=ContactCreate())  # a contact needs a name, email or phone
     card = page.data[0]
+    # The feed and timelines are unions the client tells apart by `object_type` / `kind`.
+    changes = list_changes.sync(client=client, types="deal")
+    created = [c for c in changes.data if isinstance(c, DealChange) and c.type_ == "deal.created"]
+    timeline = get_contact_timeline.sync(ana.id, client=client)
+    kinds = sorted({type(e).__name__ for e in timeline.data if isinstance(e, (ActivityEntry, StageChangeEntry))})
     return {
         "deal": str(deal.id), "card": str(card.id), "contact": card.expanded.contact.first_name,
         "owner": card.expanded.owner.name, "stages": len(summary.stages),
-        "deals": sum(s.deals for s in summary.stages), "value": summary.totals["value"]["amount"],
+        "deals": sum(s.deals for s in summary.stages), "value": summary.totals.value.amount,
+        "feed": [str(created[0].object_id), created[0].data.object_.title, created[0].actor.type_],
+        "timeline": kinds,
         "problem": [missing.status, missing.type_] if isinstance(missing, Problem) else None,
     }
 

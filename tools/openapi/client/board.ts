@@ -57,3 +57,21 @@ export async function addContact(base: string, token: string): Promise<string> {
   });
   return made.id;
 }
+
+type Changes = paths["/v1/changes"]["get"]["responses"]["200"]["content"]["application/json"];
+type Timeline = paths["/v1/contacts/{record_id}/timeline"]["get"]["responses"]["200"]["content"]["application/json"];
+
+// The feed and timelines are unions told apart by `object_type` / `kind`: narrowing gives each record's own type.
+export async function movedDeals(base: string, token: string): Promise<{ deal: string; stage: string }[]> {
+  const page = await call<Changes>(base, token, "/v1/changes?types=deal");
+  return page.data.flatMap((change) =>
+    change.object_type === "deal" && change.type === "deal.stage_changed" && "stage_id" in change.data.object
+      ? [{ deal: change.object_id, stage: change.data.object.stage_id }]
+      : [],
+  );
+}
+
+export async function openTasks(base: string, token: string, contactId: string): Promise<string[]> {
+  const page = await call<Timeline>(base, token, `/v1/contacts/${contactId}/timeline`);
+  return page.data.flatMap((entry) => (entry.kind === "activity" && entry.data.done_at === null ? [entry.data.subject] : []));
+}
