@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(3, ge=1, description="argon2id passes (RFC 9106 second recommendation)")
     argon2_memory_kib: int = Field(65_536, ge=8, description="argon2id memory in KiB")
 
+    secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Fernet keys sealing stored credentials (mailbox passwords, OAuth tokens), "
+                                          "comma-separated: the first seals, every one opens (rotation: put the new "
+                                          "key first). Unset: a key derived from CRM_JWT_SECRET")
+
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_origin_regex: str | None = Field(
         None, description="origins allowed by a regular expression (full match); `crm dev` sets one for "
@@ -115,7 +120,16 @@ class Settings(BaseSettings):
         default_factory=list, description="addresses or CIDRs whose X-Forwarded-For is believed, comma-separated")
     public_url: str | None = Field(None, description="base URL of this API as browsers reach it (embed snippets)")
 
-    @field_validator("cors_origins", "webhook_retry_schedule", "trusted_proxies", mode="before")
+    # Mail.
+    mail_sync_seconds: float = Field(60, gt=0, description="how often each mailbox is synced")
+    mail_sweep_seconds: float = Field(5, gt=0, description="how often the worker looks for mailboxes and emails due")
+    mail_timeout_seconds: float = Field(30, gt=0, description="IMAP and SMTP connect and command timeout")
+    mail_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [60, 300, 1800, 7200, 21600],
+        description="seconds before each retry of an email whose SMTP server failed temporarily (then failed)")
+
+    @field_validator("cors_origins", "webhook_retry_schedule", "trusted_proxies", "secret_keys", "mail_retry_schedule",
+                     mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

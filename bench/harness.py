@@ -117,10 +117,11 @@ class Stack:
     def settings(self, **overrides: Any) -> Any:
         from app.settings import Settings
 
-        return Settings(env="production", database_url=self.database_url, database_admin_url=self.admin_url,
-                        redis_url=self.redis_url,
-                        jwt_secret=self.env["CRM_JWT_SECRET"], data_dir=self.data_dir / "app",
-                        form_rate_limit=1_000_000_000, **overrides)
+        values = {"env": "production", "database_url": self.database_url, "database_admin_url": self.admin_url,
+                  "redis_url": self.redis_url, "jwt_secret": self.env["CRM_JWT_SECRET"],
+                  "data_dir": self.data_dir / "app", "form_rate_limit": 1_000_000_000,
+                  "rate_limit_per_credential": 1_000_000_000, "rate_limit_auth_per_ip": 1_000_000_000}
+        return Settings(**{**values, **overrides})
 
     async def prepare(self) -> None:
         """Migrate, and seed once per scale (the seed is remembered next to the data)."""

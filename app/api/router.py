@@ -13,9 +13,11 @@ from app.api.v1 import (
     contacts,
     custom_fields,
     deals,
+    emails,
     forms,
     imports,
     leads,
+    mailboxes,
     me,
     notifications,
     org,
@@ -33,5 +35,5 @@ routers: list[APIRouter] = [
     module.router
     for module in (ops, problem_pages, auth, me, tokens, org, users, teams, api_keys, audit_log, contacts, companies, leads, pipelines,
                    deals, activities,
-                   custom_fields, schema, webhooks, notifications, forms, public_forms, changes, imports, reports)
+                   custom_fields, schema, webhooks, notifications, mailboxes, emails, forms, public_forms, changes, imports, reports)
 ] + [me.ping_router]

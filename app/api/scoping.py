@@ -16,7 +16,7 @@ FEED_TYPES = kinds.names("feed")
 def read_scope(object_type: str) -> str | None:
     """`contacts:read` for `contact`; None for what is no record kind."""
     kind = kinds.BY_TYPE.get(object_type)
-    return f"{kind.plural}:read" if kind is not None else None
+    return f"{kind.scope_area}:read" if kind is not None else None
 
 
 def missing_read_scopes(who: Principal, object_types: Iterable[str]) -> list[str]:

@@ -15,13 +15,13 @@ It sits low: it imports the areas' models and read schemas, never a service.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Boolean, ColumnElement, and_, bindparam, literal, literal_column, or_, select
+from sqlalchemy import Boolean, ColumnElement, and_, any_, bindparam, literal, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from app.domain.activities.models import Activity
@@ -40,6 +40,8 @@ from app.domain.imports.models import Import
 from app.domain.imports.schemas import ImportRead
 from app.domain.leads.models import Lead
 from app.domain.leads.schemas import LeadRead
+from app.domain.mail.models import Email, Mailbox
+from app.domain.mail.schemas import EmailRead, MailboxRead
 from app.domain.notifications.models import Notification
 from app.domain.notifications.schemas import NotificationRead
 from app.domain.orgs.models import Org
@@ -119,6 +121,14 @@ class RecordType:
     activity_ref: bool = False  # activities link to it by `<object_type>_id`
     feed: bool = True  # its events carry object_type=<object_type> in the changes feed and webhooks
     owners: tuple[str, ...] = ()  # record visibility applies: who may read depends on these user columns
+    area: str = ""  # the scope area (`<area>:read`) when it is not `plural`
+    lifecycle: bool = True  # its feed events include <object_type>.created/updated/deleted/restored
+    # visibility of its own kind (columns, who, org, reader, sees-all): for records seen through others
+    visible: Callable[[Any, Any, Any, Any, Any], ColumnElement[bool]] | None = None
+
+    @property
+    def scope_area(self) -> str:
+        return self.area or self.plural
 
     @property
     def soft_delete(self) -> bool:
@@ -150,6 +160,8 @@ class RecordType:
             rule = rule & columns.deleted_at.is_(None)
         if self.owners and (isinstance(who, _Bound) or not all_):
             rule = rule & _visible(tuple(getattr(columns, c) for c in self.owners), org, reader, all_)
+        if self.visible is not None and (isinstance(who, _Bound) or not all_):
+            rule = rule & self.visible(columns, who, org, reader, all_)
         return rule
 
     def readable_sql(self, alias: str, include_deleted: bool = False) -> str:
@@ -192,9 +204,24 @@ WEBHOOK = RecordType("webhook", "webhooks", "Webhook", WebhookEndpoint, WebhookR
 NOTIFICATION = RecordType("notification", "notifications", "Notification", Notification, NotificationRead)
 IMPORT = RecordType("import", "imports", "Import", Import, ImportRead)
 TEAM = RecordType("team", "teams", "Team", Team, TeamRead)
+MAILBOX = RecordType("mailbox", "mailboxes", "Mailbox", Mailbox, MailboxRead, feed=False, area="mail")
+
+
+def _email_visible(columns: Any, who: Any, org: Any, reader: Any, all_: Any) -> ColumnElement[bool]:
+    """Mail (API.md "Mail, campaigns"): a private mailbox's mail is its owner's (and admins'); other mail is
+    visible to whoever may read a contact, lead or deal it is linked to, and to its mailbox's owner."""
+    box = select(Mailbox.private, Mailbox.owner_id).where(Mailbox.org_id == org, Mailbox.id == columns.mailbox_id)
+    mine = box.where(Mailbox.owner_id == reader).exists()
+    private = box.where(Mailbox.private).exists()
+    linked = [select(literal(1)).where(kind.readable(who), kind.model.id == any_(getattr(columns, ids))).exists()
+              for kind, ids in ((CONTACT, "contact_ids"), (LEAD, "lead_ids"), (DEAL, "deal_ids"))]
+    return or_(all_, mine, and_(~private, or_(*linked)))
+
+
+EMAIL = RecordType("email", "emails", "Email", Email, EmailRead, area="mail", lifecycle=False, visible=_email_visible)
 
 ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT,
-                               TEAM)
+                               TEAM, MAILBOX, EMAIL)
 BY_TYPE: dict[str, RecordType] = {k.object_type: k for k in ALL}
 BY_PLURAL: dict[str, RecordType] = {k.plural: k for k in ALL}
 

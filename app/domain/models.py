@@ -13,6 +13,7 @@ from app.domain.external_refs import ExternalRef
 from app.domain.forms.models import Form, FormKey, FormSubmission, SlaTimer
 from app.domain.imports.models import Import, ImportKey
 from app.domain.leads.models import Lead
+from app.domain.mail.models import Email, Mailbox, MailFolder
 from app.domain.notifications.models import Notification, OnceMark
 from app.domain.orgs.models import Org
 from app.domain.pipelines.models import Pipeline, Stage
@@ -21,5 +22,5 @@ from app.domain.teams.models import Team, TeamMember
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Activity", "ApiKey", "AuditEntry", "ApiKeyPrefix", "Base", "Company", "Contact", "CustomField", "Deal", "Event", "EventCommit", "EventPosition", "ExternalRef",
-           "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "RefreshToken", "Stage", "StageMove",
+           "Email", "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "Mailbox", "MailFolder", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "RefreshToken", "Stage", "StageMove",
            "Team", "TeamMember", "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]

@@ -14,6 +14,7 @@ from app.domain.events import dispatch as dispatcher
 from app.domain.events.service import committed_event_ids
 from app.domain.forms import sla
 from app.domain.imports import service as imports
+from app.domain.mail import sync as mail
 from app.domain.reminders import isolation
 from app.domain.reminders import service as reminders
 from app.domain.webhooks import service as webhooks
@@ -100,3 +101,36 @@ async def sweep_birthdays(ctx: dict[str, Any]) -> None:
         await reminders.fire_birthdays(session, datetime.now(UTC), ctx["settings"].birthday_hour)
         new = committed_event_ids(session)
     await queue.dispatch_events(ctx["redis"], new)
+
+
+async def sync_mailbox(ctx: dict[str, Any], org_id: str, mailbox_id: str) -> str:
+    """One run of a mailbox's sync (leased: a second worker asked for the same mailbox skips)."""
+    settings = ctx["settings"]
+    outcome, new = await mail.sync_mailbox(ctx["db"], settings, UUID(org_id), UUID(mailbox_id),
+                                           settings.worker_job_timeout_seconds + 30)
+    await queue.dispatch_events(ctx["redis"], new)
+    if outcome == "more":  # a backlog: the next slice at once
+        await queue.mail_job(ctx["redis"], queue.SYNC_MAILBOX, UUID(org_id), UUID(mailbox_id), defer_seconds=0.1)
+    log.info("mail_sync", mailbox_id=mailbox_id, outcome=outcome, emails=len(new))
+    return outcome
+
+
+async def send_email(ctx: dict[str, Any], org_id: str, email_id: str) -> str:
+    settings = ctx["settings"]
+    outcome, new = await mail.send_email(ctx["db"], settings, UUID(org_id), UUID(email_id),
+                                         2 * settings.mail_timeout_seconds + 30)
+    await queue.dispatch_events(ctx["redis"], new)
+    if outcome.startswith("retry in "):
+        await queue.mail_job(ctx["redis"], queue.SEND_EMAIL, UUID(org_id), UUID(email_id),
+                             defer_seconds=float(outcome.removeprefix("retry in ")))
+    return outcome
+
+
+async def sweep_mail(ctx: dict[str, Any]) -> None:
+    """Mailboxes due for a sync and emails due to be sent (new, retried, or left by a dead worker)."""
+    async with ctx["db"].across_orgs() as session:
+        boxes, emails = await mail.due_mailboxes(session), await mail.due_emails(session)
+    for org_id, mailbox_id in boxes:
+        await queue.mail_job(ctx["redis"], queue.SYNC_MAILBOX, org_id, mailbox_id)
+    for org_id, email_id in emails:
+        await queue.mail_job(ctx["redis"], queue.SEND_EMAIL, org_id, email_id)

@@ -15,12 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.events.service import committed_event_ids
 from app.domain.imports.service import committed_import_ids
+from app.domain.mail.service import committed_mail_jobs
 from app.domain.webhooks.service import committed_delivery_ids
 from app.logging import log
 
 DISPATCH = "dispatch_event"
 DELIVER = "deliver_webhook"
 IMPORT = "run_import"
+SYNC_MAILBOX = "sync_mailbox"
+SEND_EMAIL = "send_email"
 
 
 DISPATCH_BATCH = 100
@@ -59,6 +62,12 @@ async def run_import(redis: ArqRedis, org_id: UUID, import_id: UUID, part: int =
     await redis.enqueue_job(IMPORT, str(org_id), str(import_id), _job_id=f"import:{import_id}:{part}")
 
 
+async def mail_job(redis: ArqRedis, name: str, org_id: UUID, record_id: UUID, defer_seconds: float | None = None) -> None:
+    """`sync_mailbox` or `send_email` for one mailbox or email (the job id dedupes a queued or running one)."""
+    assert name in (SYNC_MAILBOX, SEND_EMAIL)
+    await redis.enqueue_job(name, str(org_id), str(record_id), _job_id=f"{name}:{record_id}", _defer_by=defer_seconds)
+
+
 _pending: set[asyncio.Task[None]] = set()
 
 
@@ -66,8 +75,8 @@ def hand_over(redis: ArqRedis | None, session: AsyncSession, limit_seconds: floa
     """After a commit: enqueue the transaction's new events and deliveries without making the response
     wait. If Redis is down they stay pending in the database and the sweeper picks them up."""
     events, deliveries = committed_event_ids(session), committed_delivery_ids(session)
-    imports = committed_import_ids(session)
-    if redis is None or not (events or deliveries or imports):
+    imports, mail = committed_import_ids(session), committed_mail_jobs(session)
+    if redis is None or not (events or deliveries or imports or mail):
         return
 
     async def run() -> None:
@@ -78,6 +87,8 @@ def hand_over(redis: ArqRedis | None, session: AsyncSession, limit_seconds: floa
                     await deliver(redis, org_id, delivery_id)
                 for org_id, import_id in imports:
                     await run_import(redis, org_id, import_id)
+                for name, org_id, record_id in mail:
+                    await mail_job(redis, name, org_id, record_id)
         except Exception as exc:  # noqa: BLE001 - the outbox sweeper is the safety net
             log.warning("enqueue_failed", events=len(events), deliveries=len(deliveries), error=type(exc).__name__)
 

@@ -45,6 +45,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             asyncio.create_task(_every(settings.outbox_sweep_seconds, jobs.sweep_outbox, ctx)),
             asyncio.create_task(_every(settings.reminder_sweep_seconds, jobs.sweep_timers, ctx)),
             asyncio.create_task(_every(settings.birthday_sweep_seconds, jobs.sweep_birthdays, ctx)),
+            asyncio.create_task(_every(settings.mail_sweep_seconds, jobs.sweep_mail, ctx)),
         ]
 
     async def shutdown(ctx: dict[str, Any]) -> None:
@@ -67,6 +68,8 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             # imports run in slices shorter than the job timeout and re-enqueue themselves: arq keeps a crashed
             # job "in progress" for the longest timeout of any function, so no function may have a long one
             func(jobs.run_import, keep_result=0, timeout=timeout, max_tries=1000),
+            func(jobs.sync_mailbox, keep_result=0, timeout=timeout, max_tries=1000),
+            func(jobs.send_email, keep_result=0, timeout=timeout, max_tries=1000),
             maintenance.purge_expired_refresh_tokens,
             maintenance.purge_old_events,
             maintenance.purge_stale_timer_failures,

@@ -17,6 +17,7 @@ from app.domain.custom_fields import service as custom_fields
 from app.domain.custom_fields.schemas import ObjectName
 from app.domain.deals.schemas import StageMoveRead
 from app.domain.forms.schemas import SubmissionRead
+from app.domain.mail.schemas import EmailRead
 from app.domain.schemas import Actor, ReadModel
 from app.domain.timeline import service as timeline_service
 
@@ -61,7 +62,14 @@ class FormSubmissionEntry(_Entry):
     data: SubmissionRead
 
 
-TimelineEntry = Annotated[ActivityEntry | StageChangeEntry | FormSubmissionEntry, Field(discriminator="kind")]
+class EmailEntry(_Entry):
+    kind: Literal["email"]
+    object_type: Literal["email"]
+    data: EmailRead
+
+
+TimelineEntry = Annotated[ActivityEntry | StageChangeEntry | FormSubmissionEntry | EmailEntry,
+                          Field(discriminator="kind")]
 """One entry of a timeline, typed by its `kind` (mail, calls, documents and files join as their areas arrive)."""
 
 

@@ -25,12 +25,15 @@ OTHER: dict[str, str] = {
     "webhook.disabled": "an endpoint was switched off (410 or lasting failure)",
     "notification.created": "a notification for a user",
     "import.finished": "an import ended",
+    "email.received": "mail synced from a mailbox (INBOX, or Sent for mail sent from another client)",
+    "email.sent": "an email sent through POST /v1/emails was accepted by the mailbox's SMTP server",
+    "email.failed": "an email could not be sent (the SMTP server refused it, or every retry failed): data.object.error",
 }
 
 
 def types() -> tuple[str, ...]:
     """Every event type, lifecycle ones first."""
-    lifecycle = tuple(f"{k.object_type}.{action}" for k in kinds.having("feed") for action in LIFECYCLE)
+    lifecycle = tuple(f"{k.object_type}.{action}" for k in kinds.having("feed") if k.lifecycle for action in LIFECYCLE)
     return lifecycle + tuple(OTHER)
 
 

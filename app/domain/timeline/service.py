@@ -16,6 +16,7 @@ from uuid import UUID
 
 from sqlalchemy import Integer, String, and_, bindparam, exists, literal, or_, select, true, tuple_, union
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import kinds
@@ -31,11 +32,13 @@ from app.domain.forms.models import FormSubmission
 from app.domain.forms.schemas import SubmissionRead
 from app.domain.kinds import BOUND, Reader, org_of, reader_params
 from app.domain.leads.models import Lead
+from app.domain.mail.models import Email
 from app.domain.pagination import Page, PageRequest, Sort, cut_page, decode_cursor
 from app.domain.pipelines.models import Stage
 from app.domain.records import Kind
 
 KINDS = {t.object_type: Kind.of(t) for t in kinds.having("timeline")}
+EMAIL_READ = Kind.of(kinds.EMAIL)
 
 
 def _readable(object_type: str) -> Any:
@@ -57,16 +60,19 @@ def _branches(object_type: str, object_id: Any) -> list[tuple[str, Any, str | No
     S = FormSubmission
     if object_type == "deal":
         return [("activity", Activity.deal_id == object_id, None), ("stage_change", StageMove.deal_id == object_id, None),
-                ("form_submission", S.deal_id == object_id, None)]
+                ("form_submission", S.deal_id == object_id, None),
+                ("email", Email.deal_ids.contains(array([object_id])), None)]
     if object_type == "lead":
-        return [("activity", Activity.lead_id == object_id, None), ("form_submission", S.lead_id == object_id, None)]
+        return [("activity", Activity.lead_id == object_id, None), ("form_submission", S.lead_id == object_id, None),
+                ("email", Email.lead_ids.contains(array([object_id])), None)]
     if object_type == "contact":
         deals = select(Deal.id).where(_readable("deal"), Deal.contact_id == object_id)
         leads = select(Lead.id).where(_readable("lead"), Lead.contact_id == object_id)
         return [("activity", Activity.contact_id == object_id, None), ("activity", Via(Activity.deal_id, deals), "deal"),
                 ("activity", Via(Activity.lead_id, leads), "lead"),
                 ("stage_change", Via(StageMove.deal_id, deals), "deal"),
-                ("form_submission", S.contact_id == object_id, None), ("form_submission", Via(S.lead_id, leads), "lead")]
+                ("form_submission", S.contact_id == object_id, None), ("form_submission", Via(S.lead_id, leads), "lead"),
+                ("email", Email.contact_ids.contains(array([object_id])), None)]
     contacts = select(Contact.id).where(_readable("contact"), Contact.company_id == object_id)
     deals = select(Deal.id).where(_readable("deal"), or_(Deal.company_id == object_id, Deal.contact_id.in_(contacts)))
     return [("activity", Activity.company_id == object_id, None),
@@ -78,6 +84,7 @@ def _branches(object_type: str, object_id: Any) -> list[tuple[str, Any, str | No
 # The scope each kind of entry, and each parent an entry is reached through, needs: a timeline shows only
 # what the caller's credential may read elsewhere (a `contacts:read` key sees no deals' stage moves).
 SCOPE_OF = {"activity": "activities:read", "stage_change": "deals:read", "form_submission": "forms:read",
+            "email": "mail:read",
             "deal": "deals:read", "lead": "leads:read", "contact": "contacts:read"}
 
 
@@ -92,6 +99,7 @@ _COLUMNS = {
     "activity": (Activity.created_at, Activity.id, lambda org_id: _readable("activity")),
     "stage_change": (StageMove.moved_at, StageMove.id, lambda org_id: StageMove.org_id == org_id),
     "form_submission": (FormSubmission.received_at, FormSubmission.id, lambda org_id: FormSubmission.org_id == org_id),
+    "email": (Email.sent_at, Email.id, lambda org_id: _readable("email")),
 }
 
 
@@ -189,6 +197,9 @@ async def _hydrate(session: AsyncSession, org_id: UUID, rows: list[Any]) -> list
         stage_ids = {s for m in moves.values() for s in (m.from_stage_id, m.to_stage_id) if s}
         names = dict((await session.execute(
             select(Stage.id, Stage.name).where(Stage.org_id == org_id, Stage.id.in_(stage_ids)))).all())
+    email_ids = [r.id for r in rows if r.kind == "email"]
+    emails = {e.id: e for e in await session.scalars(select(Email).where(
+        Email.org_id == org_id, Email.id.in_(email_ids)))} if email_ids else {}
     submission_ids = [r.id for r in rows if r.kind == "form_submission"]
     submissions = {s.id: s for s in await session.scalars(select(FormSubmission).where(
         FormSubmission.org_id == org_id, FormSubmission.id.in_(submission_ids)))} if submission_ids else {}
@@ -201,6 +212,14 @@ async def _hydrate(session: AsyncSession, org_id: UUID, rows: list[Any]) -> list
                         "actor": {"type": "form", "id": str(sub.form_id)},
                         "summary": "Web form submission" + (f" from {sub.page_url}" if sub.page_url else ""),
                         "object_type": "form_submission", "object_id": str(sub.id), "data": data})
+        elif r.kind == "email":
+            e = emails[r.id]
+            out.append({"id": str(e.id), "kind": "email", "occurred_at": r.occurred_at.isoformat(),
+                        "actor": {"type": "user", "id": str(e.created_by)} if e.created_by else None,
+                        "summary": f"{'Email from' if e.direction == 'inbound' else 'Email to'} "
+                                   f"{e.from_address if e.direction == 'inbound' else ', '.join(e.to_addresses)}: "
+                                   f"{e.subject}"[:300],
+                        "object_type": "email", "object_id": str(e.id), "data": EMAIL_READ.dump(e)})
         elif r.kind == "activity":
             a = activities[r.id]
             out.append({"id": str(a["id"]), "kind": "activity", "occurred_at": r.occurred_at.isoformat(),

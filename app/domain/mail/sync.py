@@ -1,0 +1,266 @@
+"""The worker's side of mail: syncing a mailbox over IMAP and sending queued email over SMTP.
+
+Sync: a mailbox is leased (one worker at a time, whatever the number of replicas), then INBOX and the Sent
+folder are read by UID above the last one stored for the folder's UIDVALIDITY (the first time, or after the
+UIDVALIDITY changed, mail of the last `sync_since_days`). Each chunk of messages is stored with the folder's
+new position in one transaction: a worker that dies mid-sync repeats at most one chunk, and the unique
+Message-ID per mailbox keeps repeats (and the Sent copy of mail sent from here) from becoming second rows.
+A message that cannot be parsed is logged and skipped. A server that fails is retried with growing
+back-off; the mailbox shows the error until a sync succeeds.
+
+Sending: a queued email is leased, handed to the mailbox's SMTP server, then recorded `sent` or, for a
+refusal or after the last retry, `failed` (`CRM_MAIL_RETRY_SCHEDULE`). A worker dying between the SMTP
+server's answer and the record sends it again after the lease: at least once."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import Database
+from app.domain.events import service as events
+from app.domain.mail import servers, service
+from app.domain.mail.models import Email, Mailbox, MailFolder
+from app.domain.mail.parse import Parsed, parse
+from app.ids import new_id
+from app.logging import log
+from app.settings import Settings
+
+SYSTEM = {"type": "system", "id": None}
+MAX_PER_RUN = 1000  # messages per folder and run; a larger backlog goes on in the next run, at once
+BACKOFF_CAP_SECONDS = 3600
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _clean(text: str | None) -> str | None:
+    return None if text is None else text.replace("\x00", "")
+
+
+# --- sync ----------------------------------------------------------------------------------------------
+
+
+async def _claim_mailbox(session: AsyncSession, org_id: UUID, mailbox_id: UUID, lease_seconds: float) -> Mailbox | None:
+    now = _now()
+    return (await session.execute(
+        update(Mailbox).where(Mailbox.org_id == org_id, Mailbox.id == mailbox_id, Mailbox.deleted_at.is_(None),
+                              or_(Mailbox.leased_until.is_(None), Mailbox.leased_until < now))
+        .values(leased_until=now + timedelta(seconds=lease_seconds))
+        .returning(Mailbox).execution_options(synchronize_session=False))).scalar_one_or_none()
+
+
+async def sync_mailbox(db: Database, settings: Settings, org_id: UUID, mailbox_id: UUID,
+                       lease_seconds: float) -> tuple[str, list[tuple[UUID, UUID]]]:
+    """-> (outcome, the events written): `skipped` (another worker holds it, or it is gone), `synced`,
+    `more` (a backlog remains: run again), or `failed: <kind>`."""
+    async with db.for_org(org_id) as session:
+        box = await _claim_mailbox(session, org_id, mailbox_id, lease_seconds)
+    if box is None:
+        return "skipped", []
+    written: list[tuple[UUID, UUID]] = []
+    more = False
+    try:
+        creds = service.credentials(settings, box, "imap")
+        assert creds is not None
+        seconds = settings.mail_timeout_seconds
+        async with servers.imap_session(box.imap, creds, seconds, settings.allow_private_networks) as client:
+            for role, name in (await servers.folders(client, seconds)).items():
+                folder_more, folder_events = await _sync_folder(db, settings, box, client, role, name)
+                more, written = more or folder_more, written + folder_events
+    except servers.MailServerError as exc:
+        async with db.for_org(org_id) as session:
+            failures = box.failures + 1
+            delay = min(settings.mail_sync_seconds * 2 ** failures, BACKOFF_CAP_SECONDS)
+            await session.execute(update(Mailbox).where(Mailbox.org_id == org_id, Mailbox.id == mailbox_id).values(
+                last_error=f"{exc.kind}: {exc.detail}"[:500], last_error_at=_now(), failures=failures,
+                next_sync_at=_now() + timedelta(seconds=delay), leased_until=None))
+        log.warning("mail_sync_failed", mailbox_id=str(mailbox_id), error=exc.kind, detail=exc.detail[:200])
+        return f"failed: {exc.kind}", written
+    except BaseException:
+        async with db.for_org(org_id) as session:  # let another run take it soon
+            await session.execute(update(Mailbox).where(Mailbox.org_id == org_id, Mailbox.id == mailbox_id)
+                                  .values(leased_until=None))
+        raise
+    async with db.for_org(org_id) as session:
+        await session.execute(update(Mailbox).where(Mailbox.org_id == org_id, Mailbox.id == mailbox_id).values(
+            last_synced_at=_now(), last_error=None, last_error_at=None, failures=0, leased_until=None,
+            next_sync_at=_now() if more else _now() + timedelta(seconds=settings.mail_sync_seconds)))
+    return ("more" if more else "synced"), written
+
+
+async def _sync_folder(db: Database, settings: Settings, box: Mailbox, client: Any, role: str,
+                       name: str) -> tuple[bool, list[tuple[UUID, UUID]]]:
+    seconds = settings.mail_timeout_seconds
+    uidvalidity = await servers.select(client, name, seconds)
+    async with db.for_org(box.org_id) as session:
+        folder = await session.scalar(select(MailFolder).where(
+            MailFolder.org_id == box.org_id, MailFolder.mailbox_id == box.id, MailFolder.role == role))
+        last_uid = folder.last_uid if folder is not None and folder.uidvalidity == uidvalidity else 0
+    since = (_now() - timedelta(days=box.sync_since_days)).strftime("%d-%b-%Y")
+    wanted = await servers.uids(client, last_uid, since, seconds)
+    more = len(wanted) > MAX_PER_RUN
+    written: list[tuple[UUID, UUID]] = []
+    for start in range(0, min(len(wanted), MAX_PER_RUN), servers.FETCH_CHUNK):
+        chunk = wanted[start:start + servers.FETCH_CHUNK]
+        messages = await servers.fetch(client, chunk, seconds)
+        async with db.for_org(box.org_id) as session:
+            await _store(session, settings, box, role, messages)
+            await session.execute(insert(MailFolder).values(
+                org_id=box.org_id, mailbox_id=box.id, role=role, name=name, uidvalidity=uidvalidity,
+                last_uid=chunk[-1]).on_conflict_do_update(
+                index_elements=["org_id", "mailbox_id", "role"],
+                set_={"name": name, "uidvalidity": uidvalidity, "last_uid": chunk[-1]}))
+            written += events.committed_event_ids(session)  # dispatched once the position is committed
+    return more, written
+
+
+async def _store(session: AsyncSession, settings: Settings, box: Mailbox, role: str,
+                 messages: list[tuple[int, bytes]]) -> None:
+    """Each message once per mailbox (by Message-ID), threaded, linked; `email.received` for the new ones."""
+    rows: list[dict[str, Any]] = []
+    for uid, raw in messages:
+        try:
+            parsed = parse(raw)
+        except Exception as exc:  # noqa: BLE001 - one broken message must not stop the mailbox
+            log.warning("mail_message_unreadable", mailbox_id=str(box.id), uid=uid, error=type(exc).__name__)
+            continue
+        rows.append(await _row(session, settings, box, role, uid, parsed))
+    if not rows:
+        return
+    stored = (await session.scalars(
+        insert(Email).values(rows).on_conflict_do_nothing(index_elements=["org_id", "mailbox_id", "message_id"])
+        .returning(Email))).all()
+    await events.emit_many(session, SYSTEM, box.org_id, [
+        ("email.received", "email", e.id, e.version, {"object": service.dump_email(e)}) for e in stored])
+
+
+async def _row(session: AsyncSession, settings: Settings, box: Mailbox, role: str, uid: int,
+               parsed: Parsed) -> dict[str, Any]:
+    own = box.email.lower()
+    others = [a for a in (parsed.from_address, *parsed.to, *parsed.cc) if a and a != own]
+    contact_ids, lead_ids, deal_ids = await service.links(session, box.org_id, others)
+    parents = [*([parsed.in_reply_to] if parsed.in_reply_to else []), *parsed.references]
+    email_id = new_id()
+    return {
+        "org_id": box.org_id, "id": email_id, "mailbox_id": box.id, "version": 1,
+        "direction": "outbound" if role == "sent" or parsed.from_address == own else "inbound",
+        "status": "sent" if role == "sent" or parsed.from_address == own else "received",
+        "subject": _clean(parsed.subject) or "", "from_address": parsed.from_address,
+        "from_name": _clean(parsed.from_name), "to_addresses": parsed.to, "cc_addresses": parsed.cc,
+        "sent_at": parsed.sent_at, "message_id": parsed.message_id, "in_reply_to": parsed.in_reply_to,
+        "references": parsed.references, "thread_id": await service.thread_of(session, box.org_id,
+                                                                               parsed.message_id, parents),
+        "contact_ids": contact_ids, "lead_ids": lead_ids, "deal_ids": deal_ids,
+        "body_text": _clean(parsed.text), "body_html": _clean(parsed.html),
+        "attachments": [_keep(settings, box.org_id, part) for part in parsed.attachments], "folder_uid": uid,
+    }
+
+
+def _keep(settings: Settings, org_id: UUID, part: Any) -> dict[str, Any]:
+    """An attachment written under the data dir (`files/<org>/<file id>`); -> its metadata."""
+    file_id = new_id()
+    path = file_path(settings, org_id, file_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(part.data)
+    return {"file_id": str(file_id), "filename": part.filename[:255], "content_type": part.content_type,
+            "size": len(part.data), "sha256": hashlib.sha256(part.data).hexdigest()}
+
+
+def file_path(settings: Settings, org_id: UUID, file_id: UUID) -> Path:
+    return settings.data_dir / "files" / str(org_id) / str(file_id)
+
+
+async def due_mailboxes(session: AsyncSession, limit: int = 500) -> list[tuple[UUID, UUID]]:
+    now = _now()
+    rows = await session.execute(select(Mailbox.org_id, Mailbox.id).where(
+        Mailbox.deleted_at.is_(None), Mailbox.next_sync_at <= now,
+        or_(Mailbox.leased_until.is_(None), Mailbox.leased_until < now)).order_by(Mailbox.next_sync_at).limit(limit))
+    return [(r.org_id, r.id) for r in rows]
+
+
+# --- sending -------------------------------------------------------------------------------------------
+
+
+async def due_emails(session: AsyncSession, limit: int = 1000) -> list[tuple[UUID, UUID]]:
+    now = _now()
+    rows = await session.execute(select(Email.org_id, Email.id).where(
+        Email.status == "queued", Email.next_attempt_at <= now,
+        or_(Email.leased_until.is_(None), Email.leased_until < now)).order_by(Email.next_attempt_at).limit(limit))
+    return [(r.org_id, r.id) for r in rows]
+
+
+def _message(email: Email, box: Mailbox) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = formataddr((email.from_name or "", box.email))
+    message["To"] = ", ".join(email.to_addresses)
+    if email.cc_addresses:
+        message["Cc"] = ", ".join(email.cc_addresses)
+    message["Subject"] = email.subject
+    message["Date"] = format_datetime(_now())
+    message["Message-ID"] = email.message_id
+    if email.in_reply_to:
+        message["In-Reply-To"] = email.in_reply_to
+    if email.references:
+        message["References"] = " ".join(email.references)
+    message.set_content(email.body_text or "")
+    if email.body_html:
+        message.add_alternative(email.body_html, subtype="html")
+    return message
+
+
+async def send_email(db: Database, settings: Settings, org_id: UUID, email_id: UUID,
+                     lease_seconds: float) -> tuple[str, list[tuple[UUID, UUID]]]:
+    """-> (outcome, events written): `skipped`, `sent`, `retry in <s>` or `failed`."""
+    now = _now()
+    async with db.for_org(org_id) as session:
+        email = (await session.execute(
+            update(Email).where(Email.org_id == org_id, Email.id == email_id, Email.status == "queued",
+                                Email.next_attempt_at <= now,
+                                or_(Email.leased_until.is_(None), Email.leased_until < now))
+            .values(leased_until=now + timedelta(seconds=lease_seconds))
+            .returning(Email).execution_options(synchronize_session=False))).scalar_one_or_none()
+        box = await session.scalar(select(Mailbox).where(Mailbox.org_id == org_id, Mailbox.id == email.mailbox_id)) \
+            if email is not None else None
+    if email is None or box is None:
+        return "skipped", []
+    outcome: str
+    values: dict[str, Any]
+    try:
+        answer = await servers.send(box.smtp, service.credentials(settings, box, "smtp"), _message(email, box),
+                                    settings.mail_timeout_seconds, settings.allow_private_networks)
+        outcome, values = "sent", {"status": "sent", "sent_at": _now(), "error": None, "next_attempt_at": None}
+        log.info("email_sent", email_id=str(email_id), answer=answer[:200])
+    except servers.MailServerError as exc:
+        attempts = email.attempts + 1
+        schedule = settings.mail_retry_schedule
+        error = f"{exc.kind}: {exc.detail}"[:500]
+        if exc.permanent or attempts > len(schedule):
+            outcome, values = "failed", {"status": "failed", "error": error, "next_attempt_at": None}
+        else:
+            delay = schedule[attempts - 1]
+            outcome = f"retry in {delay:g}"
+            values = {"error": error, "next_attempt_at": _now() + timedelta(seconds=delay)}
+        values["attempts"] = attempts
+        log.warning("email_not_sent", email_id=str(email_id), error=exc.kind, detail=exc.detail[:200],
+                    outcome=outcome)
+    async with db.for_org(org_id) as session:
+        stored = (await session.execute(
+            update(Email).where(Email.org_id == org_id, Email.id == email_id)
+            .values(**values, leased_until=None, updated_at=_now(), version=Email.version + 1)
+            .returning(Email).execution_options(synchronize_session=False))).scalar_one()
+        if outcome in ("sent", "failed"):
+            await events.emit(session, SYSTEM, f"email.{outcome}", "email", stored.id, org_id,
+                              {"object": service.dump_email(stored)}, stored.version)
+        written = events.committed_event_ids(session)
+    return outcome, written
