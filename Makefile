@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 export UV_VERSION ?= 0.13.9
 
-.PHONY: dev test lint openapi lock clean browser audit node
+.PHONY: dev test lint openapi lock clean browser mailserver audit node
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ browser:  ## Debian's Chromium and ChromeDriver for the browser tests (installed
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
 	fi
 
+mailserver:  ## Debian's Dovecot, the IMAP server the mail tests start with a throwaway configuration (installed once)
+	@if ! command -v dovecot >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dovecot-imapd; \
+	fi
+
 NODE_TOOLS := tools/openapi/node_modules/.installed-$(shell cat tools/openapi/package-lock.json | cksum | cut -d' ' -f1)
 
 node:  ## Node.js and npm for the OpenAPI checks (Debian's, installed once, needs root or sudo)
@@ -40,7 +46,7 @@ $(NODE_TOOLS): tools/openapi/package-lock.json | node  ## Spectral, Redocly, ope
 	@rm -f tools/openapi/node_modules/.installed-*
 	@touch $@
 
-test: $(STAMP) browser $(NODE_TOOLS)  ## the whole suite: lint, OpenAPI drift, migrations drift, tests (parallel)
+test: $(STAMP) browser mailserver $(NODE_TOOLS)  ## the whole suite: lint, OpenAPI drift, migrations drift, tests (parallel)
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/crm openapi --check
 	$(BIN)/python -m pytest -n auto --dist loadfile

@@ -202,6 +202,35 @@ def create_org(
     typer.echo(json.dumps({"org_id": org_id, "owner_id": owner_id, "api_key": key}))
 
 
+@cli.command()
+def reseal() -> None:
+    """Seal every stored credential again with the first key of CRM_SECRET_KEYS: after putting a new key
+    first, run this, then remove the old key. Prints how many were resealed (JSON)."""
+    from sqlalchemy import select
+
+    from app.db import Database
+    from app.domain.models import Mailbox  # every table: the mailbox's foreign keys resolve
+    from app.domain.sealing import reseal as reseal_one
+
+    settings = _settings()
+    if not (settings.database_url or settings.database_admin_url):
+        typer.echo("CRM_DATABASE_URL is required", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> int:
+        db = Database.from_settings(settings, sweeps=True)
+        try:
+            async with db.across_orgs() as session:
+                boxes = (await session.scalars(select(Mailbox).with_for_update())).all()
+                for box in boxes:
+                    box.sealed_secrets = reseal_one(settings, box.sealed_secrets)
+                return len(boxes)
+        finally:
+            await db.dispose()
+
+    typer.echo(json.dumps({"mailboxes": asyncio.run(run())}))
+
+
 @cli.command("seed-bench")
 def seed_bench(
     scale: Annotated[float, typer.Option(help="1.0 = 1M deals, 300k contacts, 2M activities ...")] = 1.0,

@@ -19,6 +19,7 @@ def test_chained_calls_get_no_server_error_and_answers_the_document_describes(fu
     class Workflow(machine):  # type: ignore[misc, valid-type]
         def get_call_kwargs(self, case):  # noqa: ANN001, ANN201
             short_polls(case)
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {api_key}"}  # the case's own: sent as is
             return {"session": fuzz_client, "base_url": "http://testserver",
                     "headers": {"Authorization": f"Bearer {api_key}"}}
 
@@ -29,4 +30,4 @@ def test_chained_calls_get_no_server_error_and_answers_the_document_describes(fu
     Workflow.run(settings=settings(max_examples=10, stateful_step_count=STEPS, derandomize=True, database=None,
                                    deadline=None, suppress_health_check=list(HealthCheck)))
     chained = [c for c in calls if "{" in c and c.rsplit(" ", 1)[-1].startswith("2")]
-    assert len(calls) > 20 and chained, calls[:20]  # sequences ran, and some reached real records
+    assert len(calls) > 20 and chained, calls  # sequences ran, and some reached real records

@@ -36,6 +36,7 @@ TAGS: dict[str, str] = {
     "sync": "The changes feed: every change in commit order, for partner systems and mobile delta sync.",
     "imports": "CSV imports with mapping and de-duplication.",
     "reports": "Funnel, win/loss and forecast, computed live.",
+    "mail": "Mailboxes synced over IMAP onto timelines, and email sent through their SMTP servers.",
 }
 
 IDEMPOTENCY_KEY = {
@@ -87,6 +88,7 @@ EXAMPLES: dict[str, Any] = {
     "updateActivity": {"done_at": "2026-12-04T10:25:00+01:00"},
     "updateCustomField": {"label": "Contract type", "options": ["annual", "monthly", "pilot"]},
     "updateWebhook": {"events": ["deal.won", "deal.lost"], "enabled": True},
+    "updateMailbox": {"sync_since_days": 60, "routing": {"unknown_sender": "create_lead", "assignees": [_ID]}},
     "updateForm": {"allowed_origins": ["https://www.example.com"], "min_fill_seconds": 3},
     "submitForm": {"first_name": "Ana", "email": "ana@example.com", "_ts": "1764838800000", "_hp": ""},
     "previewImport": {"object": "contacts", "file": "contacts.csv"},

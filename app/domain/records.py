@@ -15,6 +15,7 @@ from sqlalchemy import Select, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import external_refs, kinds
+from app.domain.audit import service as audit
 from app.domain.auth.models import Role, User
 from app.domain.auth.principal import Principal
 from app.domain.concurrency import check_version
@@ -63,6 +64,9 @@ def _get_statement(record_type: RecordType, include_deleted: bool, for_update: b
     model = record_type.model
     stmt = select(model).where(record_type.readable(BOUND, include_deleted), model.id == bindparam("record_id"))
     return stmt.with_for_update() if for_update else stmt
+
+
+_AUDIT_ACTIONS = {"created": "create", "updated": "update", "deleted": "delete", "restored": "restore"}
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,11 @@ class Kind(Generic[M]):
                    previous: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
                    extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> None:
         await flush_created(session)
+        if not self.record_type.feed:  # not in the event catalogue (mailboxes): the audit log still has it
+            changes = {k: [v, (after or {}).get(k)] for k, v in previous.items()} if previous else None
+            await audit.record(session, actor, _AUDIT_ACTIONS.get(action, action), self.object_type,
+                               obj.id, changes)  # type: ignore[attr-defined]
+            return
         data: dict[str, Any] = {"object": after or self.dump(obj)}
         if previous is not None:
             data["previous"] = previous

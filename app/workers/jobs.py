@@ -12,6 +12,7 @@ from uuid import UUID
 
 from app.domain.events import dispatch as dispatcher
 from app.domain.events.service import committed_event_ids
+from app.domain.flows import mail_intake
 from app.domain.forms import sla
 from app.domain.imports import service as imports
 from app.domain.mail import sync as mail
@@ -107,7 +108,7 @@ async def sync_mailbox(ctx: dict[str, Any], org_id: str, mailbox_id: str) -> str
     """One run of a mailbox's sync (leased: a second worker asked for the same mailbox skips)."""
     settings = ctx["settings"]
     outcome, new = await mail.sync_mailbox(ctx["db"], settings, UUID(org_id), UUID(mailbox_id),
-                                           settings.worker_job_timeout_seconds + 30)
+                                           settings.worker_job_timeout_seconds + 30, mail_intake.store)
     await queue.dispatch_events(ctx["redis"], new)
     if outcome == "more":  # a backlog: the next slice at once
         await queue.mail_job(ctx["redis"], queue.SYNC_MAILBOX, UUID(org_id), UUID(mailbox_id), defer_seconds=0.1)

@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('sync_since_days', sa.Integer(), nullable=False),
     sa.Column('rate_per_minute', sa.Integer(), nullable=False),
     sa.Column('routing', postgresql.JSONB(astext_type=sa.Text()), server_default='{}', nullable=False),
+    sa.Column('round_robin', sa.Integer(), server_default='0', nullable=False),
     sa.Column('last_synced_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.String(length=500), nullable=True),
     sa.Column('last_error_at', sa.DateTime(timezone=True), nullable=True),

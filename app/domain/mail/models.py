@@ -36,6 +36,7 @@ class Mailbox(TenantRecord, Base):
     sync_since_days: Mapped[int] = mapped_column(Integer, default=30)
     rate_per_minute: Mapped[int] = mapped_column(Integer, default=60)
     routing: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    round_robin: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # routing's turns
     last_synced_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(String(500))
     last_error_at: Mapped[datetime | None] = mapped_column()

@@ -107,8 +107,10 @@ def _text(lines: list[Any]) -> str:
 async def _ok(call: Any, what: str, seconds: float) -> aioimaplib.Response:
     try:
         response = await asyncio.wait_for(call, seconds)
-    except TimeoutError as exc:
+    except (TimeoutError, aioimaplib.CommandTimeout) as exc:
         raise MailServerError("timeout", f"{what}: no answer") from exc
+    except (aioimaplib.Abort, aioimaplib.Error, OSError) as exc:  # the connection broke, or the protocol did
+        raise MailServerError("unreachable", f"{what}: {exc}") from exc
     if response.result != "OK":
         raise MailServerError("unreachable", f"{what}: {_text(response.lines)}")
     return response
@@ -134,8 +136,8 @@ async def folders(client: aioimaplib.IMAP4, seconds: float) -> dict[str, str]:
 
 
 async def select(client: aioimaplib.IMAP4, folder: str, seconds: float) -> int:
-    """Open `folder` read-only; -> its UIDVALIDITY."""
-    response = await _ok(client.examine(_quoted(folder)), f"EXAMINE {folder}", seconds)
+    """Open `folder`; -> its UIDVALIDITY. (Messages are read with BODY.PEEK: nothing is marked read.)"""
+    response = await _ok(client.select(_quoted(folder)), f"SELECT {folder}", seconds)  # read with BODY.PEEK only
     for line in response.lines:
         match = _UIDVALIDITY.search(bytes(line)) if isinstance(line, bytes | bytearray) else None
         if match:

@@ -249,7 +249,7 @@ async def thread_of(session: AsyncSession, org_id: UUID, message_id: str, parent
 
 async def queue_email(session: AsyncSession, who: Principal, body: EmailSend) -> Email:
     """Write the email `queued` (a worker sends it), threaded and linked like synced mail."""
-    box = await MAILBOX.get(session, who, body.mailbox_id)
+    box = await require_ref(session, MAILBOX, who, body.mailbox_id, "mailbox_id")
     if not is_admin(who) and box.shared is False and box.owner_id != who.user_id:
         raise ValidationFailed("mailbox_id: you may send from shared mailboxes and your own",
                                loc=("body", "mailbox_id"))

@@ -5,7 +5,7 @@ folder are read by UID above the last one stored for the folder's UIDVALIDITY (t
 UIDVALIDITY changed, mail of the last `sync_since_days`). Each chunk of messages is stored with the folder's
 new position in one transaction: a worker that dies mid-sync repeats at most one chunk, and the unique
 Message-ID per mailbox keeps repeats (and the Sent copy of mail sent from here) from becoming second rows.
-A message that cannot be parsed is logged and skipped. A server that fails is retried with growing
+What a chunk's messages become (rows, links, leads) is the `store` given (`app.domain.flows.mail_intake`). A server that fails is retried with growing
 back-off; the mailbox shows the error until a sync succeeds.
 
 Sending: a queued email is leased, handed to the mailbox's SMTP server, then recorded `sent` or, for a
@@ -14,7 +14,7 @@ server's answer and the record sends it again after the lease: at least once."""
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -30,8 +30,6 @@ from app.db import Database
 from app.domain.events import service as events
 from app.domain.mail import servers, service
 from app.domain.mail.models import Email, Mailbox, MailFolder
-from app.domain.mail.parse import Parsed, parse
-from app.ids import new_id
 from app.logging import log
 from app.settings import Settings
 
@@ -42,10 +40,6 @@ BACKOFF_CAP_SECONDS = 3600
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _clean(text: str | None) -> str | None:
-    return None if text is None else text.replace("\x00", "")
 
 
 # --- sync ----------------------------------------------------------------------------------------------
@@ -60,8 +54,13 @@ async def _claim_mailbox(session: AsyncSession, org_id: UUID, mailbox_id: UUID, 
         .returning(Mailbox).execution_options(synchronize_session=False))).scalar_one_or_none()
 
 
-async def sync_mailbox(db: Database, settings: Settings, org_id: UUID, mailbox_id: UUID,
-                       lease_seconds: float) -> tuple[str, list[tuple[UUID, UUID]]]:
+Store = Callable[[AsyncSession, Settings, Mailbox, str, list[tuple[int, bytes]]], Awaitable[None]]
+"""Takes in one chunk of a folder's raw messages (uid, bytes), in the chunk's transaction: parsing, linking,
+routing and the rows themselves (`app.domain.flows.mail_intake.store`)."""
+
+
+async def sync_mailbox(db: Database, settings: Settings, org_id: UUID, mailbox_id: UUID, lease_seconds: float,
+                       store: Store) -> tuple[str, list[tuple[UUID, UUID]]]:
     """-> (outcome, the events written): `skipped` (another worker holds it, or it is gone), `synced`,
     `more` (a backlog remains: run again), or `failed: <kind>`."""
     async with db.for_org(org_id) as session:
@@ -76,7 +75,7 @@ async def sync_mailbox(db: Database, settings: Settings, org_id: UUID, mailbox_i
         seconds = settings.mail_timeout_seconds
         async with servers.imap_session(box.imap, creds, seconds, settings.allow_private_networks) as client:
             for role, name in (await servers.folders(client, seconds)).items():
-                folder_more, folder_events = await _sync_folder(db, settings, box, client, role, name)
+                folder_more, folder_events = await _sync_folder(db, settings, box, client, role, name, store)
                 more, written = more or folder_more, written + folder_events
     except servers.MailServerError as exc:
         async with db.for_org(org_id) as session:
@@ -100,7 +99,7 @@ async def sync_mailbox(db: Database, settings: Settings, org_id: UUID, mailbox_i
 
 
 async def _sync_folder(db: Database, settings: Settings, box: Mailbox, client: Any, role: str,
-                       name: str) -> tuple[bool, list[tuple[UUID, UUID]]]:
+                       name: str, store: Store) -> tuple[bool, list[tuple[UUID, UUID]]]:
     seconds = settings.mail_timeout_seconds
     uidvalidity = await servers.select(client, name, seconds)
     async with db.for_org(box.org_id) as session:
@@ -115,7 +114,7 @@ async def _sync_folder(db: Database, settings: Settings, box: Mailbox, client: A
         chunk = wanted[start:start + servers.FETCH_CHUNK]
         messages = await servers.fetch(client, chunk, seconds)
         async with db.for_org(box.org_id) as session:
-            await _store(session, settings, box, role, messages)
+            await store(session, settings, box, role, messages)
             await session.execute(insert(MailFolder).values(
                 org_id=box.org_id, mailbox_id=box.id, role=role, name=name, uidvalidity=uidvalidity,
                 last_uid=chunk[-1]).on_conflict_do_update(
@@ -123,58 +122,6 @@ async def _sync_folder(db: Database, settings: Settings, box: Mailbox, client: A
                 set_={"name": name, "uidvalidity": uidvalidity, "last_uid": chunk[-1]}))
             written += events.committed_event_ids(session)  # dispatched once the position is committed
     return more, written
-
-
-async def _store(session: AsyncSession, settings: Settings, box: Mailbox, role: str,
-                 messages: list[tuple[int, bytes]]) -> None:
-    """Each message once per mailbox (by Message-ID), threaded, linked; `email.received` for the new ones."""
-    rows: list[dict[str, Any]] = []
-    for uid, raw in messages:
-        try:
-            parsed = parse(raw)
-        except Exception as exc:  # noqa: BLE001 - one broken message must not stop the mailbox
-            log.warning("mail_message_unreadable", mailbox_id=str(box.id), uid=uid, error=type(exc).__name__)
-            continue
-        rows.append(await _row(session, settings, box, role, uid, parsed))
-    if not rows:
-        return
-    stored = (await session.scalars(
-        insert(Email).values(rows).on_conflict_do_nothing(index_elements=["org_id", "mailbox_id", "message_id"])
-        .returning(Email))).all()
-    await events.emit_many(session, SYSTEM, box.org_id, [
-        ("email.received", "email", e.id, e.version, {"object": service.dump_email(e)}) for e in stored])
-
-
-async def _row(session: AsyncSession, settings: Settings, box: Mailbox, role: str, uid: int,
-               parsed: Parsed) -> dict[str, Any]:
-    own = box.email.lower()
-    others = [a for a in (parsed.from_address, *parsed.to, *parsed.cc) if a and a != own]
-    contact_ids, lead_ids, deal_ids = await service.links(session, box.org_id, others)
-    parents = [*([parsed.in_reply_to] if parsed.in_reply_to else []), *parsed.references]
-    email_id = new_id()
-    return {
-        "org_id": box.org_id, "id": email_id, "mailbox_id": box.id, "version": 1,
-        "direction": "outbound" if role == "sent" or parsed.from_address == own else "inbound",
-        "status": "sent" if role == "sent" or parsed.from_address == own else "received",
-        "subject": _clean(parsed.subject) or "", "from_address": parsed.from_address,
-        "from_name": _clean(parsed.from_name), "to_addresses": parsed.to, "cc_addresses": parsed.cc,
-        "sent_at": parsed.sent_at, "message_id": parsed.message_id, "in_reply_to": parsed.in_reply_to,
-        "references": parsed.references, "thread_id": await service.thread_of(session, box.org_id,
-                                                                               parsed.message_id, parents),
-        "contact_ids": contact_ids, "lead_ids": lead_ids, "deal_ids": deal_ids,
-        "body_text": _clean(parsed.text), "body_html": _clean(parsed.html),
-        "attachments": [_keep(settings, box.org_id, part) for part in parsed.attachments], "folder_uid": uid,
-    }
-
-
-def _keep(settings: Settings, org_id: UUID, part: Any) -> dict[str, Any]:
-    """An attachment written under the data dir (`files/<org>/<file id>`); -> its metadata."""
-    file_id = new_id()
-    path = file_path(settings, org_id, file_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(part.data)
-    return {"file_id": str(file_id), "filename": part.filename[:255], "content_type": part.content_type,
-            "size": len(part.data), "sha256": hashlib.sha256(part.data).hexdigest()}
 
 
 def file_path(settings: Settings, org_id: UUID, file_id: UUID) -> Path:

@@ -1,0 +1,137 @@
+"""Synced mail taken in: each message parsed, stored once per mailbox (by Message-ID), threaded and linked to
+the contacts, leads and deals of its addresses, with `email.received`; and, for a shared mailbox whose routing
+says `create_lead`, a stranger's mail becomes a lead (`source: email`) assigned round-robin.
+
+Locking (rule 2 of `app.domain.flows`): a stranger's address is a person key, taken before looking for a
+contact or an open lead with it, as form intake does; a form submission and an email from the same new person
+therefore make one lead between them. Mail already stored (a re-sync) causes nothing again."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain import locks
+from app.domain.auth.models import Role, User
+from app.domain.auth.principal import Principal
+from app.domain.contacts import service as contacts
+from app.domain.events import service as events
+from app.domain.leads import service as leads
+from app.domain.mail import service as mail
+from app.domain.mail.models import Email, Mailbox
+from app.domain.mail.parse import Parsed, Part, parse
+from app.domain.mail.sync import file_path
+from app.ids import new_id
+from app.logging import log
+from app.settings import Settings
+
+SYSTEM = {"type": "system", "id": None}
+
+
+def _clean(text: str | None) -> str | None:
+    return None if text is None else text.replace("\x00", "")
+
+
+async def store(session: AsyncSession, settings: Settings, box: Mailbox, role: str,
+                messages: list[tuple[int, bytes]]) -> None:
+    parsed: list[tuple[int, Parsed]] = []
+    for uid, raw in messages:
+        try:
+            parsed.append((uid, parse(raw)))
+        except Exception as exc:  # noqa: BLE001 - one broken message must not stop the mailbox
+            log.warning("mail_message_unreadable", mailbox_id=str(box.id), uid=uid, error=type(exc).__name__)
+    known = set(await session.scalars(select(Email.message_id).where(
+        Email.org_id == box.org_id, Email.mailbox_id == box.id,
+        Email.message_id.in_([p.message_id for _, p in parsed])))) if parsed else set()
+    rows = []
+    for uid, message in parsed:
+        if message.message_id in known:
+            continue
+        known.add(message.message_id)  # the same message twice in one chunk (a copy in another folder)
+        rows.append(await _row(session, settings, box, role, uid, message))
+    if not rows:
+        return
+    stored = (await session.scalars(
+        insert(Email).values(rows).on_conflict_do_nothing(index_elements=["org_id", "mailbox_id", "message_id"])
+        .returning(Email))).all()
+    await events.emit_many(session, SYSTEM, box.org_id, [
+        ("email.received", "email", e.id, e.version, {"object": mail.dump_email(e)}) for e in stored])
+
+
+async def _row(session: AsyncSession, settings: Settings, box: Mailbox, role: str, uid: int,
+               message: Parsed) -> dict[str, Any]:
+    own = box.email.lower()
+    outbound = role == "sent" or message.from_address == own
+    if not outbound and box.shared and (box.routing or {}).get("unknown_sender") == "create_lead":
+        await _lead_for_stranger(session, box, message)
+    others = [a for a in (message.from_address, *message.to, *message.cc) if a and a != own]
+    contact_ids, lead_ids, deal_ids = await mail.links(session, box.org_id, others)
+    parents = [*([message.in_reply_to] if message.in_reply_to else []), *message.references]
+    return {
+        "org_id": box.org_id, "id": new_id(), "mailbox_id": box.id, "version": 1,
+        "direction": "outbound" if outbound else "inbound", "status": "sent" if outbound else "received",
+        "subject": _clean(message.subject) or "", "from_address": message.from_address,
+        "from_name": _clean(message.from_name), "to_addresses": message.to, "cc_addresses": message.cc,
+        "sent_at": message.sent_at, "message_id": message.message_id, "in_reply_to": message.in_reply_to,
+        "references": message.references,
+        "thread_id": await mail.thread_of(session, box.org_id, message.message_id, parents),
+        "contact_ids": contact_ids, "lead_ids": lead_ids, "deal_ids": deal_ids,
+        "body_text": _clean(message.text), "body_html": _clean(message.html),
+        "attachments": [_keep(settings, box.org_id, part) for part in message.attachments], "folder_uid": uid,
+    }
+
+
+async def _lead_for_stranger(session: AsyncSession, box: Mailbox, message: Parsed) -> None:
+    """A lead for mail from an address that is no contact's and no open lead's (the routing's round-robin
+    owner); bulk and automatic mail (`Auto-Submitted`, `Precedence: bulk|list`) makes none."""
+    sender = message.from_address
+    if not sender or "@" not in sender or message.auto_submitted:
+        return
+    await locks.keys(session, *locks.person(box.org_id, sender, None))
+    if await contacts.find_by_email_or_phone(session, box.org_id, sender, None) is not None:
+        return
+    if await leads.find_open_by_email_or_phone(session, box.org_id, sender, None) is not None:
+        return
+    owner = await _next_assignee(session, box)
+    if owner is None:
+        return
+    first, _, last = (message.from_name or "").partition(" ")
+    who = Principal(box.org_id, "system", box.id, Role.member, frozenset(["*"]), owner)
+    await leads.create(session, who, {
+        "title": (message.subject or f"Email from {sender}")[:200], "first_name": first[:100] or None,
+        "last_name": last[:100] or None, "email": sender, "source": "email", "owner_id": owner, "status": "new",
+        "external_ids": []})
+
+
+async def _next_assignee(session: AsyncSession, box: Mailbox) -> UUID | None:
+    """Round-robin among the routing's active, not out-of-office assignees (the mailbox's turn counter, in
+    its row); without any, the mailbox's owner, then the first active admin."""
+    candidates = [UUID(str(u)) for u in (box.routing or {}).get("assignees", [])]
+    available = set(await session.scalars(select(User.id).where(
+        User.org_id == box.org_id, User.id.in_(candidates), User.active.is_(True), User.out_of_office.is_(False),
+        User.deleted_at.is_(None)))) if candidates else set()
+    eligible = [u for u in candidates if u in available]
+    if not eligible:
+        return box.owner_id or await session.scalar(select(User.id).where(
+            User.org_id == box.org_id, User.active.is_(True), User.deleted_at.is_(None),
+            User.role.in_([Role.owner.value, Role.admin.value])).order_by(User.created_at).limit(1))
+    turn = await session.scalar(
+        update(Mailbox).where(Mailbox.org_id == box.org_id, Mailbox.id == box.id)
+        .values(round_robin=Mailbox.round_robin + 1, version=Mailbox.version, updated_at=Mailbox.updated_at)
+        .returning(Mailbox.round_robin).execution_options(synchronize_session=False))
+    return eligible[(turn - 1) % len(eligible)]
+
+
+def _keep(settings: Settings, org_id: UUID, part: Part) -> dict[str, Any]:
+    """An attachment written under the data dir (`files/<org>/<file id>`); -> its metadata."""
+    file_id = new_id()
+    path = file_path(settings, org_id, file_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(part.data)
+    return {"file_id": str(file_id), "filename": part.filename[:255], "content_type": part.content_type,
+            "size": len(part.data), "sha256": hashlib.sha256(part.data).hexdigest()}
