@@ -395,3 +395,35 @@ async def test_a_strangers_mail_to_a_shared_inbox_becomes_an_assigned_lead(api, 
         await eventually(lambda: _last_synced_after(api, acct, box, before))
     again = (await api.get("/v1/leads", headers=acct.headers, params={"source": "email"})).json()["data"]
     assert len(again) == 2
+
+
+async def test_auto_replies_go_once_a_day_and_never_to_automatic_mail(api, fast_settings, dovecot, smtp_sink):
+    acct = await signup(api)
+    user = user_of(dovecot)
+    own = f"{user}@crm-mail.example.com"
+    template = (await api.post("/v1/templates", headers=acct.headers, json={
+        "name": "Thanks", "subject": "Thanks, {{ contact.first_name }}",
+        "body_text": "Hello {{ contact.first_name }}, {{ org.name }} will answer within a day."})).json()
+    first = message("Sam Stranger <sam@new.org>", own, "Need 40 chairs")
+    dovecot.append(user, first)
+    dovecot.append(user, message("sam@new.org", own, "And tables"))  # same sender, same day: no second reply
+    dovecot.append(user, message("news@list.org", own, "Digest", Precedence="list"))
+    dovecot.append(user, message("robot@other.org", own, "Out of office", Auto_Submitted="auto-replied"))
+    async with running_worker(fast_settings):
+        box = await mailbox(api, acct, dovecot, smtp_sink, user, shared=True, routing={
+            "unknown_sender": "create_lead", "auto_reply_template_id": template["id"]})
+        await synced(api, acct, box["id"])
+        await eventually(lambda: _async(len(smtp_sink.messages) >= 1))
+
+        async def replies_settled():
+            rows = [e for e in await emails(api, acct, mailbox_id=box["id"]) if e["direction"] == "outbound"]
+            return rows if rows and all(e["status"] == "sent" for e in rows) else None
+
+        replies = await eventually(replies_settled)
+    assert len(replies) == 1 and len(smtp_sink.messages) == 1
+    [sent] = smtp_sink.messages
+    assert sent["X-Rcpt-To"] == "sam@new.org" and sent["Subject"] == "Thanks, Sam"
+    assert sent["Auto-Submitted"] == "auto-replied" and sent["In-Reply-To"] == first["Message-ID"]
+    assert "Acme will answer" in sent.get_body(("plain",)).get_content()
+    inbound = next(e for e in await emails(api, acct, mailbox_id=box["id"]) if e["subject"] == "Need 40 chairs")
+    assert replies[0]["thread_id"] == inbound["thread_id"] and replies[0]["lead_ids"] == inbound["lead_ids"]

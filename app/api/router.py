@@ -26,6 +26,7 @@ from app.api.v1 import (
     reports,
     schema,
     teams,
+    templates,
     tokens,
     users,
     webhooks,
@@ -35,5 +36,5 @@ routers: list[APIRouter] = [
     module.router
     for module in (ops, problem_pages, auth, me, tokens, org, users, teams, api_keys, audit_log, contacts, companies, leads, pipelines,
                    deals, activities,
-                   custom_fields, schema, webhooks, notifications, mailboxes, emails, forms, public_forms, changes, imports, reports)
+                   custom_fields, schema, webhooks, notifications, mailboxes, emails, templates, forms, public_forms, changes, imports, reports)
 ] + [me.ping_router]

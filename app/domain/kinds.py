@@ -50,6 +50,8 @@ from app.domain.pipelines.schemas import PipelineRead
 from app.domain.schemas import ReadModel
 from app.domain.teams.models import Team, TeamMember
 from app.domain.teams.schemas import TeamRead
+from app.domain.templates.models import Template
+from app.domain.templates.schemas import TemplateRead
 from app.domain.webhooks.models import WebhookEndpoint
 from app.domain.webhooks.schemas import WebhookRead
 
@@ -218,10 +220,11 @@ def _email_visible(columns: Any, who: Any, org: Any, reader: Any, all_: Any) -> 
     return or_(all_, mine, and_(~private, or_(*linked)))
 
 
+TEMPLATE = RecordType("template", "templates", "Template", Template, TemplateRead, feed=False, area="campaigns")
 EMAIL = RecordType("email", "emails", "Email", Email, EmailRead, area="mail", lifecycle=False, visible=_email_visible)
 
 ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT,
-                               TEAM, MAILBOX, EMAIL)
+                               TEAM, MAILBOX, EMAIL, TEMPLATE)
 BY_TYPE: dict[str, RecordType] = {k.object_type: k for k in ALL}
 BY_PLURAL: dict[str, RecordType] = {k.plural: k for k in ALL}
 

@@ -19,8 +19,9 @@ from app.domain.orgs.models import Org
 from app.domain.pipelines.models import Pipeline, Stage
 from app.domain.reminders.models import TimerFailure
 from app.domain.teams.models import Team, TeamMember
+from app.domain.templates.models import Template
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Activity", "ApiKey", "AuditEntry", "ApiKeyPrefix", "Base", "Company", "Contact", "CustomField", "Deal", "Event", "EventCommit", "EventPosition", "ExternalRef",
            "Email", "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "Mailbox", "MailFolder", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "RefreshToken", "Stage", "StageMove",
-           "Team", "TeamMember", "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]
+           "Team", "TeamMember", "Template", "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]

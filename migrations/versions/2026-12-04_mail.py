@@ -83,6 +83,7 @@ def upgrade() -> None:
     sa.Column('attachments', postgresql.JSONB(astext_type=sa.Text()), server_default='[]', nullable=False),
     sa.Column('folder_uid', sa.BigInteger(), nullable=True),
     sa.Column('created_by', sa.UUID(), nullable=True),
+    sa.Column('auto_reply', sa.Boolean(), server_default='false', nullable=False),
     sa.Column('error', sa.String(length=500), nullable=True),
     sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),

@@ -1,6 +1,7 @@
 """Synced mail taken in: each message parsed, stored once per mailbox (by Message-ID), threaded and linked to
 the contacts, leads and deals of its addresses, with `email.received`; and, for a shared mailbox whose routing
-says `create_lead`, a stranger's mail becomes a lead (`source: email`) assigned round-robin.
+says `create_lead`, a stranger's mail becomes a lead (`source: email`) assigned round-robin; with an
+`auto_reply_template_id` the sender gets that template back (queued like any email, sent by the worker).
 
 Locking (rule 2 of `app.domain.flows`): a stranger's address is a person key, taken before looking for a
 contact or an open lead with it, as form intake does; a form submission and an email from the same new person
@@ -9,6 +10,7 @@ therefore make one lead between them. Mail already stored (a re-sync) causes not
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -20,12 +22,16 @@ from app.domain import locks
 from app.domain.auth.models import Role, User
 from app.domain.auth.principal import Principal
 from app.domain.contacts import service as contacts
+from app.domain.errors import CRMError
 from app.domain.events import service as events
 from app.domain.leads import service as leads
 from app.domain.mail import service as mail
 from app.domain.mail.models import Email, Mailbox
 from app.domain.mail.parse import Parsed, Part, parse
 from app.domain.mail.sync import file_path
+from app.domain.records import org_settings
+from app.domain.templates import render
+from app.domain.templates import service as templates
 from app.ids import new_id
 from app.logging import log
 from app.settings import Settings
@@ -48,12 +54,20 @@ async def store(session: AsyncSession, settings: Settings, box: Mailbox, role: s
     known = set(await session.scalars(select(Email.message_id).where(
         Email.org_id == box.org_id, Email.mailbox_id == box.id,
         Email.message_id.in_([p.message_id for _, p in parsed])))) if parsed else set()
-    rows = []
+    rows, replies, answered = [], [], set()
     for uid, message in parsed:
         if message.message_id in known:
             continue
         known.add(message.message_id)  # the same message twice in one chunk (a copy in another folder)
-        rows.append(await _row(session, settings, box, role, uid, message))
+        row = await _row(session, settings, box, role, uid, message)
+        rows.append(row)
+        if row["direction"] == "inbound" and message.from_address not in answered and \
+                await _answers(session, box, message):
+            answered.add(message.from_address)
+            try:
+                replies.append(await _auto_reply(session, box, message, row))
+            except CRMError as exc:  # the template was deleted or does not render: the mail is still taken in
+                log.warning("auto_reply_skipped", mailbox_id=str(box.id), error=type(exc).__name__, detail=str(exc))
     if not rows:
         return
     stored = (await session.scalars(
@@ -61,6 +75,45 @@ async def store(session: AsyncSession, settings: Settings, box: Mailbox, role: s
         .returning(Email))).all()
     await events.emit_many(session, SYSTEM, box.org_id, [
         ("email.received", "email", e.id, e.version, {"object": mail.dump_email(e)}) for e in stored])
+    session.add_all(replies)  # queued: the worker's mail sweep sends them
+
+
+AUTO_REPLY_EVERY = timedelta(days=1)
+
+
+async def _answers(session: AsyncSession, box: Mailbox, message: Parsed) -> bool:
+    """An auto-reply goes to a person's mail to a shared mailbox whose routing names a template: never to
+    automatic or bulk mail, never to the mailbox itself, at most once per sender and day."""
+    template_id = (box.routing or {}).get("auto_reply_template_id")
+    sender = message.from_address
+    if not (box.shared and template_id and sender and "@" in sender) or message.auto_submitted:
+        return False
+    if sender == box.email.lower() or sender.split("@")[0] in ("mailer-daemon", "postmaster", "noreply", "no-reply"):
+        return False
+    await locks.keys(session, f"auto-reply:{box.org_id}:{box.id}:{sender}")
+    recent = await session.scalar(select(Email.id).where(
+        Email.org_id == box.org_id, Email.mailbox_id == box.id, Email.auto_reply.is_(True),
+        Email.to_addresses.contains([sender]), Email.created_at > datetime.now(UTC) - AUTO_REPLY_EVERY).limit(1))
+    return recent is None
+
+
+async def _auto_reply(session: AsyncSession, box: Mailbox, message: Parsed, inbound: dict[str, Any]) -> Email:
+    template = await templates.TEMPLATE.get(session, box.org_id, UUID(str(box.routing["auto_reply_template_id"])))
+    first, _, last = (message.from_name or "").partition(" ")
+    org = await org_settings(session, box.org_id)
+    rendered = render.render(
+        {"subject": template.subject, "body_html": template.body_html, "body_text": template.body_text},
+        {"contact": {"first_name": first or None, "last_name": last or None, "email": message.from_address},
+         "company": {}, "deal": {}, "user": {}, "org": {"id": str(org.id), "name": org.name}, "unsubscribe_url": ""})
+    email_id, now = new_id(), datetime.now(UTC)
+    return Email(
+        org_id=box.org_id, id=email_id, mailbox_id=box.id, direction="outbound", status="queued",
+        subject=(rendered["subject"] or f"Re: {message.subject}")[:998], from_address=box.email, from_name=None,
+        to_addresses=[message.from_address], cc_addresses=[], sent_at=now,
+        message_id=f"<{email_id}@{box.email.rpartition('@')[2]}>", in_reply_to=message.message_id,
+        references=[*message.references, message.message_id][-50:], thread_id=inbound["thread_id"],
+        contact_ids=inbound["contact_ids"], lead_ids=inbound["lead_ids"], deal_ids=inbound["deal_ids"],
+        body_text=rendered["text"], body_html=rendered["html"], attachments=[], auto_reply=True, next_attempt_at=now)
 
 
 async def _row(session: AsyncSession, settings: Settings, box: Mailbox, role: str, uid: int,

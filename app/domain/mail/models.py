@@ -106,6 +106,7 @@ class Email(TenantRecord, Base):
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
     folder_uid: Mapped[int | None] = mapped_column(BigInteger)  # the IMAP UID it was synced from
     created_by: Mapped[UUID | None] = mapped_column()  # who asked to send it (outbound)
+    auto_reply: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")  # sent by routing
     error: Mapped[str | None] = mapped_column(String(500))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column()

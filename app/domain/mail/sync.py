@@ -160,6 +160,8 @@ def _message(email: Email, box: Mailbox) -> EmailMessage:
         message["In-Reply-To"] = email.in_reply_to
     if email.references:
         message["References"] = " ".join(email.references)
+    if email.auto_reply:  # RFC 3834: other responders do not answer it
+        message["Auto-Submitted"] = "auto-replied"
     message.set_content(email.body_text or "")
     if email.body_html:
         message.add_alternative(email.body_html, subtype="html")
