@@ -23,6 +23,10 @@ NOT_EVENTED = {
     "api_keys": "API keys are not in the event catalogue",
     "custom_fields": "field definitions are not in the event catalogue",
     "imports": "an import reports through its own status; its records have their events",
+    "segments": "saved filters are not in the event catalogue",
+    "templates": "templates are not in the event catalogue",
+    "campaigns": "a campaign's edits as a draft have no event; campaign.started, campaign.sent and "
+                 "campaign.cancelled mark its sending (tests/test_campaigns.py)",
     "mailboxes": "mailbox settings are not in the event catalogue (their mail is: email.*)",
     "emails": "sending states (queued, retries) are the email's own status; email.received, email.sent and "
               "email.failed mark what partners need (tests/test_mail.py)",

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from tests.test_fuzz import FUZZ_CHECKS, api_key, fuzz_client, schema, short_polls  # noqa: F401 - fixtures
 
-STEPS = 6
+STEPS = 8
 
 
 def test_chained_calls_get_no_server_error_and_answers_the_document_describes(fuzz_client, api_key):  # noqa: F811
@@ -27,7 +27,10 @@ def test_chained_calls_get_no_server_error_and_answers_the_document_describes(fu
             calls.append(f"{case.method} {case.path} -> {response.status_code}")
             case.validate_response(response, checks=FUZZ_CHECKS)
 
-    Workflow.run(settings=settings(max_examples=10, stateful_step_count=STEPS, derandomize=True, database=None,
-                                   deadline=None, suppress_health_check=list(HealthCheck)))
+    # No shrinking: a replay would meet the records the first run made (the data would differ, and hypothesis
+    # reports that instead of the failure); a failure is reported as found.
+    Workflow.run(settings=settings(max_examples=15, stateful_step_count=STEPS, derandomize=True, database=None,
+                                   deadline=None, suppress_health_check=list(HealthCheck),
+                                   phases=[Phase.generate]))
     chained = [c for c in calls if "{" in c and c.rsplit(" ", 1)[-1].startswith("2")]
     assert len(calls) > 20 and chained, calls  # sequences ran, and some reached real records

@@ -133,7 +133,8 @@ async def test_export_access_and_tenancy(client, session):
     narrow = await s["acct"].api_key(["contacts:read"])
     r = await client.get(url, headers=narrow)
     assert r.status_code == 403 and "activities:read" in r.json()["detail"]
-    full = await s["acct"].api_key(["contacts:read", "activities:read", "deals:read", "leads:read", "changes:read"])
+    full = await s["acct"].api_key(["contacts:read", "activities:read", "deals:read", "leads:read", "changes:read",
+                                          "mail:read"])
     assert (await client.get(url, headers=full)).status_code == 200
 
 

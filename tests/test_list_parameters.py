@@ -78,6 +78,13 @@ async def _fixtures(client, acct) -> dict[str, str]:
     ids["form_id"] = await post("/v1/forms", {"name": "Contact us"})
     ids["webhook_id"] = await post("/v1/webhooks", {"url": "https://hooks.example.com/crm", "events": ["*"]})
     ids["team_id"] = await post("/v1/teams", {"name": "Field sales"})
+    ids["mailbox_id"] = await post("/v1/mailboxes", {
+        "email": "sales@acme-mail.example.com", "imap": {"host": "127.0.0.1", "port": 9, "username": "u",
+                                                          "password": "p"}, "smtp": {"host": "127.0.0.1", "port": 9}})
+    ids["template_id"] = await post("/v1/templates", {"name": "T", "body_text": "Hi {{ contact.first_name }}"})
+    ids["segment_id"] = await post("/v1/segments", {"name": "All"})
+    ids["campaign_id"] = await post("/v1/campaigns", {"name": "C", "template_id": ids["template_id"],
+                                                      "segment_id": ids["segment_id"], "mailbox_id": ids["mailbox_id"]})
     return ids
 
 

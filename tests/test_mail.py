@@ -427,3 +427,52 @@ async def test_auto_replies_go_once_a_day_and_never_to_automatic_mail(api, fast_
     assert "Acme will answer" in sent.get_body(("plain",)).get_content()
     inbound = next(e for e in await emails(api, acct, mailbox_id=box["id"]) if e["subject"] == "Need 40 chairs")
     assert replies[0]["thread_id"] == inbound["thread_id"] and replies[0]["lead_ids"] == inbound["lead_ids"]
+
+
+async def test_mail_servers_on_internal_addresses_are_refused(settings, app_database, redis):
+    import httpx
+
+    from app.main import create_app
+
+    guarded = settings.model_copy(update={"allow_private_networks": False})
+    application = create_app(guarded, db=app_database, redis=redis)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://crm.test") as c:
+        acct = await signup(c)
+        box = (await c.post("/v1/mailboxes", headers=acct.headers, json={
+            "email": "x@crm-mail.example.com", "imap": {"host": "127.0.0.1", "port": 143, "ssl": False,
+                                                       "username": "alice", "password": "secret"},
+            "smtp": {"host": "169.254.169.254", "port": 25, "starttls": False}})).json()
+        checked = (await c.post(f"/v1/mailboxes/{box['id']}/test", headers=acct.headers)).json()
+    assert checked["imap"]["error"] == "unreachable" and "non-public" in checked["imap"]["detail"]
+    assert checked["smtp"]["error"] == "unreachable" and "non-public" in checked["smtp"]["detail"]
+
+
+async def test_a_contacts_mail_is_in_their_export_and_erased_with_them(api, fast_settings, dovecot):
+    acct = await signup(api)
+    user = user_of(dovecot)
+    own = f"{user}@crm-mail.example.com"
+    ana = (await api.post("/v1/contacts", headers=acct.headers, json={"first_name": "Ana", "email": "ana@client.org"})).json()
+    note = message("Ana Silva <ana@client.org>", f"{own}, boss@crm-mail.example.com", "My new address",
+                   "I live at Rua Augusta 12 now")
+    note.add_attachment(b"passport scan", maintype="image", subtype="png", filename="passport.png")
+    dovecot.append(user, note)
+    async with running_worker(fast_settings):
+        box = await mailbox(api, acct, dovecot, None, user)
+        await synced(api, acct, box["id"])
+    exported = (await api.get(f"/v1/contacts/{ana['id']}/export", headers=acct.headers)).json()
+    [mail] = exported["emails"]
+    assert mail["subject"] == "My new address" and "Rua Augusta" in mail["text"]
+    assert "email.received" in [e["type"] for e in exported["events"]]
+    file_url = f"/v1/emails/{mail['id']}/attachments/{mail['attachments'][0]['file_id']}"
+    assert (await api.get(file_url, headers=acct.headers)).status_code == 200
+    key = await acct.api_key(["contacts:read", "activities:read", "deals:read", "leads:read", "changes:read"])
+    assert (await api.get(f"/v1/contacts/{ana['id']}/export", headers=key)).status_code == 403  # no mail:read
+
+    r = await api.post(f"/v1/contacts/{ana['id']}/erase", headers=acct.headers)
+    assert r.status_code == 202 and r.json()["counts"]["emails"] == 1
+    erased = (await api.get(f"/v1/emails/{mail['id']}", headers=acct.headers)).json()
+    assert (erased["subject"], erased["text"], erased["html"], erased["attachments"]) == ("(erased)", None, None, [])
+    assert erased["from"] == "" and erased["to"] == [own, "boss@crm-mail.example.com"] and erased["contact_ids"] == []
+    assert (await api.get(file_url, headers=acct.headers)).status_code == 404  # the file is gone
+    feed = (await api.get("/v1/changes", headers=acct.headers, params={"types": "email"})).text
+    assert "Rua Augusta" not in feed and "ana@client.org" not in feed and "Ana Silva" not in feed

@@ -25,6 +25,16 @@ async def _made(client, acct, path: str, body: dict[str, Any]) -> dict[str, Any]
     return r.json()
 
 
+async def _campaign(client, acct) -> dict[str, Any]:
+    box = await _made(client, acct, "/v1/mailboxes", {
+        "email": "news@acme.example.com", "imap": {"host": "127.0.0.1", "port": 9, "username": "u", "password": "p"},
+        "smtp": {"host": "127.0.0.1", "port": 9}})
+    template = await _made(client, acct, "/v1/templates", {"name": "T", "body_text": "Hi"})
+    segment = await _made(client, acct, "/v1/segments", {"name": "All"})
+    return await _made(client, acct, "/v1/campaigns", {"name": "C", "template_id": template["id"],
+                                                       "segment_id": segment["id"], "mailbox_id": box["id"]})
+
+
 # How to make one record of each kind a caller can delete. A kind the registry lists with GET routes under
 # /v1/<plural>/{id} needs a maker here: the generic test below fails until it has one.
 MAKERS: dict[str, Callable[[Any, Any], Awaitable[dict[str, Any]]]] = {
@@ -37,6 +47,9 @@ MAKERS: dict[str, Callable[[Any, Any], Awaitable[dict[str, Any]]]] = {
     "form": lambda c, a: _made(c, a, "/v1/forms", {"name": "Demo request"}),
     "webhook": lambda c, a: _made(c, a, "/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["contact.*"]}),
     "team": lambda c, a: _made(c, a, "/v1/teams", {"name": "North"}),
+    "template": lambda c, a: _made(c, a, "/v1/templates", {"name": "T", "body_text": "Hi"}),
+    "segment": lambda c, a: _made(c, a, "/v1/segments", {"name": "All"}),
+    "campaign": lambda c, a: _campaign(c, a),
     "mailbox": lambda c, a: _made(c, a, "/v1/mailboxes", {
         "email": "sales@acme.example.com", "imap": {"host": "127.0.0.1", "port": 9, "username": "u", "password": "p"},
         "smtp": {"host": "127.0.0.1", "port": 9}}),

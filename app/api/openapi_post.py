@@ -36,7 +36,8 @@ TAGS: dict[str, str] = {
     "sync": "The changes feed: every change in commit order, for partner systems and mobile delta sync.",
     "imports": "CSV imports with mapping and de-duplication.",
     "reports": "Funnel, win/loss and forecast, computed live.",
-    "mail": "Mailboxes synced over IMAP onto timelines, and email sent through their SMTP servers.",
+    "mail": "Mailboxes synced over IMAP onto timelines, email sent through their SMTP servers, and templates.",
+    "campaigns": "Segments (saved filters) and campaigns sent to them, every recipient's outcome kept.",
 }
 
 IDEMPOTENCY_KEY = {
@@ -89,6 +90,10 @@ EXAMPLES: dict[str, Any] = {
     "updateCustomField": {"label": "Contract type", "options": ["annual", "monthly", "pilot"]},
     "updateWebhook": {"events": ["deal.won", "deal.lost"], "enabled": True},
     "updateMailbox": {"sync_since_days": 60, "routing": {"unknown_sender": "create_lead", "assignees": [_ID]}},
+    "updateTemplate": {"subject": "Welcome to {{ org.name }}, {{ contact.first_name }}"},
+    "previewTemplate": {"contact_id": _ID, "deal_id": _ID2},
+    "updateSegment": {"filter": {"tags": ["vip"], "source": "referral"}},
+    "updateCampaign": {"send_at": "2026-12-10T09:00:00+01:00"},
     "updateForm": {"allowed_origins": ["https://www.example.com"], "min_fill_seconds": 3},
     "submitForm": {"first_name": "Ana", "email": "ana@example.com", "_ts": "1764838800000", "_hp": ""},
     "previewImport": {"object": "contacts", "file": "contacts.csv"},
@@ -146,11 +151,12 @@ def finish(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
 
 def _operation(path: str, method: str, op: dict[str, Any], answers_conditionally: bool, sends_etag: bool) -> None:
     responses: dict[str, Any] = op.setdefault("responses", {})
-    # Errors are problem+json only: drop the application/json twin FastAPI adds for `model=`.
+    # Errors are problem+json only: drop the twin FastAPI adds for `model=` (or the route's response class).
     for response in responses.values():
         content = response.get("content", {})
-        if PROBLEM_MEDIA_TYPE in content:
-            content.pop("application/json", None)
+        if PROBLEM_MEDIA_TYPE in content:  # and the text/html of a route that answers pages
+            for media in [m for m in content if m != PROBLEM_MEDIA_TYPE]:
+                content.pop(media)
     example = EXAMPLES.get(op.get("operationId", ""))
     for content in op.get("requestBody", {}).get("content", {}).values():
         if example is not None and "example" not in content and "examples" not in content:

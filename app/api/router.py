@@ -8,6 +8,7 @@ from app.api.v1 import (
     api_keys,
     audit_log,
     auth,
+    campaigns,
     changes,
     companies,
     contacts,
@@ -23,6 +24,7 @@ from app.api.v1 import (
     org,
     pipelines,
     public_forms,
+    public_unsubscribe,
     reports,
     schema,
     teams,
@@ -36,5 +38,6 @@ routers: list[APIRouter] = [
     module.router
     for module in (ops, problem_pages, auth, me, tokens, org, users, teams, api_keys, audit_log, contacts, companies, leads, pipelines,
                    deals, activities,
-                   custom_fields, schema, webhooks, notifications, mailboxes, emails, templates, forms, public_forms, changes, imports, reports)
-] + [me.ping_router]
+                   custom_fields, schema, webhooks, notifications, mailboxes, emails, templates,
+                   public_unsubscribe, forms, public_forms, changes, imports, reports)
+] + [me.ping_router, campaigns.segments, campaigns.router]

@@ -28,6 +28,8 @@ from app.domain.activities.models import Activity
 from app.domain.activities.schemas import ActivityRead
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
+from app.domain.campaigns.models import Campaign, Segment
+from app.domain.campaigns.schemas import CampaignRead, SegmentRead
 from app.domain.companies.models import Company
 from app.domain.companies.schemas import CompanyRead
 from app.domain.contacts.models import Contact
@@ -221,10 +223,12 @@ def _email_visible(columns: Any, who: Any, org: Any, reader: Any, all_: Any) -> 
 
 
 TEMPLATE = RecordType("template", "templates", "Template", Template, TemplateRead, feed=False, area="campaigns")
+SEGMENT = RecordType("segment", "segments", "Segment", Segment, SegmentRead, feed=False, area="campaigns")
+CAMPAIGN = RecordType("campaign", "campaigns", "Campaign", Campaign, CampaignRead, area="campaigns", lifecycle=False)
 EMAIL = RecordType("email", "emails", "Email", Email, EmailRead, area="mail", lifecycle=False, visible=_email_visible)
 
 ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT,
-                               TEAM, MAILBOX, EMAIL, TEMPLATE)
+                               TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN)
 BY_TYPE: dict[str, RecordType] = {k.object_type: k for k in ALL}
 BY_PLURAL: dict[str, RecordType] = {k.plural: k for k in ALL}
 

@@ -4,6 +4,7 @@ from app.domain.activities.models import Activity
 from app.domain.audit.models import AuditEntry
 from app.domain.auth.models import ApiKey, ApiKeyPrefix, LoginEmail, RefreshToken, User
 from app.domain.base import Base
+from app.domain.campaigns.models import Campaign, Recipient, Segment
 from app.domain.companies.models import Company
 from app.domain.contacts.models import Contact
 from app.domain.custom_fields.models import CustomField
@@ -22,6 +23,6 @@ from app.domain.teams.models import Team, TeamMember
 from app.domain.templates.models import Template
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-__all__ = ["Activity", "ApiKey", "AuditEntry", "ApiKeyPrefix", "Base", "Company", "Contact", "CustomField", "Deal", "Event", "EventCommit", "EventPosition", "ExternalRef",
-           "Email", "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "Mailbox", "MailFolder", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "RefreshToken", "Stage", "StageMove",
+__all__ = ["Activity", "ApiKey", "AuditEntry", "ApiKeyPrefix", "Base", "Campaign", "Company", "Contact", "CustomField", "Deal", "Event", "EventCommit", "EventPosition", "ExternalRef",
+           "Email", "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "Mailbox", "MailFolder", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "Recipient", "RefreshToken", "Segment", "Stage", "StageMove",
            "Team", "TeamMember", "Template", "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]

@@ -19,6 +19,7 @@ from app.domain.audit import service as audit
 from app.domain.auth.models import Role, User
 from app.domain.auth.principal import Principal
 from app.domain.concurrency import check_version
+from app.domain.contacts.models import NO_CONSENT
 from app.domain.custom_fields import service as custom_fields
 from app.domain.errors import Forbidden, NotFound, ValidationFailed
 from app.domain.events import service as events
@@ -157,10 +158,11 @@ class Kind(Generic[M]):
                    previous: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
                    extra: Iterable[tuple[str, dict[str, Any]]] = ()) -> None:
         await flush_created(session)
-        if not self.record_type.feed:  # not in the event catalogue (mailboxes): the audit log still has it
+        if not self.record_type.feed or (not self.record_type.lifecycle and action in _AUDIT_ACTIONS):
+            # not in the event catalogue (mailboxes; a campaign's edits): the audit log still has it
             changes = {k: [v, (after or {}).get(k)] for k, v in previous.items()} if previous else None
             await audit.record(session, actor, _AUDIT_ACTIONS.get(action, action), self.object_type,
-                               obj.id, changes)  # type: ignore[attr-defined]
+                               obj.id, changes, org_id=obj.org_id)  # type: ignore[attr-defined]
             return
         data: dict[str, Any] = {"object": after or self.dump(obj)}
         if previous is not None:
@@ -303,6 +305,11 @@ async def prepare_values(session: AsyncSession, actor: Principal, object_type: s
         values["address"] = merge(current.address, values["address"])
     elif "address" in values and values["address"] is not None:
         values["address"] = {k: v for k, v in values["address"].items() if v is not None} or None
+    if "consent" in values:  # channel by channel; null resets both
+        given = {k: v for k, v in (values["consent"] or {}).items() if v is not None}
+        base = dict(current.consent or NO_CONSENT) if current is not None and values["consent"] is not None \
+            else dict(NO_CONSENT)
+        values["consent"] = {**base, **given}
     if values.get("utm") is not None:
         values["utm"] = {k: v for k, v in values["utm"].items() if v is not None} or None
     if "tags" in values and values["tags"] is not None:

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from app.domain.campaigns import sending as campaigns
+from app.domain.campaigns import service as campaign_service
 from app.domain.events import dispatch as dispatcher
 from app.domain.events.service import committed_event_ids
 from app.domain.flows import mail_intake
@@ -127,10 +129,38 @@ async def send_email(ctx: dict[str, Any], org_id: str, email_id: str) -> str:
     return outcome
 
 
+async def send_campaign(ctx: dict[str, Any], org_id: str, campaign_id: str) -> str:
+    """Chunks of a campaign for up to 80% of the job timeout; then the next job goes on."""
+    settings = ctx["settings"]
+    outcome, new = await campaigns.run(ctx["db"], settings, UUID(org_id), UUID(campaign_id),
+                                       settings.worker_job_timeout_seconds * 0.8)
+    await queue.dispatch_events(ctx["redis"], new)
+    if outcome in ("more", "retry", "waiting"):
+        delay = {"more": 0.1, "retry": settings.mail_retry_schedule[0], "waiting": 5.0}[outcome]
+        await queue.mail_job(ctx["redis"], queue.SEND_CAMPAIGN, UUID(org_id), UUID(campaign_id), defer_seconds=delay)
+    log.info("campaign_run", campaign_id=campaign_id, outcome=outcome)
+    return outcome
+
+
 async def sweep_mail(ctx: dict[str, Any]) -> None:
-    """Mailboxes due for a sync and emails due to be sent (new, retried, or left by a dead worker)."""
+    """Mailboxes due for a sync, emails due to be sent (new, retried, or left by a dead worker), scheduled
+    campaigns whose time came, and sending ones (their job may have died with a worker)."""
     async with ctx["db"].across_orgs() as session:
         boxes, emails = await mail.due_mailboxes(session), await mail.due_emails(session)
+        scheduled, sending = await campaigns.due(session)
+    for campaign in scheduled:
+        async with ctx["db"].for_org(campaign.org_id) as session:
+            fresh = await session.get(type(campaign), (campaign.org_id, campaign.id), with_for_update=True)
+            if fresh is not None and fresh.status == "scheduled":
+                before = campaign_service.CAMPAIGN.dump(fresh)
+                await campaign_service.start(session, fresh)
+                await campaign_service.CAMPAIGN.updated(session, None, fresh, before)
+            new = committed_event_ids(session)
+            started = campaign_service.committed_campaign_ids(session)
+        await queue.dispatch_events(ctx["redis"], new)
+        sending += started
+    for org_id, campaign_id in sending:
+        await queue.mail_job(ctx["redis"], queue.SEND_CAMPAIGN, org_id, campaign_id)
     for org_id, mailbox_id in boxes:
         await queue.mail_job(ctx["redis"], queue.SYNC_MAILBOX, org_id, mailbox_id)
     for org_id, email_id in emails:

@@ -13,6 +13,7 @@ from uuid import UUID
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.campaigns.service import committed_campaign_ids
 from app.domain.events.service import committed_event_ids
 from app.domain.imports.service import committed_import_ids
 from app.domain.mail.service import committed_mail_jobs
@@ -24,6 +25,7 @@ DELIVER = "deliver_webhook"
 IMPORT = "run_import"
 SYNC_MAILBOX = "sync_mailbox"
 SEND_EMAIL = "send_email"
+SEND_CAMPAIGN = "send_campaign"
 
 
 DISPATCH_BATCH = 100
@@ -64,7 +66,7 @@ async def run_import(redis: ArqRedis, org_id: UUID, import_id: UUID, part: int =
 
 async def mail_job(redis: ArqRedis, name: str, org_id: UUID, record_id: UUID, defer_seconds: float | None = None) -> None:
     """`sync_mailbox` or `send_email` for one mailbox or email (the job id dedupes a queued or running one)."""
-    assert name in (SYNC_MAILBOX, SEND_EMAIL)
+    assert name in (SYNC_MAILBOX, SEND_EMAIL, SEND_CAMPAIGN)
     await redis.enqueue_job(name, str(org_id), str(record_id), _job_id=f"{name}:{record_id}", _defer_by=defer_seconds)
 
 
@@ -76,6 +78,7 @@ def hand_over(redis: ArqRedis | None, session: AsyncSession, limit_seconds: floa
     wait. If Redis is down they stay pending in the database and the sweeper picks them up."""
     events, deliveries = committed_event_ids(session), committed_delivery_ids(session)
     imports, mail = committed_import_ids(session), committed_mail_jobs(session)
+    mail += [(SEND_CAMPAIGN, org_id, campaign_id) for org_id, campaign_id in committed_campaign_ids(session)]
     if redis is None or not (events or deliveries or imports or mail):
         return
 

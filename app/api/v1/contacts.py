@@ -5,7 +5,7 @@ import orjson
 from fastapi import Query
 from sqlalchemy import ColumnElement
 
-from app.api.deps import AnyCaller, SessionDep, require
+from app.api.deps import AnyCaller, SessionDep, SettingsDep, require
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.records import JSONBytes, record_routes
 from app.api.routing import Router
@@ -53,9 +53,9 @@ async def export_contact(record_id: UUID, session: SessionDep,
     """One JSON object with the contact and every linked record the caller may read, each as its own GET returns
     it, soft-deleted ones included: `activities` (of the contact and of its leads), `deals`, `leads` (linked to
     the contact, e.g. the lead it was converted from), `submissions` (form submissions of the contact and its
-    leads) and `events` (of all of these, oldest first, as the changes feed shows them). `emails`, `calls` and
-    `files` are always `[]` for now: those areas are not stored yet. Needs `contacts:read`, and also
-    `activities:read`, `deals:read`, `leads:read` and `changes:read` (403 naming the missing scope)."""
+    leads), `emails` (mail linked to the contact or its leads) and `events` (of all of these, oldest first, as the
+    changes feed shows them). `calls` and `files` are always `[]` for now: those areas are not stored yet. Needs `contacts:read`, and also
+    `activities:read`, `deals:read`, `leads:read`, `changes:read` and `mail:read` (403 naming the missing scope)."""
     for scope in privacy.EXPORT_SCOPES:
         if not who.allows(scope):
             raise Forbidden(f"An export also reads other areas: this caller lacks {scope!r}", required_scope=scope)
@@ -64,15 +64,16 @@ async def export_contact(record_id: UUID, session: SessionDep,
 
 @router.post("/{record_id}/erase", status_code=202, response_model=ErasureResult, operation_id="eraseContact",
              summary="Erase a contact's personal data (GDPR)", responses={**AUTHED, **NOT_FOUND})
-async def erase_contact(record_id: UUID, session: SessionDep,
+async def erase_contact(record_id: UUID, session: SessionDep, settings: SettingsDep,
                         who: Annotated[Principal, require("contacts:write", Role.admin)]) -> JSONBytes:
     """Admins only. Removes the person's personal data from the contact, the leads linked to it, the activities
     and form submissions of both, and from the payloads of their events (the changes feed and the webhook
-    history, including deliveries still to be sent); the person's name, email and phone are cut out of linked
+    history, including deliveries still to be sent) and from their mail (subject, bodies, attachments and their
+    address); the person's name, email and phone are cut out of linked
     deals' titles and of notifications. Ids, timestamps, owners, statuses, deal values and stages stay, so
     reports and counts are unchanged. The contact stays as an anonymised, deleted tombstone (GET → 404; it is
     never restored) and a `contact.erased` event tells sync clients to drop what they hold about the person.
     The work is done when the response comes (in the request's transaction); 202 because copies outside this
     service (webhook receivers, backups) are not under its control. Calling it again changes nothing."""
-    result = await privacy.erase(session, who, record_id)
+    result = await privacy.erase(session, who, record_id, settings)
     return JSONBytes(ErasureResult.model_validate(result).model_dump_json().encode(), status_code=202)

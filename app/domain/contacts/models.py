@@ -15,6 +15,8 @@ PERSON_SEARCH = (
 )
 
 
+NO_CONSENT = {"email": "unknown", "sms": "unknown"}  # neither given nor refused
+
 class Contact(SalesRecord, Base):
     __tablename__ = "contacts"
     __table_args__ = (
@@ -46,6 +48,8 @@ class Contact(SalesRecord, Base):
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
     source: Mapped[str | None] = mapped_column(String(64))
     utm: Mapped[dict | None] = mapped_column(JSONB)
+    consent: Mapped[dict[str, str]] = mapped_column(
+        JSONB, default=lambda: dict(NO_CONSENT), server_default='{"email": "unknown", "sms": "unknown"}')
     birthday: Mapped[date | None] = mapped_column(Date)
     address: Mapped[dict | None] = mapped_column(JSONB)
     external_ids: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -13,6 +13,7 @@ from app.domain.schemas import (
     Email,
     ExternalId,
     InputModel,
+    ReadModel,
     RecordRead,
     Source,
     Tag,
@@ -24,6 +25,21 @@ PersonName = Annotated[str, Field(max_length=100)]
 Phone = Annotated[str, Field(max_length=40, examples=["+49 30 1234567"], description="normalised to E.164")]
 Tags = Annotated[list[Tag], Field(max_length=50)]
 ExternalIds = Annotated[list[ExternalId], Field(max_length=MAX_EXTERNAL_IDS)]
+
+
+ConsentState = Literal["subscribed", "unsubscribed", "unknown"]
+
+
+class Consent(InputModel):
+    """May the person be sent marketing by email and by SMS: every campaign skips `unsubscribed`."""
+
+    email: ConsentState | None = None
+    sms: ConsentState | None = None
+
+
+class ConsentRead(ReadModel):
+    email: ConsentState
+    sms: ConsentState
 
 
 class ContactCreate(InputModel):
@@ -47,6 +63,7 @@ class ContactCreate(InputModel):
     external_ids: ExternalIds = Field(default_factory=list)
     owner_id: UUID | None = Field(None, description="default: the caller (for API keys, the key's creator)")
     custom_fields: CustomFieldValues = Field(default_factory=dict)
+    consent: Consent | None = Field(None, description="default: unknown for both channels")
 
 
 class ContactUpdate(InputModel):
@@ -66,6 +83,7 @@ class ContactUpdate(InputModel):
     external_ids: ExternalIds | None = None
     owner_id: UUID | None = None
     custom_fields: CustomFieldValues | None = None
+    consent: Consent | None = Field(None, description="merged channel by channel; null resets both to unknown")
 
 
 class ContactRead(RecordRead):
@@ -81,3 +99,4 @@ class ContactRead(RecordRead):
     birthday: date | None
     address: dict[str, str | None] | None
     external_ids: list[dict[str, str]]
+    consent: ConsentRead = Field(default_factory=lambda: ConsentRead(email="unknown", sms="unknown"))

@@ -27,6 +27,10 @@ OTHER: dict[str, str] = {
     "import.finished": "an import ended",
     "email.received": "mail synced from a mailbox (INBOX, or Sent for mail sent from another client)",
     "email.sent": "an email sent through POST /v1/emails was accepted by the mailbox's SMTP server",
+    "campaign.started": "a campaign began sending: its recipients are written (data.object.stats)",
+    "campaign.sent": "no recipient of the campaign is queued any more",
+    "campaign.cancelled": "a campaign was cancelled; its queued recipients were skipped",
+    "contact.unsubscribed": "the contact unsubscribed through a campaign's link (data.channel, data.campaign_id)",
     "email.failed": "an email could not be sent (the SMTP server refused it, or every retry failed): data.object.error",
 }
 

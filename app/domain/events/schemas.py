@@ -40,7 +40,10 @@ _SLA_BREACHED: dict[str, Any] = {
              "assignee_id": (UUID | None, Field(None, description="`lead.sla_breached`: the task's assignee"))}
 _EXTRA: dict[str, dict[str, Any]] = {
     "webhook": {"reason": (str | None, Field(None, description="`webhook.disabled`: why"))},
-    "lead": _SLA_BREACHED, "contact": _SLA_BREACHED,  # the form's record: a lead, or a known contact
+    "lead": _SLA_BREACHED,
+    "contact": {**_SLA_BREACHED,  # the form's record: a lead, or a known contact
+                "channel": (str | None, Field(None, description="`contact.unsubscribed`: email or sms")),
+                "campaign_id": (UUID | None, Field(None, description="`contact.unsubscribed`: through which"))},
 }
 # What `data.object` may be beyond the kind's own read model.
 _OTHER_OBJECTS: dict[str, tuple[Any, ...]] = {"form": (SubmissionRead,)}  # form.submitted: the submission

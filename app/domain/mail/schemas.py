@@ -75,8 +75,8 @@ class MailboxCreate(InputModel):
 
     @model_validator(mode="after")
     def _credentials(self) -> MailboxCreate:
-        if self.auth == "oauth2" and self.oauth is None:
-            raise ValueError("auth oauth2 needs oauth {provider, client_id, client_secret, refresh_token}")
+        if self.auth == "oauth2":  # the contract's field; the token refresh is not built yet
+            raise ValueError("auth oauth2 (XOAUTH2) is not supported yet: use an app password (auth: password)")
         if self.auth == "password" and self.imap.password is None:
             raise ValueError("auth password needs imap.password")
         return self

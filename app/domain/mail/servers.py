@@ -7,10 +7,11 @@ import asyncio
 import re
 import socket
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import parseaddr
 from typing import Any
 
 import aioimaplib
@@ -242,3 +243,68 @@ async def send(smtp: dict[str, Any], creds: Credentials | None, message: EmailMe
             await client.quit()
         except Exception:  # noqa: BLE001, S110
             pass
+
+
+@asynccontextmanager
+async def smtp_session(smtp: dict[str, Any], creds: Credentials | None, seconds: float,
+                       allow_private: bool) -> AsyncIterator[aiosmtplib.SMTP]:
+    """One connection, logged in, for many messages (a campaign's chunk)."""
+    await _allowed(smtp["host"], smtp["port"], allow_private)
+    client = _smtp(smtp, seconds)
+    try:
+        await client.connect()
+    except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as exc:
+        raise _connect_error(exc) from exc
+    try:
+        await _smtp_login(client, creds)
+        yield client
+    finally:
+        try:
+            await client.quit()
+        except Exception:  # noqa: BLE001, S110
+            pass
+
+
+async def send_recorded(client: aiosmtplib.SMTP, message: EmailMessage, recipient: str,
+                        record: Callable[[], Awaitable[None]], seconds: float) -> None:
+    """Send one message so that it goes at most once whatever happens to this process, and at least once
+    if it is run again after a crash: the whole message is written but its final `.` (the point at which the
+    server takes responsibility for it) is held back until `record` has committed it as sent. Dying before
+    the commit leaves the server with an unfinished message, which it drops with the connection; dying after
+    it, the message completes as soon as the `.` is out. A server refusing the end of the data still raises
+    (the caller then records the failure).
+
+    Uses aiosmtplib's protocol for the DATA exchange (pinned in the lock file)."""
+    from aiosmtplib.email import flatten_message
+    from aiosmtplib.protocol import PERIOD_REGEX
+
+    try:
+        sender = parseaddr(str(message["From"]))[1]
+        response = await client.mail(sender, timeout=seconds)
+        response = await client.rcpt(recipient, timeout=seconds)
+        protocol = client.protocol
+        assert protocol is not None and protocol._command_lock is not None
+        body = flatten_message(message)
+        body = PERIOD_REGEX.sub(b"..", body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        async with protocol._command_lock:
+            protocol._response_pending = True
+            protocol.write(b"DATA\r\n")
+            response = await protocol.read_response(timeout=seconds)
+            if response.code != 354:
+                raise MailServerError("rejected" if response.code >= 500 else "unreachable",
+                                      f"{response.code} {response.message}")
+            protocol.write(body)
+            await record()
+            protocol._response_pending = True
+            protocol.write(b".\r\n")
+            response = await protocol.read_response(timeout=seconds)
+        if response.code != 250:
+            raise MailServerError("rejected" if response.code >= 500 else "unreachable",
+                                  f"{response.code} {response.message}")
+    except aiosmtplib.SMTPResponseException as exc:
+        raise MailServerError("rejected" if 500 <= exc.code < 600 else "unreachable",
+                              f"{exc.code} {exc.message}") from exc
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+        raise MailServerError(_kind_of(exc), str(exc)) from exc

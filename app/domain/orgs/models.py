@@ -25,4 +25,5 @@ class Org(Timestamps, Versioned, Base):
     default_currency: Mapped[str] = mapped_column(String(3), default="EUR", server_default="EUR")
     record_visibility: Mapped[str] = mapped_column(String(8), default="all", server_default="all")
     password_max_age_days: Mapped[int | None] = mapped_column(Integer)  # None: passwords never expire
+    max_marketing_per_week: Mapped[int | None] = mapped_column(Integer)  # None: no cap on campaign mail
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)

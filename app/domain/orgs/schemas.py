@@ -40,6 +40,8 @@ class OrgRead(ReadModel):
     record_visibility: RecordVisibility
     password_max_age_days: int | None = Field(description="passwords older than this many days must be changed; "
                                                           "null = never")
+    max_marketing_per_week: int | None = Field(None, description="campaign messages a contact may get in 7 days; "
+                                                                 "null = no cap")
     created_at: datetime
     updated_at: datetime
     version: int
@@ -58,3 +60,4 @@ class OrgUpdate(InputModel):
     default_currency: Currency | None = None
     record_visibility: RecordVisibility | None = None
     password_max_age_days: int | None = Field(None, ge=1, le=3650, description="null = passwords never expire")
+    max_marketing_per_week: int | None = Field(None, ge=1, le=1000, description="null = no cap on campaign mail")

@@ -30,7 +30,7 @@ async def get(session: AsyncSession, org_id: UUID) -> Org:
     return org
 
 
-CLEARABLE = frozenset({"default_phone_region", "password_max_age_days"})
+CLEARABLE = frozenset({"default_phone_region", "password_max_age_days", "max_marketing_per_week"})
 
 
 async def update(session: AsyncSession, org_id: UUID, patch: OrgUpdate, expected_version: int | None,

@@ -12,6 +12,7 @@ from app.domain.deals.schemas import DealRead
 from app.domain.events.schemas import Envelope
 from app.domain.forms.schemas import SubmissionRead
 from app.domain.leads.schemas import LeadRead
+from app.domain.mail.schemas import EmailRead
 
 NOT_YET_STORED = "always [] for now: this area is not stored yet (arrives with mail, telephony and files)"
 
@@ -25,7 +26,7 @@ class ContactExport(BaseModel):
     leads: list[LeadRead] = Field(description="leads linked to the contact (e.g. converted into it)")
     submissions: list[SubmissionRead] = Field(description="form submissions of the contact and its leads")
     events: list[Envelope] = Field(description="the events of all of the above, oldest first")
-    emails: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
+    emails: list[EmailRead] = Field(description="mail linked to the contact or its leads (needs `mail:read`)")
     calls: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
     files: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
     exported_at: datetime
@@ -39,6 +40,8 @@ class ErasureCounts(BaseModel):
     events: int = Field(description="event payloads scrubbed (the changes feed and webhook history)")
     webhook_deliveries: int
     notifications: int
+    emails: int = Field(0, description="emails whose subject, bodies, attachments and the person's addresses "
+                                      "were erased")
 
 
 class ErasureResult(BaseModel):

@@ -58,9 +58,12 @@ from app.domain.forms.models import FormSubmission
 from app.domain.forms.schemas import SubmissionRead
 from app.domain.imports.models import ImportKey
 from app.domain.leads.models import Lead
+from app.domain.mail.models import Email
+from app.domain.mail.sync import file_path
 from app.domain.notifications.models import Notification
 from app.domain.records import Kind
 from app.domain.webhooks.service import envelope
+from app.settings import Settings
 
 ERASED = "(erased)"
 
@@ -77,12 +80,13 @@ SUBMISSION_BLANK: dict[str, Any] = {
 NOTIFICATION_BLANK: dict[str, Any] = {"title": ERASED}
 
 CONTACT: Kind[Contact] = Kind.of(kinds.CONTACT)
+EMAIL = Kind.of(kinds.EMAIL)
 LEAD = Kind.of(kinds.LEAD)
 ACTIVITY = Kind.of(kinds.ACTIVITY)
 DEAL = Kind.of(kinds.DEAL)
 
 # The areas an export reads besides the contact: the caller must be allowed to read each of them.
-EXPORT_SCOPES = ("activities:read", "deals:read", "leads:read", "changes:read")
+EXPORT_SCOPES = ("activities:read", "deals:read", "leads:read", "changes:read", "mail:read")
 
 # Webhook deliveries are copies of the events: they take the scrubbed `data` (also those still to be sent).
 _COPY_SCRUBBED = text(
@@ -112,9 +116,11 @@ async def export(session: AsyncSession, who: Principal, contact_id: UUID) -> dic
     submissions = list(await session.scalars(
         select(FormSubmission).where(FormSubmission.org_id == who.org_id, _submissions_of(contact.id, lead_ids))
         .order_by(FormSubmission.received_at, FormSubmission.id)))
+    mail = list(await session.scalars(EMAIL.readable(who, include_deleted=True)
+                                      .where(_emails_of(contact.id, lead_ids)).order_by(Email.sent_at, Email.id)))
     found = await session.scalars(_events_statement(
         who.org_id, contact.id, lead_ids, [a.id for a in activities], [d.id for d in deals], [],
-        submissions).order_by(Event.occurred_at, Event.id))
+        submissions, [e.id for e in mail]).order_by(Event.occurred_at, Event.id))
     await audit.record(session, who, "export", "contact", contact.id)
     return {
         "contact": CONTACT.dump(contact),
@@ -123,7 +129,7 @@ async def export(session: AsyncSession, who: Principal, contact_id: UUID) -> dic
         "leads": [LEAD.dump(x) for x in leads],
         "submissions": [SubmissionRead.model_validate(s).model_dump(mode="json") for s in submissions],
         "events": [envelope(e) for e in found],
-        "emails": [], "calls": [], "files": [],
+        "emails": [EMAIL.dump(e) for e in mail], "calls": [], "files": [],
         "exported_at": datetime.now(UTC).isoformat(),
     }
 
@@ -137,8 +143,14 @@ def _submissions_of(contact_id: UUID, lead_ids: list[UUID]) -> Any:
                FormSubmission.lead_id.in_(lead_ids) if lead_ids else false())
 
 
+def _emails_of(contact_id: UUID, lead_ids: list[UUID]) -> Any:
+    """Mail linked to the contact or to one of its leads (the GIN indexes on the id arrays)."""
+    return or_(Email.contact_ids.contains([contact_id]), Email.lead_ids.overlap(lead_ids) if lead_ids else false())
+
+
 def _events_statement(org_id: UUID, contact_id: UUID, lead_ids: list[UUID], activity_ids: list[UUID],
-                      deal_ids: list[UUID], notification_ids: list[UUID], submissions: list[Any]) -> Any:
+                      deal_ids: list[UUID], notification_ids: list[UUID], submissions: list[Any],
+                      email_ids: list[UUID] | None = None) -> Any:
     """The events of these records: each branch is served by the (org_id, object_type, object_id) index."""
     def of(object_type: str, ids: list[UUID]) -> Any:
         return and_(Event.object_type == object_type, Event.object_id.in_(ids)) if ids else false()
@@ -149,7 +161,7 @@ def _events_statement(org_id: UUID, contact_id: UUID, lead_ids: list[UUID], acti
                      Event.data["object"]["id"].astext == _any(submission_ids)) if submissions else false()
     return select(Event).where(Event.org_id == org_id, or_(
         of("contact", [contact_id]), of("lead", lead_ids), of("activity", activity_ids), of("deal", deal_ids),
-        of("notification", notification_ids), submitted))
+        of("notification", notification_ids), of("email", email_ids or []), submitted))
 
 
 def _any(values: list[str]) -> Any:
@@ -200,7 +212,34 @@ def scrub_event(data: dict[str, Any], object_id: UUID, blanks: dict[str, dict[st
     return out
 
 
-async def erase(session: AsyncSession, actor: Principal, contact_id: UUID) -> dict[str, Any]:
+async def _erase_mail(session: AsyncSession, settings: Settings | None, org_id: UUID, contact_id: UUID,
+                      lead_ids: list[UUID], addresses: set[str]) -> dict[str, dict[str, Any]]:
+    """The person's mail: subject and bodies erased, attachments deleted (files too), the person's addresses
+    and links removed; the other participants, dates and threads stay. -> each email's blank (its read model's
+    names), for scrubbing its events."""
+    blanks: dict[str, dict[str, Any]] = {}
+    for email in await session.scalars(select(Email).where(Email.org_id == org_id, _emails_of(contact_id, lead_ids))
+                                       .with_for_update()):
+        if settings is not None:
+            for attachment in email.attachments or []:
+                file_path(settings, org_id, UUID(attachment["file_id"])).unlink(missing_ok=True)
+        if email.from_address in addresses:
+            email.from_address, email.from_name = "", None
+        email.to_addresses = [a for a in email.to_addresses if a not in addresses]
+        email.cc_addresses = [a for a in email.cc_addresses if a not in addresses]
+        email.contact_ids = [c for c in email.contact_ids if c != contact_id]
+        email.lead_ids = [x for x in email.lead_ids if x not in lead_ids]
+        email.subject, email.body_text, email.body_html, email.attachments = ERASED, None, None, []
+        blanks[str(email.id)] = {"subject": ERASED, "text": None, "html": None, "attachments": [],
+                                 "from": email.from_address, "from_name": email.from_name, "to": email.to_addresses,
+                                 "cc": email.cc_addresses, "contact_ids": [str(c) for c in email.contact_ids],
+                                 "lead_ids": [str(x) for x in email.lead_ids]}
+    await session.flush()
+    return blanks
+
+
+async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
+                settings: Settings | None = None) -> dict[str, Any]:
     """Remove the person's personal data (see the module's doc). The contact is one `actor` may read (deleted
     or not), else 404; erasing an erased contact again changes nothing."""
     contact = await CONTACT.get(session, actor, contact_id, include_deleted=True)
@@ -210,7 +249,7 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID) -> di
     await session.refresh(contact, with_for_update=True)
     org_id = contact.org_id
     counts = dict.fromkeys(("activities", "leads", "submissions", "deals", "events", "webhook_deliveries",
-                            "notifications"), 0)
+                            "notifications", "emails"), 0)
     if contact.erased_at is not None:
         return {"id": contact.id, "status": "erased", "erased_at": contact.erased_at, "counts": counts}
 
@@ -244,6 +283,7 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID) -> di
     submissions = list((await session.execute(
         update(FormSubmission).where(FormSubmission.org_id == org_id, _submissions_of(contact.id, lead_ids))
         .values(**SUBMISSION_BLANK).returning(FormSubmission.id, FormSubmission.form_id))).all())
+    mail = await _erase_mail(session, settings, org_id, contact.id, lead_ids, emails)
     retitled = []
     for deal in await session.scalars(select(Deal).where(Deal.org_id == org_id, Deal.contact_id == contact.id)
                                       .with_for_update()):
@@ -274,10 +314,12 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID) -> di
     blanks.update({str(a.id): ACTIVITY_BLANK for a in activities})
     blanks.update({str(s.id): SUBMISSION_BLANK for s in submissions})
     blanks.update({str(n): NOTIFICATION_BLANK for n in notifications})
+    blanks.update(mail)
     changed: list[UUID] = []
     deal_ids = list(await session.scalars(select(Deal.id).where(Deal.org_id == org_id, Deal.contact_id == contact.id)))
     for event in await session.scalars(_events_statement(org_id, contact.id, lead_ids, [a.id for a in activities],
-                                                         deal_ids, notifications, submissions).with_for_update()):
+                                                         deal_ids, notifications, submissions,
+                                                         [UUID(i) for i in mail]).with_for_update()):
         data = scrub_event(event.data, event.object_id, blanks, redact)
         if data != event.data:
             event.data = data
@@ -302,5 +344,6 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID) -> di
         ("contact.erased", "contact", contact.id, contact.version, {"object": CONTACT.dump(contact)}),
     ])
     counts.update(activities=len(activities), leads=len(leads), submissions=len(submissions), deals=len(retitled),
-                  events=len(changed), webhook_deliveries=deliveries, notifications=len(notifications))
+                  events=len(changed), webhook_deliveries=deliveries, notifications=len(notifications),
+                  emails=len(mail))
     return {"id": contact.id, "status": "erased", "erased_at": now, "counts": counts}

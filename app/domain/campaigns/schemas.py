@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import Field, model_validator
+
+from app.domain.schemas import InputModel, Instant, Name, ReadModel, Source, Tag
+
+
+class SegmentFilter(InputModel):
+    """The list filters of `GET /v1/contacts` (or `/v1/leads`), saved."""
+
+    q: Annotated[str, Field(max_length=200)] | None = None
+    owner_id: UUID | None = None
+    created_after: Instant | None = None
+    created_before: Instant | None = None
+    updated_since: Instant | None = None
+    source: Source | None = None
+    tags: Annotated[list[Tag], Field(max_length=20)] | None = Field(None, description="contacts: having all these")
+    company_id: UUID | None = Field(None, description="contacts of this company")
+    status: Literal["new", "working", "qualified", "disqualified", "converted"] | None = Field(
+        None, description="leads in this status")
+    cf: Annotated[dict[str, str], Field(max_length=20)] = Field(
+        default_factory=dict, description="custom fields, as `cf.<key>=<value>` in the list")
+
+
+class SegmentCreate(InputModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "name": "VIP customers", "object": "contact", "filter": {"tags": ["vip"], "source": "referral"}}]}}
+
+    name: Name
+    object: Literal["contact", "lead"] = "contact"
+    filter: SegmentFilter = Field(default_factory=SegmentFilter)
+
+    @model_validator(mode="after")
+    def _fits_object(self) -> SegmentCreate:
+        if self.object == "lead" and (self.filter.tags or self.filter.company_id):
+            raise ValueError("tags and company_id filter contacts, not leads")
+        if self.object == "contact" and self.filter.status:
+            raise ValueError("status filters leads, not contacts")
+        return self
+
+
+class SegmentUpdate(InputModel):
+    name: Name | None = None
+    filter: SegmentFilter | None = None
+
+
+class SegmentRead(ReadModel):
+    id: UUID
+    name: str
+    object: Literal["contact", "lead"]
+    filter: SegmentFilter
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class SegmentCount(ReadModel):
+    count: int
+
+
+class CampaignCreate(InputModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "name": "Spring offer", "channel": "email", "template_id": "0190a8f4-6c2e-7d4b-9a1f-3e5b2c7d8e90",
+        "segment_id": "0190a8f4-6c2e-7d4b-9a1f-3e5b2c7d8e91", "mailbox_id": "0190a8f4-6c2e-7d4b-9a1f-3e5b2c7d8e92"}]}}
+
+    name: Name
+    channel: Literal["email"] = Field("email", description="email (SMS campaigns arrive with the SMS gateway)")
+    template_id: UUID
+    segment_id: UUID
+    mailbox_id: UUID
+    send_at: Instant | None = Field(None, description="`send` before this time schedules it")
+
+
+class CampaignUpdate(InputModel):
+    name: Name | None = None
+    template_id: UUID | None = None
+    segment_id: UUID | None = None
+    mailbox_id: UUID | None = None
+    send_at: Instant | None = None
+
+
+class CampaignStats(ReadModel):
+    recipients: int
+    queued: int
+    sent: int
+    failed: int
+    skipped: int
+    unsubscribed: int
+    replied: int
+
+
+class CampaignRead(ReadModel):
+    id: UUID
+    name: str
+    channel: Literal["email", "sms"]
+    template_id: UUID
+    segment_id: UUID
+    mailbox_id: UUID | None
+    send_at: datetime | None
+    status: Literal["draft", "scheduled", "sending", "paused", "sent", "cancelled"]
+    started_at: datetime | None
+    finished_at: datetime | None
+    stats: CampaignStats = Field(default_factory=lambda: CampaignStats(
+        recipients=0, queued=0, sent=0, failed=0, skipped=0, unsubscribed=0, replied=0))
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class RecipientRead(ReadModel):
+    id: UUID
+    contact_id: UUID
+    address: str | None
+    status: Literal["queued", "sent", "failed", "skipped"]
+    reason: str | None
+    sent_at: datetime | None
+    message_id: str | None

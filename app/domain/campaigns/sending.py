@@ -1,0 +1,198 @@
+"""The worker's side of a campaign: recipients are claimed in chunks (FOR UPDATE SKIP LOCKED, with a lease, so
+several workers share a campaign without overlap), each message rendered for its contact and sent over one
+SMTP connection per chunk at the mailbox's `rate_per_minute`.
+
+Exactly one message per recipient: a recipient is recorded `sent` (in its own committed transaction) after
+its whole message is written to the server and before the final `.` that makes the server accept it
+(`servers.send_recorded`). A worker killed before that commit leaves a `queued` row whose claim expires and
+an unfinished message the server drops; killed after it, the message is complete as soon as the `.` is out.
+A recorded row is never sent again, and a row cancelled meanwhile is not recorded, hence not sent."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import Database
+from app.domain.campaigns import service
+from app.domain.campaigns.models import Campaign, Recipient
+from app.domain.errors import CRMError
+from app.domain.events import service as events
+from app.domain.mail import servers
+from app.domain.mail import service as mail
+from app.domain.mail.models import Mailbox
+from app.domain.templates import service as templates
+from app.logging import log
+from app.settings import Settings
+
+CHUNK = 50
+
+
+class Cancelled(Exception):
+    """The recipient is no longer queued (the campaign was cancelled): its message must not complete."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def public_base(settings: Settings) -> str:
+    return (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+
+
+async def _claim(session: AsyncSession, org_id: UUID, campaign_id: UUID, lease_seconds: float) -> list[Recipient]:
+    now = _now()
+    due = (select(Recipient.id).where(
+        Recipient.org_id == org_id, Recipient.campaign_id == campaign_id, Recipient.status == "queued",
+        (Recipient.claimed_until.is_(None)) | (Recipient.claimed_until < now))
+        .order_by(Recipient.id).limit(CHUNK).with_for_update(skip_locked=True))
+    return list((await session.scalars(
+        update(Recipient).where(Recipient.org_id == org_id, Recipient.id.in_(due.scalar_subquery()))
+        .values(claimed_until=now + timedelta(seconds=lease_seconds), attempts=Recipient.attempts + 1)
+        .returning(Recipient).execution_options(synchronize_session=False))).all())
+
+
+async def run(db: Database, settings: Settings, org_id: UUID, campaign_id: UUID,
+              budget_seconds: float) -> tuple[str, list[tuple[UUID, UUID]]]:
+    """Send chunks until none is left or the budget is spent. -> (`sent` | `more` | `retry` | `idle`, events)."""
+    started = time.monotonic()
+    written: list[tuple[UUID, UUID]] = []
+    while time.monotonic() - started < budget_seconds:
+        async with db.for_org(org_id) as session:
+            campaign = await session.scalar(select(Campaign).where(Campaign.org_id == org_id,
+                                                                   Campaign.id == campaign_id))
+            if campaign is None or campaign.status != "sending":
+                return "idle", written
+            box = await session.scalar(select(Mailbox).where(Mailbox.org_id == org_id,
+                                                             Mailbox.id == campaign.mailbox_id))
+            if box is None:
+                return "idle", written
+            # the lease covers sending the chunk at the mailbox's rate; a dead worker's chunk is free soon after
+            lease = CHUNK * 60.0 / max(box.rate_per_minute, 1) + 2 * settings.mail_timeout_seconds + 5
+            claimed = await _claim(session, org_id, campaign_id, lease)
+            if not claimed:
+                left = await session.scalar(select(Recipient.id).where(
+                    Recipient.org_id == org_id, Recipient.campaign_id == campaign_id,
+                    Recipient.status == "queued").limit(1))
+                if left is None:
+                    await _finish(session, campaign)
+                    written += events.committed_event_ids(session)
+                    return "sent", written
+                return "waiting", written  # claimed by another worker (or a dead one: its lease expires)
+        if box.deleted_at is not None:
+            await _fail_all(db, org_id, claimed, "the campaign's mailbox was deleted")
+            continue
+        outcome = await _send_chunk(db, settings, campaign, box, claimed)
+        if outcome == "retry":
+            return "retry", written
+    return "more", written
+
+
+async def _finish(session: AsyncSession, campaign: Campaign) -> None:
+    before = service.CAMPAIGN.dump(campaign)
+    campaign.status, campaign.finished_at = "sent", _now()
+    updated = await service.CAMPAIGN.updated(session, None, campaign, before)
+    await events.emit(session, None, "campaign.sent", "campaign", campaign.id, campaign.org_id,
+                      {"object": (await service.dump_campaigns(session, [updated]))[0]}, updated.version)
+
+
+async def _fail_all(db: Database, org_id: UUID, rows: list[Recipient], reason: str) -> None:
+    async with db.for_org(org_id) as session:
+        await session.execute(update(Recipient).where(
+            Recipient.org_id == org_id, Recipient.id.in_([r.id for r in rows]), Recipient.status == "queued")
+            .values(status="failed", reason=reason[:300], claimed_until=None))
+
+
+def _message(box: Mailbox, recipient: Recipient, rendered: dict[str, Any], unsubscribe_url: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = box.email
+    message["To"] = recipient.address or ""
+    message["Subject"] = rendered["subject"] or ""
+    message["Date"] = format_datetime(_now())
+    message["Message-ID"] = f"<{recipient.id}@{box.email.rpartition('@')[2]}>"
+    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
+    message.set_content(rendered["text"] or "")
+    if rendered["html"]:
+        message.add_alternative(rendered["html"], subtype="html")
+    return message
+
+
+async def _send_chunk(db: Database, settings: Settings, campaign: Campaign, box: Mailbox,
+                      claimed: list[Recipient]) -> str:
+    """-> `done`, or `retry` when the SMTP server failed for the whole chunk (the rest stays queued)."""
+    org_id, pause = campaign.org_id, 60.0 / max(box.rate_per_minute, 1)
+    prepared = []
+    async with db.for_org(org_id) as session:
+        for r in claimed:
+            url = f"{public_base(settings)}/v1/public/unsubscribe/{service.unsubscribe_token(settings, org_id, r.id)}"
+            try:
+                rendered = await templates.render_for(session, org_id, campaign.template_id, r.contact_id,
+                                                      campaign.created_by, url)
+            except CRMError as exc:
+                prepared.append((r, None, f"cannot render: {exc}"))
+                continue
+            prepared.append((r, _message(box, r, rendered, url), None))
+    try:
+        async with servers.smtp_session(box.smtp, mail.credentials(settings, box, "smtp"),
+                                        settings.mail_timeout_seconds, settings.allow_private_networks) as client:
+            for r, message, problem in prepared:
+                if message is None:
+                    await _record(db, org_id, r.id, "failed", problem)
+                    continue
+                began = time.monotonic()
+                try:
+                    await servers.send_recorded(client, message, r.address or "",
+                                                lambda r=r, m=message: _record(db, org_id, r.id, "sent", None,
+                                                                               m["Message-ID"]),
+                                                settings.mail_timeout_seconds)
+                except Cancelled:  # the campaign was cancelled: drop the unfinished message with the connection
+                    client.close()
+                    return "done"
+                except servers.MailServerError as exc:
+                    if exc.permanent:
+                        await _record(db, org_id, r.id, "failed", f"{exc.kind}: {exc.detail}", force=True)
+                        continue
+                    raise
+                await asyncio.sleep(max(0.0, pause - (time.monotonic() - began)))
+    except servers.MailServerError as exc:
+        log.warning("campaign_chunk_failed", campaign_id=str(campaign.id), error=exc.kind, detail=exc.detail[:200])
+        async with db.for_org(org_id) as session:  # what was not recorded goes back to the queue
+            await session.execute(update(Recipient).where(
+                Recipient.org_id == org_id, Recipient.id.in_([r.id for r in claimed]), Recipient.status == "queued")
+                .values(claimed_until=None, reason=f"retrying: {exc.kind}: {exc.detail}"[:300]))
+        return "retry"
+    return "done"
+
+
+async def _record(db: Database, org_id: UUID, recipient_id: UUID, status: str, reason: str | None,
+                  message_id: str | None = None, force: bool = False) -> None:
+    """The recipient's outcome, committed. `sent` only for a row still queued (not cancelled meanwhile);
+    `force`: a refusal after the row was recorded as sent (the server refused the end of the data)."""
+    async with db.for_org(org_id) as session:
+        allowed = ("queued", "sent") if force else ("queued",)
+        result = await session.execute(update(Recipient).where(
+            Recipient.org_id == org_id, Recipient.id == recipient_id, Recipient.status.in_(allowed))
+            .values(status=status, reason=reason and reason[:300], claimed_until=None,
+                    **({"sent_at": _now(), "message_id": message_id} if status == "sent" else {})))
+        if result.rowcount == 0 and status == "sent":
+            raise Cancelled()
+
+
+async def due(session: AsyncSession) -> tuple[list[Campaign], list[tuple[UUID, UUID]]]:
+    """Scheduled campaigns whose time came (to start), and sending ones (a worker may have died)."""
+    now = _now()
+    scheduled = list((await session.scalars(select(Campaign).where(
+        Campaign.status == "scheduled", Campaign.send_at <= now, Campaign.deleted_at.is_(None))
+        .with_for_update(skip_locked=True).limit(100))).all())
+    sending = [(r.org_id, r.id) for r in await session.execute(select(Campaign.org_id, Campaign.id).where(
+        Campaign.status == "sending", Campaign.deleted_at.is_(None)).limit(1000))]
+    return scheduled, sending
