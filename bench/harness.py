@@ -41,16 +41,20 @@ import asyncpg
 import httpx
 import orjson
 
+from bench import mail as mail_bench
+
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "wrk" / "scenario.lua"
 
 PROFILES: dict[str, dict[str, Any]] = {
     # the issue's dataset: 1M deals, 300k contacts, 2M activities, 200 small orgs
     "full": {"scale": 1.0, "small_orgs": 200, "duration": 20, "warmup": 3, "connections": 16,
-             "drain_events": 1_000_000, "import_rows": 100_000, "report_runs": 5, "memory_import_rows": 1_000_000},
+             "drain_events": 1_000_000, "import_rows": 100_000, "report_runs": 5, "memory_import_rows": 1_000_000,
+             "imap_messages": 5_000, "campaign_recipients": 10_000},
     # every scenario on a small dataset, to check the harness works (well under 5 minutes)
     "quick": {"scale": 0.01, "small_orgs": 10, "duration": 4, "warmup": 1, "connections": 16,
-              "drain_events": 20_000, "import_rows": 5_000, "report_runs": 5, "memory_import_rows": 20_000},
+              "drain_events": 20_000, "import_rows": 5_000, "report_runs": 5, "memory_import_rows": 20_000,
+              "imap_messages": 500, "campaign_recipients": 1_000},
 }
 
 
@@ -154,7 +158,9 @@ class Stack:
                 "CRM_DATABASE_ADMIN_URL": self.admin_url, "CRM_DATABASE_SWEEP_URL": self.admin_url,
                 "CRM_REDIS_URL": self.redis_url, "CRM_HOST": "127.0.0.1", "CRM_PORT": str(port),
                 "CRM_DATA_DIR": str(self.data_dir / "app"), "CRM_FORM_RATE_LIMIT": "1000000000",
-                "CRM_RATE_LIMIT_PER_CREDENTIAL": "1000000000", "CRM_RATE_LIMIT_AUTH_PER_IP": "1000000000"}
+                "CRM_RATE_LIMIT_PER_CREDENTIAL": "1000000000", "CRM_RATE_LIMIT_AUTH_PER_IP": "1000000000",
+                # the mail scenarios' IMAP and SMTP servers listen on 127.0.0.1
+                "CRM_ALLOW_PRIVATE_NETWORKS": "true", "CRM_MAIL_SWEEP_SECONDS": "1"}
 
     def _spawn(self, name: str, command: str, env: dict[str, str]) -> subprocess.Popen:
         log = (self.data_dir / f"{name}.log").open("w")
@@ -778,6 +784,8 @@ async def run_all(profile_name: str, data_dir: Path) -> dict[str, Any]:
             await drain_changes(run, cap)
             await reports(run, cap)
         await csv_import(run)
+        await mail_bench.imap_sync(run, profile["imap_messages"])
+        await mail_bench.campaign_send(run, profile["campaign_recipients"])
         await memory(run)
         return {"profile": profile_name, "settings": {k: v for k, v in profile.items()},
                 "date": time.strftime("%Y-%m-%d"), "machine": {**machine(), "postgresql": pg_version},

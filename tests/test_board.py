@@ -144,3 +144,17 @@ async def test_summary_takes_the_deal_filters_and_keeps_other_currencies_apart(c
     assert reps.json()["totals"]["value"]["amount"] == "0.00"
     missing = await client.get(f"/v1/pipelines/{uuid.uuid4()}/summary", headers=acct.headers)
     assert missing.status_code == 404
+
+
+async def test_another_orgs_board_is_404_and_counts_none_of_its_deals(client):
+    acct = await signup(client)
+    pipeline = await _pipeline(client, acct)
+    await _board(client, acct, pipeline, 2)
+    other = await signup(client, "Other")
+    assert (await client.get(f"/v1/pipelines/{pipeline['id']}/summary", headers=other.headers)).status_code == 404
+    own = (await client.get("/v1/pipelines", headers=other.headers)).json()["data"][0]
+    theirs = (await client.get(f"/v1/pipelines/{own['id']}/summary", headers=other.headers)).json()
+    assert theirs["totals"]["deals"] == 0  # the first org's deals are nowhere in it
+    filtered = await client.get(f"/v1/pipelines/{own['id']}/summary", headers=other.headers,
+                                params={"owner_id": acct.user_id})
+    assert filtered.status_code == 200 and filtered.json()["totals"]["deals"] == 0  # as for an unknown id
