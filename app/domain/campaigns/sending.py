@@ -131,16 +131,16 @@ async def _send_chunk(db: Database, settings: Settings, campaign: Campaign, box:
     """-> `done`, or `retry` when the SMTP server failed for the whole chunk (the rest stays queued)."""
     org_id, pause = campaign.org_id, 60.0 / max(box.rate_per_minute, 1)
     prepared = []
+    urls = [f"{public_base(settings)}/v1/public/unsubscribe/{service.unsubscribe_token(settings, org_id, r.id)}"
+            for r in claimed]
     async with db.for_org(org_id) as session:
-        for r in claimed:
-            url = f"{public_base(settings)}/v1/public/unsubscribe/{service.unsubscribe_token(settings, org_id, r.id)}"
-            try:
-                rendered = await templates.render_for(session, org_id, campaign.template_id, r.contact_id,
-                                                      campaign.created_by, url)
-            except CRMError as exc:
-                prepared.append((r, None, f"cannot render: {exc}"))
-                continue
-            prepared.append((r, _message(box, r, rendered, url), None))
+        rendered = await templates.render_many(session, org_id, campaign.template_id, campaign.created_by,
+                                               [(r.contact_id, url) for r, url in zip(claimed, urls, strict=True)])
+    for r, url, out in zip(claimed, urls, rendered, strict=True):
+        if isinstance(out, CRMError):
+            prepared.append((r, None, f"cannot render: {out}"))
+        else:
+            prepared.append((r, _message(box, r, out, url), None))
     try:
         async with servers.smtp_session(box.smtp, mail.credentials(settings, box, "smtp"),
                                         settings.mail_timeout_seconds, settings.allow_private_networks) as client:

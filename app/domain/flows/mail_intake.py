@@ -54,12 +54,23 @@ async def store(session: AsyncSession, settings: Settings, box: Mailbox, role: s
     known = set(await session.scalars(select(Email.message_id).where(
         Email.org_id == box.org_id, Email.mailbox_id == box.id,
         Email.message_id.in_([p.message_id for _, p in parsed])))) if parsed else set()
-    rows, replies, answered = [], [], set()
+    fresh: list[tuple[int, Parsed]] = []
     for uid, message in parsed:
-        if message.message_id in known:
-            continue
-        known.add(message.message_id)  # the same message twice in one chunk (a copy in another folder)
-        row = await _row(session, settings, box, role, uid, message)
+        if message.message_id not in known:
+            known.add(message.message_id)  # the same message twice in one chunk (a copy in another folder)
+            fresh.append((uid, message))
+    own = box.email.lower()
+    for _, message in fresh:
+        if _outbound(box, role, message) is False and box.shared and \
+                (box.routing or {}).get("unknown_sender") == "create_lead":
+            await _lead_for_stranger(session, box, message)
+    linked = await mail.links_many(session, box.org_id, [
+        [a for a in (m.from_address, *m.to, *m.cc) if a and a != own] for _, m in fresh])
+    threads = await mail.threads_many(session, box.org_id, [
+        (m.message_id, [*([m.in_reply_to] if m.in_reply_to else []), *m.references]) for _, m in fresh])
+    rows, replies, answered = [], [], set()
+    for (uid, message), link, thread in zip(fresh, linked, threads, strict=True):
+        row = _row(settings, box, role, uid, message, link, thread)
         rows.append(row)
         if row["direction"] == "inbound" and message.from_address not in answered and \
                 await _answers(session, box, message):
@@ -116,15 +127,14 @@ async def _auto_reply(session: AsyncSession, box: Mailbox, message: Parsed, inbo
         body_text=rendered["text"], body_html=rendered["html"], attachments=[], auto_reply=True, next_attempt_at=now)
 
 
-async def _row(session: AsyncSession, settings: Settings, box: Mailbox, role: str, uid: int,
-               message: Parsed) -> dict[str, Any]:
-    own = box.email.lower()
-    outbound = role == "sent" or message.from_address == own
-    if not outbound and box.shared and (box.routing or {}).get("unknown_sender") == "create_lead":
-        await _lead_for_stranger(session, box, message)
-    others = [a for a in (message.from_address, *message.to, *message.cc) if a and a != own]
-    contact_ids, lead_ids, deal_ids = await mail.links(session, box.org_id, others)
-    parents = [*([message.in_reply_to] if message.in_reply_to else []), *message.references]
+def _outbound(box: Mailbox, role: str, message: Parsed) -> bool:
+    return role == "sent" or message.from_address == box.email.lower()
+
+
+def _row(settings: Settings, box: Mailbox, role: str, uid: int, message: Parsed,
+         link: tuple[list[UUID], list[UUID], list[UUID]], thread: UUID) -> dict[str, Any]:
+    outbound = _outbound(box, role, message)
+    contact_ids, lead_ids, deal_ids = link
     return {
         "org_id": box.org_id, "id": new_id(), "mailbox_id": box.id, "version": 1,
         "direction": "outbound" if outbound else "inbound", "status": "sent" if outbound else "received",
@@ -132,7 +142,7 @@ async def _row(session: AsyncSession, settings: Settings, box: Mailbox, role: st
         "from_name": _clean(message.from_name), "to_addresses": message.to, "cc_addresses": message.cc,
         "sent_at": message.sent_at, "message_id": message.message_id, "in_reply_to": message.in_reply_to,
         "references": message.references,
-        "thread_id": await mail.thread_of(session, box.org_id, message.message_id, parents),
+        "thread_id": thread,
         "contact_ids": contact_ids, "lead_ids": lead_ids, "deal_ids": deal_ids,
         "body_text": _clean(message.text), "body_html": _clean(message.html),
         "attachments": [_keep(settings, box.org_id, part) for part in message.attachments], "folder_uid": uid,

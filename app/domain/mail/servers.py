@@ -202,47 +202,26 @@ async def _smtp_login(client: aiosmtplib.SMTP, creds: Credentials | None) -> Non
 
 
 async def check_smtp(smtp: dict[str, Any], creds: Credentials | None, seconds: float, allow_private: bool) -> None:
-    await _allowed(smtp["host"], smtp["port"], allow_private)
-    client = _smtp(smtp, seconds)
-    try:
-        await client.connect()
-    except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as exc:
-        raise _connect_error(exc) from exc
-    try:
-        await _smtp_login(client, creds)
-    finally:
-        try:
-            await client.quit()
-        except Exception:  # noqa: BLE001, S110
-            pass
+    async with smtp_session(smtp, creds, seconds, allow_private):
+        pass
 
 
 async def send(smtp: dict[str, Any], creds: Credentials | None, message: EmailMessage, seconds: float,
                allow_private: bool) -> str:
     """Hand `message` to the SMTP server; -> its answer. MailServerError `rejected` when it refused the message
     for good (5xx), another kind when trying again later may work."""
-    await _allowed(smtp["host"], smtp["port"], allow_private)
-    client = _smtp(smtp, seconds)
-    try:
-        await client.connect()
-    except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as exc:
-        raise _connect_error(exc) from exc
-    try:
-        await _smtp_login(client, creds)
-        refused, answer = await client.send_message(message)  # some recipients refused: the others got it
-        return answer + "".join(f"; refused {k}: {v.code} {v.message}" for k, v in refused.items())
-    except aiosmtplib.SMTPResponseException as exc:
-        kind = "rejected" if 500 <= exc.code < 600 else "unreachable"
-        raise MailServerError(kind, f"{exc.code} {exc.message}") from exc
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        raise MailServerError("rejected", "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)) from exc
-    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
-        raise MailServerError(_kind_of(exc), str(exc)) from exc
-    finally:
+    async with smtp_session(smtp, creds, seconds, allow_private) as client:
         try:
-            await client.quit()
-        except Exception:  # noqa: BLE001, S110
-            pass
+            refused, answer = await client.send_message(message)  # some recipients refused: the others got it
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise MailServerError("rejected", "; ".join(f"{r.recipient}: {r.code} {r.message}"
+                                                        for r in exc.recipients)) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise MailServerError("rejected" if 500 <= exc.code < 600 else "unreachable",
+                                  f"{exc.code} {exc.message}") from exc
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+            raise MailServerError(_kind_of(exc), str(exc)) from exc
+    return answer + "".join(f"; refused {k}: {v.code} {v.message}" for k, v in refused.items())
 
 
 @asynccontextmanager

@@ -216,35 +216,82 @@ async def links(session: AsyncSession, org_id: UUID, addresses: Iterable[str],
                 contact_ids: Iterable[UUID] = (), lead_ids: Iterable[UUID] = (),
                 deal_ids: Iterable[UUID] = ()) -> tuple[list[UUID], list[UUID], list[UUID]]:
     """The contacts and open leads whose email is one of `addresses`, and the open deals of those contacts
-    (besides the records named explicitly): whose timelines an email belongs on. Three statements."""
-    wanted = sorted({a.lower() for a in addresses if a})
-    contacts = set(contact_ids)
-    leads, deals = set(lead_ids), set(deal_ids)
+    (besides the records named explicitly): whose timelines an email belongs on."""
+    [(contacts, leads, deals)] = await links_many(session, org_id, [list(addresses)])
+    return (sorted({*contacts, *contact_ids}), sorted({*leads, *lead_ids}),
+            sorted({*deals, *deal_ids, *await _open_deals(session, org_id, set(contact_ids) - set(contacts))}))
+
+
+async def _open_deals(session: AsyncSession, org_id: UUID, contact_ids: set[UUID]) -> list[UUID]:
+    if not contact_ids:
+        return []
+    return list(await session.scalars(select(Deal.id).where(
+        Deal.org_id == org_id, Deal.deleted_at.is_(None), Deal.status == "open",
+        Deal.contact_id.in_(sorted(contact_ids)))))
+
+
+async def links_many(session: AsyncSession, org_id: UUID, addresses: list[list[str]]
+                     ) -> list[tuple[list[UUID], list[UUID], list[UUID]]]:
+    """`links` for many emails at once: three statements whatever their number (a sync chunk)."""
+    wanted = sorted({a.lower() for group in addresses for a in group if a})
+    contacts: dict[str, set[UUID]] = {}
+    leads: dict[str, set[UUID]] = {}
+    deals: dict[UUID, set[UUID]] = {}
     if wanted:
-        contacts.update(await session.scalars(select(Contact.id).where(
-            Contact.org_id == org_id, Contact.deleted_at.is_(None), func.lower(Contact.email).in_(wanted))))
-        leads.update(await session.scalars(select(Lead.id).where(
-            Lead.org_id == org_id, Lead.deleted_at.is_(None), func.lower(Lead.email).in_(wanted),
-            Lead.status.in_(("new", "working", "qualified")))))
-    if contacts:
-        deals.update(await session.scalars(select(Deal.id).where(
-            Deal.org_id == org_id, Deal.deleted_at.is_(None), Deal.status == "open",
-            Deal.contact_id.in_(sorted(contacts)))))
-    return sorted(contacts), sorted(leads), sorted(deals)
+        for id_, email in await session.execute(select(Contact.id, func.lower(Contact.email)).where(
+                Contact.org_id == org_id, Contact.deleted_at.is_(None), func.lower(Contact.email).in_(wanted))):
+            contacts.setdefault(email, set()).add(id_)
+        for id_, email in await session.execute(select(Lead.id, func.lower(Lead.email)).where(
+                Lead.org_id == org_id, Lead.deleted_at.is_(None), func.lower(Lead.email).in_(wanted),
+                Lead.status.in_(("new", "working", "qualified")))):
+            leads.setdefault(email, set()).add(id_)
+    found = {c for ids in contacts.values() for c in ids}
+    if found:
+        for id_, contact_id in await session.execute(select(Deal.id, Deal.contact_id).where(
+                Deal.org_id == org_id, Deal.deleted_at.is_(None), Deal.status == "open",
+                Deal.contact_id.in_(sorted(found)))):
+            deals.setdefault(contact_id, set()).add(id_)
+    out = []
+    for group in addresses:
+        mine = {c for a in group for c in contacts.get(a.lower(), ())}
+        out.append((sorted(mine), sorted({x for a in group for x in leads.get(a.lower(), ())}),
+                    sorted({d for c in mine for d in deals.get(c, ())})))
+    return out
 
 
 async def thread_of(session: AsyncSession, org_id: UUID, message_id: str, parents: list[str]) -> UUID:
     """The thread of the messages this one answers (`In-Reply-To`, `References`), else of a message already
     stored that answers this one (a reply synced before its original), else a new thread."""
-    if parents:
-        found = await session.scalar(select(Email.thread_id).where(
-            Email.org_id == org_id, Email.message_id.in_(parents)).limit(1))
-        if found is not None:
-            return found
-    found = await session.scalar(select(Email.thread_id).where(
-        Email.org_id == org_id, or_(Email.in_reply_to == message_id, Email.references.contains([message_id])))
-        .limit(1))
-    return found or new_id()
+    [thread] = await threads_many(session, org_id, [(message_id, parents)])
+    return thread
+
+
+async def threads_many(session: AsyncSession, org_id: UUID, messages: list[tuple[str, list[str]]]) -> list[UUID]:
+    """`thread_of` for many messages at once (two statements), in order: a message may also answer, or be
+    answered by, one before it in the list."""
+    ids = {m for m, _ in messages}
+    parents = {p for _, ps in messages for p in ps}
+    known: dict[str, UUID] = {}
+    if parents | ids:
+        known.update(dict((await session.execute(select(Email.message_id, Email.thread_id).where(
+            Email.org_id == org_id, Email.message_id.in_(sorted(parents | ids))))).all()))
+    answering: dict[str, UUID] = {}  # message id -> the thread of a stored reply to it
+    if ids:
+        for reply_to, refs, thread in await session.execute(
+                select(Email.in_reply_to, Email.references, Email.thread_id).where(
+                    Email.org_id == org_id, or_(Email.in_reply_to.in_(sorted(ids)),
+                                                Email.references.overlap(sorted(ids))))):
+            for m in {reply_to, *(refs or [])} & ids:
+                answering.setdefault(m, thread)
+    out = []
+    for message_id, ps in messages:
+        thread = next((known[p] for p in ps if p in known), None) or answering.get(message_id) \
+            or known.get(message_id) or new_id()
+        known.setdefault(message_id, thread)
+        for p in ps:  # a later message answering one of these parents joins too
+            known.setdefault(p, thread)
+        out.append(thread)
+    return out
 
 
 async def queue_email(session: AsyncSession, who: Principal, body: EmailSend) -> Email:
