@@ -764,7 +764,15 @@ def machine() -> dict[str, Any]:
             "python": sys.version.split()[0], "wrk": wrk_version.strip()}
 
 
-async def run_all(profile_name: str, data_dir: Path) -> dict[str, Any]:
+ONLY = {"mail": lambda run: _mail(run)}  # `--only mail`: one group of scenarios, for working on it
+
+
+async def _mail(run: Run) -> None:
+    await mail_bench.imap_sync(run, run.profile["imap_messages"])
+    await mail_bench.campaign_send(run, run.profile["campaign_recipients"])
+
+
+async def run_all(profile_name: str, data_dir: Path, only: str | None = None) -> dict[str, Any]:
     profile = PROFILES[profile_name]
     stack = Stack(profile, data_dir)
     started = time.perf_counter()
@@ -773,6 +781,10 @@ async def run_all(profile_name: str, data_dir: Path) -> dict[str, Any]:
         await stack.prepare()
         stack.start_app()
         run = Run(stack, profile)
+        if only is not None:
+            await ONLY[only](run)
+            return {"profile": profile_name, "only": only, "date": time.strftime("%Y-%m-%d"),
+                    "machine": machine(), "scenarios": run.results}
         pg_version = (await run.sql("SHOW server_version"))[0][0]
         async with Capture(stack) as cap:
             floor, get_deal = await floor_and_get_deal(run, cap)
@@ -784,8 +796,7 @@ async def run_all(profile_name: str, data_dir: Path) -> dict[str, Any]:
             await drain_changes(run, cap)
             await reports(run, cap)
         await csv_import(run)
-        await mail_bench.imap_sync(run, profile["imap_messages"])
-        await mail_bench.campaign_send(run, profile["campaign_recipients"])
+        await _mail(run)
         await memory(run)
         return {"profile": profile_name, "settings": {k: v for k, v in profile.items()},
                 "date": time.strftime("%Y-%m-%d"), "machine": {**machine(), "postgresql": pg_version},
@@ -809,6 +820,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small dataset, short runs (under 5 minutes)")
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bench-data",
                         help="embedded PostgreSQL/Redis and the seeded datasets (kept between runs)")
+    parser.add_argument("--only", choices=sorted(ONLY), help="run one group of scenarios (not the whole run)")
     parser.add_argument("--out", type=Path, help="also write the JSON here (the full run's is bench/results.json)")
     parser.add_argument("--markdown", type=Path, metavar="RESULTS_JSON", help="print a results file as a table")
     args = parser.parse_args(argv)
@@ -818,7 +830,7 @@ def main(argv: list[str] | None = None) -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     os.environ.setdefault("CRM_LOG_LEVEL", "WARNING")
-    result = asyncio.run(run_all("quick" if args.quick else "full", args.data_dir))
+    result = asyncio.run(run_all("quick" if args.quick else "full", args.data_dir, args.only))
     text = json.dumps(result, indent=2, default=str)
     print(text)
     if args.out:

@@ -50,7 +50,7 @@ async def _campaign(api, acct, template, segment, box, name: str = "Spring") -> 
         "name": name, "template_id": template["id"], "segment_id": segment["id"], "mailbox_id": box["id"]}))
 
 
-async def _finished(api, acct, campaign_id: str, within: float = 120) -> dict:
+async def _finished(api, acct, campaign_id: str, within: float = 180) -> dict:
     async def done():
         c = (await api.get(f"/v1/campaigns/{campaign_id}", headers=acct.headers)).json()
         return c if c["status"] == "sent" else None
@@ -137,7 +137,7 @@ async def test_pause_resume_and_cancel(api, fast_settings, smtp_sink):
     assert (await api.post(f"/v1/campaigns/{campaign['id']}/pause", headers=h)).status_code == 409  # a draft
     async with running_worker(fast_settings):
         await api.post(f"/v1/campaigns/{campaign['id']}/send", headers=h)
-        await eventually(lambda: _async(len(smtp_sink.messages) >= 1))
+        await eventually(lambda: _async(len(smtp_sink.messages) >= 1), within=180)
         paused = await _ok(await api.post(f"/v1/campaigns/{campaign['id']}/pause", headers=h), 202)
         assert paused["status"] == "paused"
         cancelled = await _ok(await api.post(f"/v1/campaigns/{campaign['id']}/cancel", headers=h), 202)

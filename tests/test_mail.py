@@ -80,7 +80,7 @@ async def synced(api, acct, box_id: str) -> dict:
         r = (await api.get(f"/v1/mailboxes/{box_id}", headers=acct.headers)).json()
         return r if r["status"] != "never_synced" else None
 
-    return await eventually(done)
+    return await eventually(done, within=180)
 
 
 async def test_credentials_are_write_only_and_members_hold_only_their_own(api, dovecot, smtp_sink):
@@ -192,8 +192,8 @@ async def test_inbox_and_sent_land_on_the_right_timelines_once(api, fast_setting
         async def six():
             return len(await emails(api, acct, mailbox_id=box["id"])) == 6 or None
 
-        await eventually(six)
-        await eventually(lambda: _last_synced_after(api, acct, box, r.json()["last_synced_at"]))
+        await eventually(six, within=180)
+        await eventually(lambda: _last_synced_after(api, acct, box, r.json()["last_synced_at"]), within=180)
     mail = await emails(api, acct, mailbox_id=box["id"])
     assert len(mail) == 6 and len({e["message_id"] for e in mail}) == 6
     thanks = next(e for e in mail if e["subject"] == "Danke")
@@ -223,7 +223,7 @@ async def test_a_sent_email_threads_back_when_the_client_replies(api, fast_setti
             e = (await api.get(f"/v1/emails/{queued['id']}", headers=acct.headers)).json()
             return e if e["status"] == "sent" else None
 
-        done = await eventually(sent)
+        done = await eventually(sent, within=180)
         [delivered] = smtp_sink.messages
         assert delivered["Message-ID"] == queued["message_id"] == done["message_id"]
         assert delivered["X-Rcpt-To"] == "ana@client.org" and delivered["Subject"] == "Your quote"
@@ -238,8 +238,8 @@ async def test_a_sent_email_threads_back_when_the_client_replies(api, fast_setti
             rows = await emails(api, acct, thread_id=queued["thread_id"])
             return rows if len(rows) == 2 else None
 
-        thread = await eventually(replied)
-        await eventually(lambda: _last_synced_after(api, acct, box, None))
+        thread = await eventually(replied, within=180)
+        await eventually(lambda: _last_synced_after(api, acct, box, None), within=180)
     assert sorted(e["subject"] for e in thread) == ["Re: Your quote", "Your quote"]
     assert len(await emails(api, acct, mailbox_id=box["id"])) == 2
     # Answer in the thread: the reply carries In-Reply-To and References.
@@ -249,7 +249,7 @@ async def test_a_sent_email_threads_back_when_the_client_replies(api, fast_setti
     assert r.status_code == 202 and r.json()["thread_id"] == queued["thread_id"]
     assert r.json()["subject"] == "Re: Your quote"
     async with running_worker(fast_settings):
-        await eventually(lambda: _async(len(smtp_sink.messages) == 2))
+        await eventually(lambda: _async(len(smtp_sink.messages) == 2), within=180)
     assert smtp_sink.messages[1]["In-Reply-To"] == reply["message_id"]
     assert queued["message_id"] in smtp_sink.messages[1]["References"]
 
@@ -273,7 +273,7 @@ async def test_temporary_failures_are_retried_and_refusals_recorded(api, fast_se
             rows = {e["subject"]: e for e in await emails(api, acct, mailbox_id=box["id"])}
             return rows if {r["status"] for r in rows.values()} <= {"sent", "failed"} else None
 
-        rows = await eventually(settled)
+        rows = await eventually(settled, within=180)
     assert rows["Later"]["status"] == "sent" and rows["Later"]["attempts"] == 2
     assert rows["Never"]["status"] == "failed" and "550" in rows["Never"]["error"]
     assert [m["Subject"] for m in smtp_sink.messages] == ["Later"]
@@ -392,7 +392,7 @@ async def test_a_strangers_mail_to_a_shared_inbox_becomes_an_assigned_lead(api, 
     async with running_worker(fast_settings):
         before = (await api.get(f"/v1/mailboxes/{box['id']}", headers=acct.headers)).json()["last_synced_at"]
         await api.post(f"/v1/mailboxes/{box['id']}/sync", headers=acct.headers)
-        await eventually(lambda: _last_synced_after(api, acct, box, before))
+        await eventually(lambda: _last_synced_after(api, acct, box, before), within=180)
     again = (await api.get("/v1/leads", headers=acct.headers, params={"source": "email"})).json()["data"]
     assert len(again) == 2
 
@@ -413,13 +413,13 @@ async def test_auto_replies_go_once_a_day_and_never_to_automatic_mail(api, fast_
         box = await mailbox(api, acct, dovecot, smtp_sink, user, shared=True, routing={
             "unknown_sender": "create_lead", "auto_reply_template_id": template["id"]})
         await synced(api, acct, box["id"])
-        await eventually(lambda: _async(len(smtp_sink.messages) >= 1))
+        await eventually(lambda: _async(len(smtp_sink.messages) >= 1), within=180)
 
         async def replies_settled():
             rows = [e for e in await emails(api, acct, mailbox_id=box["id"]) if e["direction"] == "outbound"]
             return rows if rows and all(e["status"] == "sent" for e in rows) else None
 
-        replies = await eventually(replies_settled)
+        replies = await eventually(replies_settled, within=180)
     assert len(replies) == 1 and len(smtp_sink.messages) == 1
     [sent] = smtp_sink.messages
     assert sent["X-Rcpt-To"] == "sam@new.org" and sent["Subject"] == "Thanks, Sam"
