@@ -65,33 +65,38 @@ async def _api(run: Run) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=run.stack.base_url, timeout=120, headers={"Authorization": run.stack.auth})
 
 
+async def _synced(run: Run, api: httpx.AsyncClient, dovecot: Dovecot, user: str, count: int) -> tuple[float, int]:
+    """Connect the mailbox and wait until its `count` messages are stored: -> (seconds, stored)."""
+    started = time.perf_counter()
+    r = await api.post("/v1/mailboxes", json={
+        "email": f"{user}-{run.tag}@bench-mail.example.com",
+        "imap": {"host": "127.0.0.1", "port": dovecot.port, "ssl": False, "username": user, "password": PASSWORD},
+        "smtp": {"host": "127.0.0.1", "port": 9, "starttls": False}, "sync_since_days": 3650})
+    r.raise_for_status()
+    box = r.json()
+    stored = 0
+    while time.perf_counter() - started < 900:
+        page = (await api.get("/v1/mailboxes/" + box["id"])).json()
+        stored = int((await run.sql("SELECT count(*) FROM emails WHERE org_id = $1 AND mailbox_id = $2",
+                                    run.org_id, uuid.UUID(box["id"])))[0][0])
+        if stored >= count and page["last_synced_at"] is not None:
+            break
+        await asyncio.sleep(0.1)
+    return time.perf_counter() - started, stored
+
+
 async def imap_sync(run: Run, count: int) -> dict[str, Any]:
     from bench.harness import scenario
 
     dovecot = Dovecot()
     try:
         user = "carol"
+        await asyncio.to_thread(_seed, dovecot, "dave", 20)
         await asyncio.to_thread(_seed, dovecot, user, count)
         raw_seconds, fetched = await _bare_fetch(dovecot, user)
         async with await _api(run) as api:
-            started = time.perf_counter()
-            r = await api.post("/v1/mailboxes", json={
-                "email": f"{user}-{run.tag}@bench-mail.example.com",
-                "imap": {"host": "127.0.0.1", "port": dovecot.port, "ssl": False, "username": user,
-                         "password": PASSWORD},
-                "smtp": {"host": "127.0.0.1", "port": 9, "starttls": False}, "sync_since_days": 3650})
-            r.raise_for_status()
-            box = r.json()
-            stored = 0
-            while time.perf_counter() - started < 900:
-                page = (await api.get("/v1/mailboxes/" + box["id"])).json()
-                stored = int((await run.sql(
-                    "SELECT count(*) FROM emails WHERE org_id = $1 AND mailbox_id = $2", run.org_id,
-                    uuid.UUID(box["id"])))[0][0])
-                if stored >= count and page["last_synced_at"] is not None:
-                    break
-                await asyncio.sleep(0.2)
-            api_seconds = time.perf_counter() - started
+            await _synced(run, api, dovecot, "dave", 20)  # warm-up: the worker has run a sync before
+            api_seconds, stored = await _synced(run, api, dovecot, user, count)
     finally:
         dovecot.stop()
     ratio = raw_seconds / api_seconds
