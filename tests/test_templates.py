@@ -69,3 +69,30 @@ async def test_members_read_templates_and_only_managers_and_admins_write_them(cl
     made = await _template(client, manager, body_text="x")
     assert made.status_code == 201
     assert (await client.get(f"/v1/templates/{made.json()['id']}", headers=member.headers)).status_code == 200
+
+
+async def test_narrow_keys_cannot_read_records_through_mail_and_campaign_routes(client):
+    """A credential never reads a kind it holds no read scope for, whichever area's route it goes through."""
+    acct = await signup(client)
+    ana = (await client.post("/v1/contacts", headers=acct.headers, json={"first_name": "Ana", "email": "a@x.org"})).json()
+    template = (await _template(client, acct, body_text="{{ contact.email }}")).json()
+    segment = (await client.post("/v1/segments", headers=acct.headers, json={"name": "All"})).json()
+    box = (await client.post("/v1/mailboxes", headers=acct.headers, json={
+        "email": "s@acme.example.com", "imap": {"host": "127.0.0.1", "port": 9, "username": "u", "password": "p"},
+        "smtp": {"host": "127.0.0.1", "port": 9}})).json()
+    campaigns = await acct.api_key(["campaigns:write"])
+    r = await client.post(f"/v1/templates/{template['id']}/preview", headers=campaigns, json={"contact_id": ana["id"]})
+    assert r.status_code == 403 and "contacts:read" in r.json()["detail"]
+    assert (await client.get(f"/v1/segments/{segment['id']}/count", headers=campaigns)).status_code == 403
+    campaign = (await client.post("/v1/campaigns", headers=campaigns, json={
+        "name": "C", "template_id": template["id"], "segment_id": segment["id"], "mailbox_id": box["id"]}))
+    assert campaign.status_code == 201, campaign.text
+    assert (await client.post(f"/v1/campaigns/{campaign.json()['id']}/send", headers=campaigns)).status_code == 403
+    mail = await acct.api_key(["mail:write"])
+    r = await client.post("/v1/emails", headers=mail, json={"mailbox_id": box["id"], "to": ["a@x.org"], "text": "x",
+                                                          "contact_id": ana["id"]})
+    assert r.status_code == 403 and "contacts:read" in r.json()["detail"]
+    wide = await acct.api_key(["campaigns:write", "contacts:read", "companies:read"])
+    r = await client.post(f"/v1/templates/{template['id']}/preview", headers=wide, json={"contact_id": ana["id"]})
+    assert r.status_code == 200 and r.json()["text"] == "a@x.org"
+    assert (await client.get(f"/v1/segments/{segment['id']}/count", headers=wide)).json() == {"count": 1}

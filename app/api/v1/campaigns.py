@@ -10,6 +10,7 @@ from uuid import UUID
 import orjson
 from fastapi import Depends, Query, Request, Response, status
 
+from app.api import scoping
 from app.api.deps import IfMatch, PageDep, SessionDep, conditional, require
 from app.api.paging import sorted_page_request
 from app.api.problems import AUTHED, CONFLICT, NOT_FOUND, PRECONDITION
@@ -86,7 +87,10 @@ async def delete_segment(segment_id: UUID, session: SessionDep, who: SegmentWrit
 @segments.get("/{segment_id}/count", response_model=SegmentCount, operation_id="countSegment",
               responses={**AUTHED, **NOT_FOUND})
 async def count_segment(segment_id: UUID, session: SessionDep, who: Reader) -> SegmentCount:
-    """How many records the segment holds now, of those you may read."""
+    """How many records the segment holds now, of those you may read (the credential needs the read scope of
+    the segment's object as well)."""
+    segment = await S.get(session, who, segment_id)
+    scoping.refuse_unreadable(who, [segment.object], "Counting a segment")
     return SegmentCount(count=await service.count(session, who, segment_id))
 
 
@@ -144,7 +148,8 @@ async def delete_campaign(campaign_id: UUID, session: SessionDep, who: Admin, ex
 
 def _action_route(action: Literal["send", "pause", "resume", "cancel"], doc: str) -> None:
     async def act(campaign_id: UUID, session: SessionDep, who: Admin) -> Response:
-        if action == "send":
+        if action == "send":  # it reads the segment's contacts to mail them
+            scoping.refuse_unreadable(who, ["contact"], "Sending a campaign")
             campaign = await service.send(session, who, campaign_id)
         else:
             campaign = await service.transition(session, who, campaign_id, action)

@@ -11,6 +11,7 @@ import orjson
 from fastapi import Query, Response
 from fastapi.responses import FileResponse
 
+from app.api import scoping
 from app.api.deps import PageDep, SessionDep, SettingsDep, require
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.records import JSONBytes, one
@@ -49,6 +50,8 @@ async def send_email(body: EmailSend, session: SessionDep, who: Sender) -> Respo
     """Send from a mailbox: the email is `queued` and a worker hands it to the mailbox's SMTP server (`sent`),
     retrying temporary failures with back-off; a refusal ends `failed` with `error`. Its Message-ID is kept so
     that replies thread back; `in_reply_to` (an email's id) answers in that thread."""
+    named = [k for k, v in (("contact", body.contact_id), ("lead", body.lead_id), ("deal", body.deal_id)) if v]
+    scoping.refuse_unreadable(who, named, "Linking the email to these records")
     email = await service.queue_email(session, who, body)
     return one(service.dump_email(email), email.version, None, 202, {"Location": f"/v1/emails/{email.id}"})
 

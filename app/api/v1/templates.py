@@ -10,6 +10,7 @@ from uuid import UUID
 import orjson
 from fastapi import Request, Response, status
 
+from app.api import scoping
 from app.api.deps import IfMatch, PageDep, SessionDep, conditional, require
 from app.api.problems import AUTHED, NOT_FOUND, PRECONDITION
 from app.api.records import JSONBytes, one
@@ -71,5 +72,7 @@ async def delete_template(template_id: UUID, session: SessionDep, who: Writer, e
              responses={**AUTHED, **NOT_FOUND})
 async def preview_template(template_id: UUID, body: PreviewRequest, session: SessionDep, who: Reader) -> Any:
     """The template rendered for a contact (and a deal) you may read, as you would send it; HTML placeholders are
-    escaped. Changes nothing. A placeholder that cannot be rendered → 422 naming the field."""
+    escaped. Changes nothing. A placeholder that cannot be rendered → 422 naming the field. It shows the records'
+    data: the credential needs `contacts:read` and `companies:read` (and `deals:read` with a deal) as well."""
+    scoping.refuse_unreadable(who, ["contact", "company", *(["deal"] if body.deal_id else [])], "A preview")
     return await service.preview(session, who, template_id, body)
