@@ -163,7 +163,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with receiver.lock:
                     receiver.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()},
-                                              "body": body, "path": self.path})
+                                              "body": body, "path": self.path, "method": self.command})
                     first = len(receiver.requests) == 1
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                 if first and receiver.delay_first:
@@ -172,6 +172,8 @@ class Receiver:
                 self.send_header("content-length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
+
+            do_PUT = do_GET = do_POST  # noqa: N815 - an SMS gateway may want either
 
             def log_message(self, *args: object) -> None:
                 pass

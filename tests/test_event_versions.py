@@ -30,6 +30,9 @@ NOT_EVENTED = {
     "mailboxes": "mailbox settings are not in the event catalogue (their mail is: email.*)",
     "emails": "sending states (queued, retries) are the email's own status; email.received, email.sent and "
               "email.failed mark what partners need (tests/test_mail.py)",
+    "sms_messages": "sending states (queued, retries) are the text's own status; sms.sent and sms.failed mark "
+                    "what partners need (tests/test_sms.py)",
+    "sms_gateways": "gateway settings are not in the event catalogue",
 }
 
 RECORDS = {

@@ -102,7 +102,7 @@ async def test_export_holds_every_linked_record_as_its_get_returns_it(client, se
     r = await client.get(f"/v1/contacts/{s['contact']['id']}/export", headers=acct.headers)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) >= {"contact", "activities", "deals", "leads", "submissions", "events", "emails", "calls",
+    assert set(body) >= {"contact", "activities", "deals", "leads", "submissions", "events", "emails", "sms", "calls",
                          "files", "exported_at"}
     assert body["contact"] == (await client.get(f"/v1/contacts/{s['contact']['id']}", headers=acct.headers)).json()
     assert body["deals"] == [(await client.get(f"/v1/deals/{s['deal']['id']}", headers=acct.headers)).json()]

@@ -55,7 +55,8 @@ MAKERS: dict[str, Callable[[Any, Any], Awaitable[dict[str, Any]]]] = {
         "smtp": {"host": "127.0.0.1", "port": 9}}),
 }
 # Kinds with reads by id but no DELETE route.
-UNDELETABLE = {"import": "an import is cancelled, not deleted", "email": "mail is not deleted through the API"}
+UNDELETABLE = {"import": "an import is cancelled, not deleted", "email": "mail is not deleted through the API",
+               "sms": "texts are not deleted through the API"}
 
 
 def _record_routes() -> dict[str, list[str]]:

@@ -27,6 +27,7 @@ from app.api.v1 import (
     public_unsubscribe,
     reports,
     schema,
+    sms,
     teams,
     templates,
     tokens,
@@ -38,6 +39,6 @@ routers: list[APIRouter] = [
     module.router
     for module in (ops, problem_pages, auth, me, tokens, org, users, teams, api_keys, audit_log, contacts, companies, leads, pipelines,
                    deals, activities,
-                   custom_fields, schema, webhooks, notifications, mailboxes, emails, templates,
+                   custom_fields, schema, webhooks, notifications, mailboxes, emails, sms, templates,
                    public_unsubscribe, forms, public_forms, changes, imports, reports)
-] + [me.ping_router, campaigns.segments, campaigns.router]
+] + [me.ping_router, campaigns.segments, campaigns.router, sms.settings_router]

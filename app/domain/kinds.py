@@ -50,6 +50,8 @@ from app.domain.orgs.models import Org
 from app.domain.pipelines.models import Pipeline
 from app.domain.pipelines.schemas import PipelineRead
 from app.domain.schemas import ReadModel
+from app.domain.sms.models import Sms
+from app.domain.sms.schemas import SmsRead
 from app.domain.teams.models import Team, TeamMember
 from app.domain.teams.schemas import TeamRead
 from app.domain.templates.models import Template
@@ -227,8 +229,20 @@ SEGMENT = RecordType("segment", "segments", "Segment", Segment, SegmentRead, fee
 CAMPAIGN = RecordType("campaign", "campaigns", "Campaign", Campaign, CampaignRead, area="campaigns", lifecycle=False)
 EMAIL = RecordType("email", "emails", "Email", Email, EmailRead, area="mail", lifecycle=False, visible=_email_visible)
 
+
+def _sms_visible(columns: Any, who: Any, org: Any, reader: Any, all_: Any) -> ColumnElement[bool]:
+    """A text message is visible to whoever may read the contact, lead or deal it is linked to, and to whoever
+    sent it."""
+    linked = [select(literal(1)).where(kind.readable(who), kind.model.id == getattr(columns, column)).exists()
+              for kind, column in ((CONTACT, "contact_id"), (LEAD, "lead_id"), (DEAL, "deal_id"))]
+    return or_(all_, columns.created_by == reader, *linked)
+
+
+# SMS share the `mail` scopes: messages to clients, whatever the channel
+SMS = RecordType("sms", "sms", "SMS", Sms, SmsRead, area="mail", lifecycle=False, visible=_sms_visible)
+
 ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT,
-                               TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN)
+                               TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN, SMS)
 BY_TYPE: dict[str, RecordType] = {k.object_type: k for k in ALL}
 BY_PLURAL: dict[str, RecordType] = {k.plural: k for k in ALL}
 

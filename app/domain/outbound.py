@@ -78,6 +78,11 @@ async def resolve_checked(host: str, port: int, allow_private: bool) -> str:
 
 async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], timeout_seconds: float,
                allow_private: bool) -> httpx.Response:
+    return await request(client, "POST", url, body, headers, timeout_seconds, allow_private)
+
+
+async def request(client: httpx.AsyncClient, method: str, url: str, body: bytes | None, headers: dict[str, str],
+                  timeout_seconds: float, allow_private: bool) -> httpx.Response:
     check_url_syntax(url)
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -86,5 +91,5 @@ async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[s
     pinned = urlunsplit((parts.scheme, f"{host_for_url}:{port}", parts.path or "/", parts.query, ""))
     host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
     extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
-    return await client.post(pinned, content=body, headers={**headers, "host": host_header or ""},
-                             timeout=timeout_seconds, follow_redirects=False, extensions=extensions)
+    return await client.request(method, pinned, content=body, headers={**headers, "host": host_header or ""},
+                                timeout=timeout_seconds, follow_redirects=False, extensions=extensions)

@@ -20,6 +20,7 @@ from app.domain.imports import service as imports
 from app.domain.mail import sync as mail
 from app.domain.reminders import isolation
 from app.domain.reminders import service as reminders
+from app.domain.sms import sending as sms
 from app.domain.webhooks import service as webhooks
 from app.logging import log
 from app.workers import importer, queue
@@ -129,10 +130,21 @@ async def send_email(ctx: dict[str, Any], org_id: str, email_id: str) -> str:
     return outcome
 
 
+async def send_sms(ctx: dict[str, Any], org_id: str, sms_id: str) -> str:
+    settings = ctx["settings"]
+    outcome, new = await sms.send(ctx["db"], settings, ctx["http"], UUID(org_id), UUID(sms_id),
+                                  2 * settings.mail_timeout_seconds + 30)
+    await queue.dispatch_events(ctx["redis"], new)
+    if outcome.startswith("retry in "):
+        await queue.mail_job(ctx["redis"], queue.SEND_SMS, UUID(org_id), UUID(sms_id),
+                             defer_seconds=float(outcome.removeprefix("retry in ")))
+    return outcome
+
+
 async def send_campaign(ctx: dict[str, Any], org_id: str, campaign_id: str) -> str:
     """Chunks of a campaign for up to 80% of the job timeout; then the next job goes on."""
     settings = ctx["settings"]
-    outcome, new = await campaigns.run(ctx["db"], settings, UUID(org_id), UUID(campaign_id),
+    outcome, new = await campaigns.run(ctx["db"], settings, ctx["http"], UUID(org_id), UUID(campaign_id),
                                        settings.worker_job_timeout_seconds * 0.8)
     await queue.dispatch_events(ctx["redis"], new)
     if outcome in ("more", "retry", "waiting"):
@@ -143,10 +155,11 @@ async def send_campaign(ctx: dict[str, Any], org_id: str, campaign_id: str) -> s
 
 
 async def sweep_mail(ctx: dict[str, Any]) -> None:
-    """Mailboxes due for a sync, emails due to be sent (new, retried, or left by a dead worker), scheduled
-    campaigns whose time came, and sending ones (their job may have died with a worker)."""
+    """Mailboxes due for a sync, emails and texts due to be sent (new, retried, or left by a dead worker),
+    scheduled campaigns whose time came, and sending ones (their job may have died with a worker)."""
     async with ctx["db"].across_orgs() as session:
         boxes, emails = await mail.due_mailboxes(session), await mail.due_emails(session)
+        texts = await sms.due(session)
         scheduled, sending = await campaigns.due(session)
     for campaign in scheduled:
         async with ctx["db"].for_org(campaign.org_id) as session:
@@ -165,3 +178,5 @@ async def sweep_mail(ctx: dict[str, Any]) -> None:
         await queue.mail_job(ctx["redis"], queue.SYNC_MAILBOX, org_id, mailbox_id)
     for org_id, email_id in emails:
         await queue.mail_job(ctx["redis"], queue.SEND_EMAIL, org_id, email_id)
+    for org_id, sms_id in texts:
+        await queue.mail_job(ctx["redis"], queue.SEND_SMS, org_id, sms_id)

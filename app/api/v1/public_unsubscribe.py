@@ -30,16 +30,16 @@ async def show(token: Annotated[str, Path(max_length=200)], request: Request, se
     service.read_token(settings, token)
     form = (f'<form method="post" action="{html.escape(str(request.url.path))}">'
             '<button type="submit">Unsubscribe</button></form>')
-    return HTMLResponse(PAGE.format(title="Unsubscribe", text="Stop receiving these emails?", form=form))
+    return HTMLResponse(PAGE.format(title="Unsubscribe", text="Stop receiving these messages?", form=form))
 
 
 @router.post("/{token}", response_class=HTMLResponse, operation_id="unsubscribe",
              responses={**HTML, **NOT_SIGNED, **VALIDATION})
 async def unsubscribe(token: Annotated[str, Path(max_length=200)], session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    """Unsubscribe the recipient's contact from email (`consent.email: unsubscribed`, `contact.unsubscribed`);
-    every later send skips them. The body may be empty or `List-Unsubscribe=One-Click`; repeating it is
+    """Unsubscribe the recipient's contact from the campaign's channel (`consent.email` or, for a text's link,
+    `consent.sms`: `unsubscribed`; `contact.unsubscribed`); every later send on that channel skips them. The body may be empty or `List-Unsubscribe=One-Click`; repeating it is
     harmless."""
     org_id, recipient_id = service.read_token(settings, token)
     await set_org(session, org_id)
     await service.unsubscribe(session, org_id, recipient_id)
-    return HTMLResponse(PAGE.format(title="Unsubscribed", text="You will not receive these emails any more.", form=""))
+    return HTMLResponse(PAGE.format(title="Unsubscribed", text="You will not receive these messages any more.", form=""))

@@ -19,6 +19,7 @@ from app.domain.deals.schemas import StageMoveRead
 from app.domain.forms.schemas import SubmissionRead
 from app.domain.mail.schemas import EmailRead
 from app.domain.schemas import Actor, ReadModel
+from app.domain.sms.schemas import SmsRead
 from app.domain.timeline import service as timeline_service
 
 router = APIRouter(tags=["schema and timeline"])
@@ -68,9 +69,15 @@ class EmailEntry(_Entry):
     data: EmailRead
 
 
-TimelineEntry = Annotated[ActivityEntry | StageChangeEntry | FormSubmissionEntry | EmailEntry,
+class SmsEntry(_Entry):
+    kind: Literal["sms"]
+    object_type: Literal["sms"]
+    data: SmsRead
+
+
+TimelineEntry = Annotated[ActivityEntry | StageChangeEntry | FormSubmissionEntry | EmailEntry | SmsEntry,
                           Field(discriminator="kind")]
-"""One entry of a timeline, typed by its `kind` (mail, calls, documents and files join as their areas arrive)."""
+"""One entry of a timeline, typed by its `kind` (calls, documents and files join as their areas arrive)."""
 
 
 class TimelinePage(ListPage[TimelineEntry]):  # type: ignore[valid-type]

@@ -75,3 +75,6 @@ class Recipient(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     claimed_until: Mapped[datetime | None] = mapped_column()
     unsubscribed_at: Mapped[datetime | None] = mapped_column()
+    # SMS: set (committed) just before the text goes to the gateway. A queued row that has it was interrupted
+    # with an unknown outcome and is never tried again: nobody gets a text twice.
+    handed_at: Mapped[datetime | None] = mapped_column()

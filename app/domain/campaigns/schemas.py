@@ -68,11 +68,21 @@ class CampaignCreate(InputModel):
         "segment_id": "0190a8f4-6c2e-7d4b-9a1f-3e5b2c7d8e91", "mailbox_id": "0190a8f4-6c2e-7d4b-9a1f-3e5b2c7d8e92"}]}}
 
     name: Name
-    channel: Literal["email"] = Field("email", description="email (SMS campaigns arrive with the SMS gateway)")
-    template_id: UUID
+    channel: Literal["email", "sms"] = Field("email", description=(
+        "email: sent from `mailbox_id`; sms: through the org's SMS gateway (`/v1/settings/sms`) to the contacts' "
+        "phones"))
+    template_id: UUID = Field(description="a template of the campaign's channel")
     segment_id: UUID
-    mailbox_id: UUID
+    mailbox_id: UUID | None = Field(None, description="required for email, absent for sms")
     send_at: Instant | None = Field(None, description="`send` before this time schedules it")
+
+    @model_validator(mode="after")
+    def _mailbox(self) -> CampaignCreate:
+        if self.channel == "email" and self.mailbox_id is None:
+            raise ValueError("an email campaign needs mailbox_id")
+        if self.channel == "sms" and self.mailbox_id is not None:
+            raise ValueError("an sms campaign goes through the SMS gateway: no mailbox_id")
+        return self
 
 
 class CampaignUpdate(InputModel):
@@ -114,7 +124,7 @@ class CampaignRead(ReadModel):
 class RecipientRead(ReadModel):
     id: UUID
     contact_id: UUID
-    address: str | None
+    address: str | None = Field(description="the email address, or the phone (E.164) of an sms campaign")
     status: Literal["queued", "sent", "failed", "skipped"]
     reason: str | None
     sent_at: datetime | None

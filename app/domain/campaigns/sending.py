@@ -18,7 +18,8 @@ from email.utils import format_datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+import httpx
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
@@ -29,6 +30,9 @@ from app.domain.events import service as events
 from app.domain.mail import servers
 from app.domain.mail import service as mail
 from app.domain.mail.models import Mailbox
+from app.domain.sms import sending as sms_sending
+from app.domain.sms import service as sms_service
+from app.domain.sms.models import SmsGateway
 from app.domain.templates import service as templates
 from app.logging import log
 from app.settings import Settings
@@ -60,7 +64,7 @@ async def _claim(session: AsyncSession, org_id: UUID, campaign_id: UUID, lease_s
         .returning(Recipient).execution_options(synchronize_session=False))).all())
 
 
-async def run(db: Database, settings: Settings, org_id: UUID, campaign_id: UUID,
+async def run(db: Database, settings: Settings, http: httpx.AsyncClient, org_id: UUID, campaign_id: UUID,
               budget_seconds: float) -> tuple[str, list[tuple[UUID, UUID]]]:
     """Send chunks until none is left or the budget is spent. -> (`sent` | `more` | `retry` | `idle`, events)."""
     started = time.monotonic()
@@ -71,11 +75,15 @@ async def run(db: Database, settings: Settings, org_id: UUID, campaign_id: UUID,
                                                                    Campaign.id == campaign_id))
             if campaign is None or campaign.status != "sending":
                 return "idle", written
-            box = await session.scalar(select(Mailbox).where(Mailbox.org_id == org_id,
-                                                             Mailbox.id == campaign.mailbox_id))
+            box: Mailbox | SmsGateway | None
+            if campaign.channel == "sms":
+                box = await sms_service.gateway(session, org_id)
+            else:
+                box = await session.scalar(select(Mailbox).where(Mailbox.org_id == org_id,
+                                                                 Mailbox.id == campaign.mailbox_id))
             if box is None:
                 return "idle", written
-            # the lease covers sending the chunk at the mailbox's rate; a dead worker's chunk is free soon after
+            # the lease covers sending the chunk at the channel's rate; a dead worker's chunk is free soon after
             lease = CHUNK * 60.0 / max(box.rate_per_minute, 1) + 2 * settings.mail_timeout_seconds + 5
             claimed = await _claim(session, org_id, campaign_id, lease)
             if not claimed:
@@ -87,10 +95,13 @@ async def run(db: Database, settings: Settings, org_id: UUID, campaign_id: UUID,
                     written += events.committed_event_ids(session)
                     return "sent", written
                 return "waiting", written  # claimed by another worker (or a dead one: its lease expires)
-        if box.deleted_at is not None:
+        if isinstance(box, SmsGateway):
+            outcome = await _text_chunk(db, settings, http, campaign, box, claimed)
+        elif box.deleted_at is not None:
             await _fail_all(db, org_id, claimed, "the campaign's mailbox was deleted")
             continue
-        outcome = await _send_chunk(db, settings, campaign, box, claimed)
+        else:
+            outcome = await _send_chunk(db, settings, campaign, box, claimed)
         if outcome == "retry":
             return "retry", written
     return "more", written
@@ -173,12 +184,61 @@ async def _send_chunk(db: Database, settings: Settings, campaign: Campaign, box:
     return "done"
 
 
+async def _text_chunk(db: Database, settings: Settings, http: httpx.AsyncClient, campaign: Campaign,
+                      gateway: SmsGateway, claimed: list[Recipient]) -> str:
+    """SMS: each text is marked handed (committed) before its request; a claimed row that already was handed
+    belongs to a worker that died waiting for the gateway, and fails rather than risk a second text. A gateway
+    that is down (nothing taken) sends the rest of the chunk back to the queue: `retry`."""
+    org_id, pause = campaign.org_id, 60.0 / max(gateway.rate_per_minute, 1)
+    urls = [f"{public_base(settings)}/v1/public/unsubscribe/{service.unsubscribe_token(settings, org_id, r.id)}"
+            for r in claimed]
+    async with db.for_org(org_id) as session:
+        rendered = await templates.render_many(session, org_id, campaign.template_id, campaign.created_by,
+                                               [(r.contact_id, url) for r, url in zip(claimed, urls, strict=True)])
+    for r, out in zip(claimed, rendered, strict=True):
+        if isinstance(out, CRMError) or not (out["text"] or "").strip():
+            await _record(db, org_id, r.id, "failed", f"cannot render: {out}" if isinstance(out, CRMError)
+                          else "the template renders an empty text")
+            continue
+        if r.handed_at is not None:
+            await _record(db, org_id, r.id, "failed", "interrupted while the gateway had it; not sent again so "
+                                                      "that nobody gets the text twice")
+            continue
+        if not await _hand(db, org_id, r.id):
+            return "done"  # cancelled meanwhile
+        began = time.monotonic()
+        handed = await sms_sending.hand_over(settings, http, gateway, r.id, r.address or "", (out["text"] or "")[:1600])
+        if handed.outcome == "temporary":
+            log.warning("campaign_chunk_failed", campaign_id=str(campaign.id), error="gateway", detail=handed.detail)
+            async with db.for_org(org_id) as session:  # nothing was taken: this one and the rest go back
+                await session.execute(update(Recipient).where(
+                    Recipient.org_id == org_id, Recipient.id.in_([c.id for c in claimed]),
+                    Recipient.status == "queued").values(claimed_until=None, reason=f"retrying: {handed.detail}"[:300])
+                    .values(handed_at=case((Recipient.id == r.id, None), else_=Recipient.handed_at)))
+            return "retry"
+        if handed.outcome == "sent":
+            await _record(db, org_id, r.id, "sent", None, force=True)
+        else:
+            await _record(db, org_id, r.id, "failed", handed.detail, force=True)
+        await asyncio.sleep(max(0.0, pause - (time.monotonic() - began)))
+    return "done"
+
+
+async def _hand(db: Database, org_id: UUID, recipient_id: UUID) -> bool:
+    """Mark a queued recipient's text as handed to the gateway, committed; False if it is no longer queued."""
+    async with db.for_org(org_id) as session:
+        result = await session.execute(update(Recipient).where(
+            Recipient.org_id == org_id, Recipient.id == recipient_id, Recipient.status == "queued")
+            .values(handed_at=_now()))
+    return bool(result.rowcount)
+
+
 async def _record(db: Database, org_id: UUID, recipient_id: UUID, status: str, reason: str | None,
                   message_id: str | None = None, force: bool = False) -> None:
     """The recipient's outcome, committed. `sent` only for a row still queued (not cancelled meanwhile);
     `force`: a refusal after the row was recorded as sent (the server refused the end of the data)."""
     async with db.for_org(org_id) as session:
-        allowed = ("queued", "sent") if force else ("queued",)
+        allowed = ("queued", "sent", "skipped") if force else ("queued",)
         result = await session.execute(update(Recipient).where(
             Recipient.org_id == org_id, Recipient.id == recipient_id, Recipient.status.in_(allowed))
             .values(status=status, reason=reason and reason[:300], claimed_until=None,

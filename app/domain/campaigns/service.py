@@ -27,6 +27,7 @@ from app.domain.leads.models import Lead
 from app.domain.mail.models import Email
 from app.domain.pagination import Page, PageRequest, keyset_page
 from app.domain.records import Kind, org_settings, require_ref
+from app.domain.sms.models import SmsGateway
 from app.settings import Settings
 
 SEGMENT = Kind.of(kinds.SEGMENT)
@@ -91,11 +92,11 @@ async def count(session: AsyncSession, who: Principal, segment_id: UUID) -> int:
 # --- campaigns -----------------------------------------------------------------------------------------
 
 
-async def _check_refs(session: AsyncSession, who: Principal, values: dict[str, Any]) -> None:
+async def _check_refs(session: AsyncSession, who: Principal, channel: str, values: dict[str, Any]) -> None:
     if values.get("template_id") is not None:
         template = await require_ref(session, Kind.of(kinds.TEMPLATE), who, values["template_id"], "template_id")
-        if template.channel != "email":
-            raise ValidationFailed("template_id: an email campaign needs an email template",
+        if template.channel != channel:
+            raise ValidationFailed(f"template_id: an {channel} campaign needs an {channel} template",
                                    loc=("body", "template_id"))
     if values.get("segment_id") is not None:
         segment = await require_ref(session, SEGMENT, who, values["segment_id"], "segment_id")
@@ -103,12 +104,17 @@ async def _check_refs(session: AsyncSession, who: Principal, values: dict[str, A
             raise ValidationFailed("segment_id: campaigns go to contacts (a lead segment: convert them first)",
                                    loc=("body", "segment_id"))
     if values.get("mailbox_id") is not None:
+        if channel == "sms":
+            raise ValidationFailed("mailbox_id: an sms campaign goes through the SMS gateway",
+                                   loc=("body", "mailbox_id"))
         await require_ref(session, Kind.of(kinds.MAILBOX), who, values["mailbox_id"], "mailbox_id")
+    elif channel == "email" and "mailbox_id" in values:
+        raise ValidationFailed("mailbox_id: an email campaign needs a mailbox", loc=("body", "mailbox_id"))
 
 
 async def create_campaign(session: AsyncSession, who: Principal, body: CampaignCreate) -> Campaign:
     values = body.model_dump()
-    await _check_refs(session, who, values)
+    await _check_refs(session, who, body.channel, values)
     campaign = Campaign(org_id=who.org_id, status="draft", created_by=who.user_id, **values)
     return await CAMPAIGN.created(session, who, campaign)
 
@@ -121,7 +127,7 @@ async def update_campaign(session: AsyncSession, who: Principal, campaign_id: UU
         raise Conflict(f"A campaign that is {campaign.status} cannot be changed")
     before = CAMPAIGN.dump(campaign)
     values = patch.model_dump(exclude_unset=True)
-    await _check_refs(session, who, values)
+    await _check_refs(session, who, campaign.channel, values)
     for key, value in values.items():
         if value is not None or key == "send_at":
             setattr(campaign, key, value)
@@ -133,6 +139,9 @@ async def send(session: AsyncSession, who: Principal, campaign_id: UUID) -> Camp
     campaign = await CAMPAIGN.get(session, who, campaign_id, for_update=True)
     if campaign.status not in ("draft", "scheduled"):
         raise Conflict(f"The campaign is {campaign.status}; only a draft or scheduled one can be sent")
+    if campaign.channel == "sms" and await session.scalar(
+            select(SmsGateway.org_id).where(SmsGateway.org_id == campaign.org_id)) is None:
+        raise Conflict("SMS is not configured for this organisation: an admin sets PUT /v1/settings/sms first")
     before = CAMPAIGN.dump(campaign)
     if campaign.send_at is not None and campaign.send_at > _now():
         campaign.status = "scheduled"
@@ -143,7 +152,8 @@ async def send(session: AsyncSession, who: Principal, campaign_id: UUID) -> Camp
 
 async def start(session: AsyncSession, campaign: Campaign) -> int:
     """One recipient row per segment member, in one statement: `queued`, or `skipped` with the reason (no
-    address, unsubscribed, over the org's weekly cap). The campaign becomes `sending`."""
+    address or phone, unsubscribed from the channel, over the org's weekly cap of marketing messages, both
+    channels counted). The campaign becomes `sending`."""
     segment = await SEGMENT.get(session, campaign.org_id, campaign.segment_id)
     org = await org_settings(session, campaign.org_id)
     people = (await members(session, campaign.org_id, segment)).subquery()
@@ -152,12 +162,13 @@ async def start(session: AsyncSession, campaign: Campaign) -> int:
         Recipient.org_id == campaign.org_id, Recipient.contact_id == people.c.id, Recipient.status == "sent",
         Recipient.sent_at > week_ago).scalar_subquery())
     cap = org.max_marketing_per_week
+    address = people.c.email if campaign.channel == "email" else people.c.phone
     reason = case(
-        (people.c.email.is_(None), literal("no email address")),
-        (people.c.consent["email"].astext == "unsubscribed", literal("unsubscribed")),
+        (address.is_(None), literal("no email address" if campaign.channel == "email" else "no phone number")),
+        (people.c.consent[campaign.channel].astext == "unsubscribed", literal("unsubscribed")),
         *([(recent >= cap, literal(f"over the weekly cap ({cap})"))] if cap else []),
         else_=literal(None))
-    rows = select(people.c.org_id, func.gen_random_uuid(), literal(campaign.id), people.c.id, people.c.email,
+    rows = select(people.c.org_id, func.gen_random_uuid(), literal(campaign.id), people.c.id, address,
                   case((reason.is_(None), literal("queued")), else_=literal("skipped")), reason)
     result = await session.execute(
         insert(Recipient).from_select(["org_id", "id", "campaign_id", "contact_id", "address", "status", "reason"],
@@ -284,7 +295,8 @@ def read_token(settings: Settings, token: str) -> tuple[UUID, UUID]:
 
 
 async def unsubscribe(session: AsyncSession, org_id: UUID, recipient_id: UUID) -> Contact:
-    """The contact's `consent.email` becomes `unsubscribed` (`contact.updated`, `contact.unsubscribed`); the
+    """The contact's consent for the campaign's channel (`consent.email`, or `consent.sms` for a text's link)
+    becomes `unsubscribed` (`contact.updated`, `contact.unsubscribed`); the
     recipient row remembers it for the campaign's stats. Repeating it changes nothing."""
     from app.domain.contacts.service import CONTACT
 
@@ -292,15 +304,17 @@ async def unsubscribe(session: AsyncSession, org_id: UUID, recipient_id: UUID) -
                                                              Recipient.id == recipient_id).with_for_update())
     if recipient is None:
         raise NotFound("No such unsubscribe link")
+    channel = await session.scalar(select(Campaign.channel).where(Campaign.org_id == org_id,
+                                                                  Campaign.id == recipient.campaign_id))
     contact = await CONTACT.get(session, org_id, recipient.contact_id, include_deleted=True, for_update=True)
     if recipient.unsubscribed_at is None:
         recipient.unsubscribed_at = _now()
-    if (contact.consent or {}).get("email") != "unsubscribed":
+    if (contact.consent or {}).get(channel) != "unsubscribed":
         before = CONTACT.dump(contact)
-        contact.consent = {**(contact.consent or {}), "email": "unsubscribed"}
+        contact.consent = {**(contact.consent or {}), channel: "unsubscribed"}
         await CONTACT.updated(session, None, contact, before)
         await events.emit(session, None, "contact.unsubscribed", "contact", contact.id, org_id,
-                          {"object": CONTACT.dump(contact), "channel": "email",
+                          {"object": CONTACT.dump(contact), "channel": channel,
                            "campaign_id": str(recipient.campaign_id)}, contact.version)
     await session.flush()
     return contact

@@ -32,6 +32,8 @@ OTHER: dict[str, str] = {
     "campaign.cancelled": "a campaign was cancelled; its queued recipients were skipped",
     "contact.unsubscribed": "the contact unsubscribed through a campaign's link (data.channel, data.campaign_id)",
     "email.failed": "an email could not be sent (the SMTP server refused it, or every retry failed): data.object.error",
+    "sms.sent": "a text sent through POST /v1/sms was accepted by the org's SMS gateway",
+    "sms.failed": "a text could not be sent (the gateway refused it, or every retry failed): data.object.error",
 }
 
 

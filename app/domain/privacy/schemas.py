@@ -13,6 +13,7 @@ from app.domain.events.schemas import Envelope
 from app.domain.forms.schemas import SubmissionRead
 from app.domain.leads.schemas import LeadRead
 from app.domain.mail.schemas import EmailRead
+from app.domain.sms.schemas import SmsRead
 
 NOT_YET_STORED = "always [] for now: this area is not stored yet (arrives with mail, telephony and files)"
 
@@ -27,6 +28,7 @@ class ContactExport(BaseModel):
     submissions: list[SubmissionRead] = Field(description="form submissions of the contact and its leads")
     events: list[Envelope] = Field(description="the events of all of the above, oldest first")
     emails: list[EmailRead] = Field(description="mail linked to the contact or its leads (needs `mail:read`)")
+    sms: list[SmsRead] = Field(description="texts linked to the contact or its leads (needs `mail:read`)")
     calls: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
     files: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
     exported_at: datetime
@@ -42,6 +44,7 @@ class ErasureCounts(BaseModel):
     notifications: int
     emails: int = Field(0, description="emails whose subject, bodies, attachments and the person's addresses "
                                       "were erased")
+    sms: int = Field(0, description="texts whose words (and the person's number) were erased")
 
 
 class ErasureResult(BaseModel):

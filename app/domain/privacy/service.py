@@ -21,6 +21,8 @@ so counts and reports stay as they were):
   the fields above are cleared and the person's name, email and phone are cut out of every other text;
   webhook deliveries carry the scrubbed payload (also those still to be sent).
 - notifications about these records: their titles.
+- mail (see `_erase_mail`) and texts (SMS): a text's words, and the person's number it went to; campaign
+  recipient rows keep their outcome but not the address or number.
 - lookups that would still find the person: external_refs rows, import dedupe keys (email, phone).
 
 Erasure runs inline, in the request's transaction, before the 202: the work is bounded by one person's
@@ -40,7 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import DateTime, String, and_, any_, bindparam, cast, delete, false, or_, select, text, update
+from sqlalchemy import DateTime, String, and_, any_, bindparam, case, cast, delete, false, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +51,7 @@ from app.domain import kinds, locks
 from app.domain.activities.models import Activity
 from app.domain.audit import service as audit
 from app.domain.auth.principal import Principal
+from app.domain.campaigns.models import Recipient
 from app.domain.contacts.models import Contact
 from app.domain.deals.models import Deal
 from app.domain.events import service as events
@@ -62,6 +65,7 @@ from app.domain.mail.models import Email
 from app.domain.mail.sync import file_path
 from app.domain.notifications.models import Notification
 from app.domain.records import Kind
+from app.domain.sms.models import Sms
 from app.domain.webhooks.service import envelope
 from app.settings import Settings
 
@@ -78,9 +82,11 @@ SUBMISSION_BLANK: dict[str, Any] = {
     "fields": {}, "utm": None, "gclid": None, "fbclid": None, "page_url": None, "referrer": None,
     "user_agent": None, "ip": None}
 NOTIFICATION_BLANK: dict[str, Any] = {"title": ERASED}
+SMS_BLANK: dict[str, Any] = {"text": ERASED}
 
 CONTACT: Kind[Contact] = Kind.of(kinds.CONTACT)
 EMAIL = Kind.of(kinds.EMAIL)
+SMS = Kind.of(kinds.SMS)
 LEAD = Kind.of(kinds.LEAD)
 ACTIVITY = Kind.of(kinds.ACTIVITY)
 DEAL = Kind.of(kinds.DEAL)
@@ -118,9 +124,11 @@ async def export(session: AsyncSession, who: Principal, contact_id: UUID) -> dic
         .order_by(FormSubmission.received_at, FormSubmission.id)))
     mail = list(await session.scalars(EMAIL.readable(who, include_deleted=True)
                                       .where(_emails_of(contact.id, lead_ids)).order_by(Email.sent_at, Email.id)))
+    texts = list(await session.scalars(SMS.readable(who, include_deleted=True)
+                                       .where(_texts_of(contact.id, lead_ids)).order_by(Sms.created_at, Sms.id)))
     found = await session.scalars(_events_statement(
         who.org_id, contact.id, lead_ids, [a.id for a in activities], [d.id for d in deals], [],
-        submissions, [e.id for e in mail]).order_by(Event.occurred_at, Event.id))
+        submissions, [e.id for e in mail], [t.id for t in texts]).order_by(Event.occurred_at, Event.id))
     await audit.record(session, who, "export", "contact", contact.id)
     return {
         "contact": CONTACT.dump(contact),
@@ -129,7 +137,7 @@ async def export(session: AsyncSession, who: Principal, contact_id: UUID) -> dic
         "leads": [LEAD.dump(x) for x in leads],
         "submissions": [SubmissionRead.model_validate(s).model_dump(mode="json") for s in submissions],
         "events": [envelope(e) for e in found],
-        "emails": [EMAIL.dump(e) for e in mail], "calls": [], "files": [],
+        "emails": [EMAIL.dump(e) for e in mail], "sms": [SMS.dump(t) for t in texts], "calls": [], "files": [],
         "exported_at": datetime.now(UTC).isoformat(),
     }
 
@@ -148,9 +156,13 @@ def _emails_of(contact_id: UUID, lead_ids: list[UUID]) -> Any:
     return or_(Email.contact_ids.contains([contact_id]), Email.lead_ids.overlap(lead_ids) if lead_ids else false())
 
 
+def _texts_of(contact_id: UUID, lead_ids: list[UUID]) -> Any:
+    return or_(Sms.contact_id == contact_id, Sms.lead_id.in_(lead_ids) if lead_ids else false())
+
+
 def _events_statement(org_id: UUID, contact_id: UUID, lead_ids: list[UUID], activity_ids: list[UUID],
                       deal_ids: list[UUID], notification_ids: list[UUID], submissions: list[Any],
-                      email_ids: list[UUID] | None = None) -> Any:
+                      email_ids: list[UUID] | None = None, sms_ids: list[UUID] | None = None) -> Any:
     """The events of these records: each branch is served by the (org_id, object_type, object_id) index."""
     def of(object_type: str, ids: list[UUID]) -> Any:
         return and_(Event.object_type == object_type, Event.object_id.in_(ids)) if ids else false()
@@ -161,7 +173,7 @@ def _events_statement(org_id: UUID, contact_id: UUID, lead_ids: list[UUID], acti
                      Event.data["object"]["id"].astext == _any(submission_ids)) if submissions else false()
     return select(Event).where(Event.org_id == org_id, or_(
         of("contact", [contact_id]), of("lead", lead_ids), of("activity", activity_ids), of("deal", deal_ids),
-        of("notification", notification_ids), of("email", email_ids or []), submitted))
+        of("notification", notification_ids), of("email", email_ids or []), of("sms", sms_ids or []), submitted))
 
 
 def _any(values: list[str]) -> Any:
@@ -249,7 +261,7 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
     await session.refresh(contact, with_for_update=True)
     org_id = contact.org_id
     counts = dict.fromkeys(("activities", "leads", "submissions", "deals", "events", "webhook_deliveries",
-                            "notifications", "emails"), 0)
+                            "notifications", "emails", "sms"), 0)
     if contact.erased_at is not None:
         return {"id": contact.id, "status": "erased", "erased_at": contact.erased_at, "counts": counts}
 
@@ -284,6 +296,15 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
         update(FormSubmission).where(FormSubmission.org_id == org_id, _submissions_of(contact.id, lead_ids))
         .values(**SUBMISSION_BLANK).returning(FormSubmission.id, FormSubmission.form_id))).all())
     mail = await _erase_mail(session, settings, org_id, contact.id, lead_ids, emails)
+    texts = list(await session.scalars(
+        update(Sms).where(Sms.org_id == org_id, _texts_of(contact.id, lead_ids))
+        .values(text=ERASED, to_phone=case((Sms.to_phone.in_(phones), ""), else_=Sms.to_phone),
+                status=case((Sms.status == "queued", "failed"), else_=Sms.status),  # not sent after all
+                error=case((Sms.status == "queued", "the recipient's data was erased"), else_=Sms.error),
+                version=Sms.version + 1, updated_at=now).returning(Sms.id)))
+    # a campaign's row keeps its outcome for the stats, not the address it went to
+    await session.execute(update(Recipient).where(Recipient.org_id == org_id, Recipient.contact_id == contact.id)
+                          .values(address=None))
     retitled = []
     for deal in await session.scalars(select(Deal).where(Deal.org_id == org_id, Deal.contact_id == contact.id)
                                       .with_for_update()):
@@ -315,11 +336,12 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
     blanks.update({str(s.id): SUBMISSION_BLANK for s in submissions})
     blanks.update({str(n): NOTIFICATION_BLANK for n in notifications})
     blanks.update(mail)
+    blanks.update({str(t): SMS_BLANK for t in texts})
     changed: list[UUID] = []
     deal_ids = list(await session.scalars(select(Deal.id).where(Deal.org_id == org_id, Deal.contact_id == contact.id)))
     for event in await session.scalars(_events_statement(org_id, contact.id, lead_ids, [a.id for a in activities],
                                                          deal_ids, notifications, submissions,
-                                                         [UUID(i) for i in mail]).with_for_update()):
+                                                         [UUID(i) for i in mail], texts).with_for_update()):
         data = scrub_event(event.data, event.object_id, blanks, redact)
         if data != event.data:
             event.data = data
@@ -345,5 +367,5 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
     ])
     counts.update(activities=len(activities), leads=len(leads), submissions=len(submissions), deals=len(retitled),
                   events=len(changed), webhook_deliveries=deliveries, notifications=len(notifications),
-                  emails=len(mail))
+                  emails=len(mail), sms=len(texts))
     return {"id": contact.id, "status": "erased", "erased_at": now, "counts": counts}

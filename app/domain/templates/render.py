@@ -69,3 +69,21 @@ def render(values: Mapping[str, str | None], context: Mapping[str, Any]) -> dict
     if out["subject"]:
         out["subject"] = " ".join(out["subject"].split())  # one line
     return out
+
+
+def check_one(field: str, source: str) -> None:
+    """422 naming `field` and the line when `source` (a plain-text template of another area, such as an SMS
+    gateway's request body) does not parse."""
+    try:
+        _TEXT.parse(source)
+    except TemplateSyntaxError as exc:
+        raise ValidationFailed(f"line {exc.lineno}: {exc.message}", loc=("body", field),
+                               type="template_syntax") from None
+
+
+def render_one(source: str, context: Mapping[str, Any]) -> str:
+    """A plain-text template in the same sandbox; ValueError when a placeholder cannot be rendered."""
+    try:
+        return _TEXT.from_string(source).render(**context)
+    except (UndefinedError, SecurityError, TypeError) as exc:
+        raise ValueError(f"cannot render: {exc}") from None

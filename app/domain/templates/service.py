@@ -12,7 +12,7 @@ from app.domain import kinds
 from app.domain.auth.models import User
 from app.domain.auth.principal import Principal
 from app.domain.concurrency import check_version
-from app.domain.errors import CRMError, NotFound
+from app.domain.errors import CRMError, NotFound, ValidationFailed
 from app.domain.pagination import Page, PageRequest, keyset_page
 from app.domain.records import Kind, org_settings, require_ref
 from app.domain.templates import render
@@ -27,7 +27,18 @@ def _fields(t: Template) -> dict[str, str | None]:
     return {"subject": t.subject, "body_html": t.body_html, "body_text": t.body_text}
 
 
+def _fits_channel(channel: str, values: dict[str, Any]) -> None:
+    """An SMS template is its `body_text`: no subject, no HTML."""
+    if channel == "sms":
+        if not values.get("body_text"):
+            raise ValidationFailed("an sms template needs body_text (the text)", loc=("body", "body_text"))
+        if values.get("body_html") or values.get("subject"):
+            field = "body_html" if values.get("body_html") else "subject"
+            raise ValidationFailed(f"an sms template has no {field}: the text is body_text", loc=("body", field))
+
+
 async def create(session: AsyncSession, who: Principal, body: TemplateCreate) -> Template:
+    _fits_channel(body.channel, body.model_dump())
     render.check(body.model_dump())
     template = Template(org_id=who.org_id, name=body.name, channel=body.channel, subject=body.subject,
                         body_html=body.body_html, body_text=body.body_text)
@@ -44,6 +55,7 @@ async def update(session: AsyncSession, who: Principal, template_id: UUID, patch
     check_version(template.version, expected_version)
     before = TEMPLATE.dump(template)
     changes = patch.model_dump(exclude_unset=True)
+    _fits_channel(template.channel, {**_fields(template), **changes})
     render.check({**_fields(template), **changes})
     for key, value in changes.items():
         if value is not None or key in ("body_html", "body_text"):

@@ -36,9 +36,11 @@ from app.domain.mail.models import Email
 from app.domain.pagination import Page, PageRequest, Sort, cut_page, decode_cursor
 from app.domain.pipelines.models import Stage
 from app.domain.records import Kind
+from app.domain.sms.models import Sms
 
 KINDS = {t.object_type: Kind.of(t) for t in kinds.having("timeline")}
 EMAIL_READ = Kind.of(kinds.EMAIL)
+SMS_READ = Kind.of(kinds.SMS)
 
 
 def _readable(object_type: str) -> Any:
@@ -61,10 +63,10 @@ def _branches(object_type: str, object_id: Any) -> list[tuple[str, Any, str | No
     if object_type == "deal":
         return [("activity", Activity.deal_id == object_id, None), ("stage_change", StageMove.deal_id == object_id, None),
                 ("form_submission", S.deal_id == object_id, None),
-                ("email", Email.deal_ids.contains(array([object_id])), None)]
+                ("email", Email.deal_ids.contains(array([object_id])), None), ("sms", Sms.deal_id == object_id, None)]
     if object_type == "lead":
         return [("activity", Activity.lead_id == object_id, None), ("form_submission", S.lead_id == object_id, None),
-                ("email", Email.lead_ids.contains(array([object_id])), None)]
+                ("email", Email.lead_ids.contains(array([object_id])), None), ("sms", Sms.lead_id == object_id, None)]
     if object_type == "contact":
         deals = select(Deal.id).where(_readable("deal"), Deal.contact_id == object_id)
         leads = select(Lead.id).where(_readable("lead"), Lead.contact_id == object_id)
@@ -72,7 +74,8 @@ def _branches(object_type: str, object_id: Any) -> list[tuple[str, Any, str | No
                 ("activity", Via(Activity.lead_id, leads), "lead"),
                 ("stage_change", Via(StageMove.deal_id, deals), "deal"),
                 ("form_submission", S.contact_id == object_id, None), ("form_submission", Via(S.lead_id, leads), "lead"),
-                ("email", Email.contact_ids.contains(array([object_id])), None)]
+                ("email", Email.contact_ids.contains(array([object_id])), None),
+                ("sms", Sms.contact_id == object_id, None)]
     contacts = select(Contact.id).where(_readable("contact"), Contact.company_id == object_id)
     deals = select(Deal.id).where(_readable("deal"), or_(Deal.company_id == object_id, Deal.contact_id.in_(contacts)))
     return [("activity", Activity.company_id == object_id, None),
@@ -84,7 +87,7 @@ def _branches(object_type: str, object_id: Any) -> list[tuple[str, Any, str | No
 # The scope each kind of entry, and each parent an entry is reached through, needs: a timeline shows only
 # what the caller's credential may read elsewhere (a `contacts:read` key sees no deals' stage moves).
 SCOPE_OF = {"activity": "activities:read", "stage_change": "deals:read", "form_submission": "forms:read",
-            "email": "mail:read",
+            "email": "mail:read", "sms": "mail:read",
             "deal": "deals:read", "lead": "leads:read", "contact": "contacts:read"}
 
 
@@ -100,6 +103,7 @@ _COLUMNS = {
     "stage_change": (StageMove.moved_at, StageMove.id, lambda org_id: StageMove.org_id == org_id),
     "form_submission": (FormSubmission.received_at, FormSubmission.id, lambda org_id: FormSubmission.org_id == org_id),
     "email": (Email.sent_at, Email.id, lambda org_id: _readable("email")),
+    "sms": (Sms.created_at, Sms.id, lambda org_id: _readable("sms")),
 }
 
 
@@ -200,6 +204,9 @@ async def _hydrate(session: AsyncSession, org_id: UUID, rows: list[Any]) -> list
     email_ids = [r.id for r in rows if r.kind == "email"]
     emails = {e.id: e for e in await session.scalars(select(Email).where(
         Email.org_id == org_id, Email.id.in_(email_ids)))} if email_ids else {}
+    sms_ids = [r.id for r in rows if r.kind == "sms"]
+    texts = {t.id: t for t in await session.scalars(select(Sms).where(
+        Sms.org_id == org_id, Sms.id.in_(sms_ids)))} if sms_ids else {}
     submission_ids = [r.id for r in rows if r.kind == "form_submission"]
     submissions = {s.id: s for s in await session.scalars(select(FormSubmission).where(
         FormSubmission.org_id == org_id, FormSubmission.id.in_(submission_ids)))} if submission_ids else {}
@@ -220,6 +227,12 @@ async def _hydrate(session: AsyncSession, org_id: UUID, rows: list[Any]) -> list
                                    f"{e.from_address if e.direction == 'inbound' else ', '.join(e.to_addresses)}: "
                                    f"{e.subject}"[:300],
                         "object_type": "email", "object_id": str(e.id), "data": EMAIL_READ.dump(e)})
+        elif r.kind == "sms":
+            t = texts[r.id]
+            out.append({"id": str(t.id), "kind": "sms", "occurred_at": r.occurred_at.isoformat(),
+                        "actor": {"type": "user", "id": str(t.created_by)} if t.created_by else None,
+                        "summary": f"SMS to {t.to_phone}: {t.text}"[:300],
+                        "object_type": "sms", "object_id": str(t.id), "data": SMS_READ.dump(t)})
         elif r.kind == "activity":
             a = activities[r.id]
             out.append({"id": str(a["id"]), "kind": "activity", "occurred_at": r.occurred_at.isoformat(),

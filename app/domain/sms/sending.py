@@ -1,0 +1,120 @@
+"""The worker's side of SMS: a text is handed to the org's HTTP gateway (the request built from the gateway's
+templates), then recorded `sent` or, for a refusal or after the last retry, `failed`
+(`CRM_MAIL_RETRY_SCHEDULE`).
+
+The gateway's answer decides: 2xx took it; 408, 425, 429 and 5xx, a timeout or a broken connection are worth
+another try here; any other answer is a refusal. A queued text is leased, so a worker dying between the gateway's
+answer and the record sends it again after the lease: at least once, as for email (the request carries the
+message's `id` for gateways that deduplicate)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import Database
+from app.domain.events import service as events
+from app.domain.outbound import BlockedDestination, request
+from app.domain.sms import service
+from app.domain.sms.models import Sms, SmsGateway
+from app.domain.templates.render import render_one
+from app.logging import log
+from app.settings import Settings
+
+SYSTEM = {"type": "system", "id": None}
+TEMPORARY = frozenset({408, 425, 429})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Handed:
+    outcome: str  # sent | temporary (not taken: try again) | unknown (may have been taken) | refused
+    detail: str
+
+
+async def hand_over(settings: Settings, http: httpx.AsyncClient, gw: SmsGateway, message_id: UUID, to: str,
+                    text: str) -> Handed:
+    """One request to the gateway for one text."""
+    context = {"to": to, "sender": gw.sender, "text": text, "id": str(message_id)}
+    try:
+        url = render_one(gw.url, context)
+        body = render_one(gw.body_template, context).encode() if gw.method != "GET" else None
+    except ValueError as exc:
+        return Handed("refused", f"the gateway settings do not render: {exc}")
+    try:
+        response = await request(http, gw.method, url, body, service.headers_of(settings, gw),
+                                 settings.mail_timeout_seconds, settings.allow_private_networks)
+    except BlockedDestination as exc:
+        return Handed("refused", str(exc))
+    except ValueError as exc:  # the rendered URL is no http(s) URL
+        return Handed("refused", f"the gateway URL is invalid: {exc}")
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # nothing was sent
+        return Handed("temporary", f"{type(exc).__name__}: {exc}")
+    except httpx.TimeoutException:
+        return Handed("unknown", "the gateway did not answer in time")
+    except httpx.HTTPError as exc:
+        return Handed("unknown", f"{type(exc).__name__}: {exc}")
+    answer = f"{response.status_code} {response.text[:400]}".strip()
+    if response.is_success:
+        return Handed("sent", answer)
+    if response.status_code in TEMPORARY or response.status_code >= 500:
+        return Handed("temporary", answer)
+    return Handed("refused", answer)
+
+
+async def due(session: AsyncSession, limit: int = 1000) -> list[tuple[UUID, UUID]]:
+    now = _now()
+    rows = await session.execute(select(Sms.org_id, Sms.id).where(
+        Sms.status == "queued", Sms.next_attempt_at <= now,
+        or_(Sms.leased_until.is_(None), Sms.leased_until < now)).order_by(Sms.next_attempt_at).limit(limit))
+    return [(r.org_id, r.id) for r in rows]
+
+
+async def send(db: Database, settings: Settings, http: httpx.AsyncClient, org_id: UUID, sms_id: UUID,
+               lease_seconds: float) -> tuple[str, list[tuple[UUID, UUID]]]:
+    """-> (outcome, events written): `skipped`, `sent`, `retry in <s>` or `failed`."""
+    now = _now()
+    async with db.for_org(org_id) as session:
+        sms = (await session.execute(
+            update(Sms).where(Sms.org_id == org_id, Sms.id == sms_id, Sms.status == "queued",
+                              Sms.next_attempt_at <= now, or_(Sms.leased_until.is_(None), Sms.leased_until < now))
+            .values(leased_until=now + timedelta(seconds=lease_seconds))
+            .returning(Sms).execution_options(synchronize_session=False))).scalar_one_or_none()
+        gw = await service.gateway(session, org_id) if sms is not None else None
+    if sms is None:
+        return "skipped", []
+    handed = Handed("refused", "SMS is not configured any more") if gw is None else \
+        await hand_over(settings, http, gw, sms.id, sms.to_phone, sms.text)
+    attempts = sms.attempts + 1
+    values: dict[str, Any] = {"attempts": attempts}
+    if handed.outcome == "sent":
+        outcome = "sent"
+        values.update(status="sent", sent_at=_now(), gateway_answer=handed.detail[:500], error=None,
+                      next_attempt_at=None)
+    elif handed.outcome == "refused" or attempts > len(settings.mail_retry_schedule):
+        outcome = "failed"
+        values.update(status="failed", error=handed.detail[:500], next_attempt_at=None)
+    else:
+        delay = settings.mail_retry_schedule[attempts - 1]
+        outcome = f"retry in {delay:g}"
+        values.update(error=handed.detail[:500], next_attempt_at=_now() + timedelta(seconds=delay))
+    log.info("sms_attempt", sms_id=str(sms_id), outcome=outcome, detail=handed.detail[:200])
+    async with db.for_org(org_id) as session:
+        stored = (await session.execute(
+            update(Sms).where(Sms.org_id == org_id, Sms.id == sms_id)
+            .values(**values, leased_until=None, updated_at=_now(), version=Sms.version + 1)
+            .returning(Sms).execution_options(synchronize_session=False))).scalar_one()
+        if outcome in ("sent", "failed"):
+            await events.emit(session, SYSTEM, f"sms.{outcome}", "sms", stored.id, org_id,
+                              {"object": service.dump(stored)}, stored.version)
+        written = events.committed_event_ids(session)
+    return outcome, written
