@@ -209,7 +209,7 @@ def reseal() -> None:
     from sqlalchemy import select
 
     from app.db import Database
-    from app.domain.models import Mailbox  # every table: the mailbox's foreign keys resolve
+    from app.domain.models import Mailbox, SmsGateway  # every table: the foreign keys resolve
     from app.domain.sealing import reseal as reseal_one
 
     settings = _settings()
@@ -217,18 +217,21 @@ def reseal() -> None:
         typer.echo("CRM_DATABASE_URL is required", err=True)
         raise typer.Exit(2)
 
-    async def run() -> int:
+    async def run() -> dict[str, int]:
         db = Database.from_settings(settings, sweeps=True)
         try:
             async with db.across_orgs() as session:
                 boxes = (await session.scalars(select(Mailbox).with_for_update())).all()
                 for box in boxes:
                     box.sealed_secrets = reseal_one(settings, box.sealed_secrets)
-                return len(boxes)
+                gateways = (await session.scalars(select(SmsGateway).with_for_update())).all()
+                for gateway in gateways:
+                    gateway.sealed_headers = reseal_one(settings, gateway.sealed_headers)
+                return {"mailboxes": len(boxes), "sms_gateways": len(gateways)}
         finally:
             await db.dispose()
 
-    typer.echo(json.dumps({"mailboxes": asyncio.run(run())}))
+    typer.echo(json.dumps(asyncio.run(run())))
 
 
 @cli.command("seed-bench")

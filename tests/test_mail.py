@@ -336,6 +336,7 @@ async def test_credentials_are_sealed_at_rest_and_a_key_rotation_reseals_them(ap
     from pydantic import SecretStr
 
     from app.domain.sealing import Unsealable, _keys, unseal
+    from app.domain.sms.models import SmsGateway
     from tests.servers import crm_command, crm_env
 
     acct = await signup(api)
@@ -347,6 +348,9 @@ async def test_credentials_are_sealed_at_rest_and_a_key_rotation_reseals_them(ap
 
     sealed = await stored()
     assert "secret" not in sealed and unseal(settings, sealed)["imap_password"] == "secret"
+    r = await api.put("/v1/settings/sms", headers=acct.headers, json={
+        "url": "https://sms.example.com/send", "headers": {"Authorization": "Bearer sms-key"}, "from": "ACME"})
+    assert r.status_code == 200, r.text
     new = Fernet.generate_key().decode()
     old = _keys(settings)[0]
     env = crm_env(settings.migration_url, redis_server.url, tmp_path, CRM_SECRET_KEYS=f"{new},{old}",
@@ -354,9 +358,13 @@ async def test_credentials_are_sealed_at_rest_and_a_key_rotation_reseals_them(ap
     ran = await asyncio.to_thread(subprocess.run, [*crm_command(), "reseal"], env=env, capture_output=True, text=True,
                                   timeout=120)
     assert ran.returncode == 0, ran.stderr[-2000:]
-    assert json.loads(ran.stdout)["mailboxes"] >= 1
+    counted = json.loads(ran.stdout)
+    assert counted["mailboxes"] >= 1 and counted["sms_gateways"] >= 1
     rotated = settings.model_copy(update={"secret_keys": [SecretStr(new)]})
     assert unseal(rotated, await stored())["smtp_password"] == "secret"  # the new key alone opens it
+    async with database.sessions() as s:
+        headers = await s.scalar(select(SmsGateway.sealed_headers).where(SmsGateway.org_id == acct.org_id))
+    assert "sms-key" not in headers and unseal(rotated, headers) == {"Authorization": "Bearer sms-key"}
     with pytest.raises(Unsealable):
         unseal(settings, await stored())  # the old one no longer does
 

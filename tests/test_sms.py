@@ -286,3 +286,16 @@ async def test_a_persons_texts_are_in_their_export_and_gone_after_erasure(api, f
         assert (after["text"], after["to"], after["status"]) == ("(erased)", "", status)
     feed = (await api.get("/v1/changes", headers=h, params={"types": "sms"})).json()["data"]
     assert "Hi Ana" not in json.dumps(feed) and "15112345678" not in json.dumps(feed)
+
+
+async def test_a_gateway_on_an_internal_address_is_refused_not_called(api, fast_settings, gateway):
+    acct = await signup(api)
+    await _configure(api, acct, gateway.url)  # 127.0.0.1: allowed only where CRM_ALLOW_PRIVATE_NETWORKS is set
+    sms = await _ok(await api.post("/v1/sms", headers=acct.headers, json={"to": "+4915112345678", "text": "x"}), 202)
+    async with running_worker(fast_settings.model_copy(update={"allow_private_networks": False})):
+        async def failed():
+            r = (await api.get(f"/v1/sms/{sms['id']}", headers=acct.headers)).json()
+            return r if r["status"] == "failed" else None
+
+        done = await eventually(failed)
+    assert "non-public address" in done["error"] and gateway.requests == []
