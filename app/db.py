@@ -141,6 +141,13 @@ class Database:
             await set_org(session, org_id)
             yield session
 
+    async def call(self, statement: Any, params: dict[str, Any]) -> Any:
+        """One statement in a transaction of its own, no BEGIN or COMMIT round trips (autocommit): for a
+        function that names its org itself (`record_recipient`). -> its scalar result."""
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return (await conn.execute(statement, params)).scalar()
+
     @asynccontextmanager
     async def across_orgs(self) -> AsyncIterator[AsyncSession]:
         """One transaction as the sweep role, which row-level security does not limit: for the worker's

@@ -19,7 +19,9 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from sqlalchemy import case, select, update
+from sqlalchemy import String, bindparam, case, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
@@ -233,18 +235,22 @@ async def _hand(db: Database, org_id: UUID, recipient_id: UUID) -> bool:
     return bool(result.rowcount)
 
 
+_RECORD = text("SELECT record_recipient(:org_id, :id, :status, :reason, :message_id, :allowed)").bindparams(
+    bindparam("org_id", type_=PGUUID(as_uuid=True)), bindparam("id", type_=PGUUID(as_uuid=True)),
+    bindparam("allowed", type_=ARRAY(String)))
+
+
 async def _record(db: Database, org_id: UUID, recipient_id: UUID, status: str, reason: str | None,
                   message_id: str | None = None, force: bool = False) -> None:
-    """The recipient's outcome, committed. `sent` only for a row still queued (not cancelled meanwhile);
-    `force`: a refusal after the row was recorded as sent (the server refused the end of the data)."""
-    async with db.for_org(org_id) as session:
-        allowed = ("queued", "sent", "skipped") if force else ("queued",)
-        result = await session.execute(update(Recipient).where(
-            Recipient.org_id == org_id, Recipient.id == recipient_id, Recipient.status.in_(allowed))
-            .values(status=status, reason=reason and reason[:300], claimed_until=None,
-                    **({"sent_at": _now(), "message_id": message_id} if status == "sent" else {})))
-        if result.rowcount == 0 and status == "sent":
-            raise Cancelled()
+    """The recipient's outcome, committed, in one round trip (`record_recipient`, migration 0027). `sent` only
+    for a row still queued (not cancelled meanwhile); `force`: an outcome after the row was recorded (a
+    refusal of the end of the data) or handed to a gateway while it was cancelled."""
+    allowed = ["queued", "sent", "skipped"] if force else ["queued"]
+    changed = await db.call(_RECORD, {"org_id": org_id, "id": recipient_id, "status": status,
+                                      "reason": reason and reason[:300], "message_id": message_id,
+                                      "allowed": allowed})
+    if changed == 0 and status == "sent":
+        raise Cancelled()
 
 
 async def due(session: AsyncSession) -> tuple[list[Campaign], list[tuple[UUID, UUID]]]:

@@ -81,9 +81,10 @@ async def store(session: AsyncSession, settings: Settings, box: Mailbox, role: s
                 log.warning("auto_reply_skipped", mailbox_id=str(box.id), error=type(exc).__name__, detail=str(exc))
     if not rows:
         return
+    # executemany (insertmanyvalues): one cached statement; a multi-row VALUES would be compiled anew per chunk
     stored = (await session.scalars(
-        insert(Email).values(rows).on_conflict_do_nothing(index_elements=["org_id", "mailbox_id", "message_id"])
-        .returning(Email))).all()
+        insert(Email).on_conflict_do_nothing(index_elements=["org_id", "mailbox_id", "message_id"])
+        .returning(Email), rows)).all()
     await events.emit_many(session, SYSTEM, box.org_id, [
         ("email.received", "email", e.id, e.version, {"object": mail.dump_email(e)}) for e in stored])
     session.add_all(replies)  # queued: the worker's mail sweep sends them
