@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     mail_retry_schedule: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: [60, 300, 1800, 7200, 21600],
         description="seconds before each retry of an email whose SMTP server failed temporarily (then failed)")
+    oauth_token_urls: dict[Literal["google", "microsoft"], str] = Field(
+        default_factory=dict, description="OAuth2 token endpoints replacing the providers' own, as JSON "
+                                          '(`{"google": "https://..."}`): a proxy, or a test\'s token server')
 
     @field_validator("cors_origins", "webhook_retry_schedule", "trusted_proxies", "secret_keys", "mail_retry_schedule",
                      mode="before")

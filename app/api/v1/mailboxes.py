@@ -72,9 +72,10 @@ async def delete_mailbox(mailbox_id: UUID, session: SessionDep, who: Writer, exp
 async def test_mailbox(mailbox_id: UUID, session: SessionDep, settings: SettingsDep, who: Writer) -> Any:
     """Log in to the IMAP and the SMTP server with the stored credentials (SMTP `AUTH` included). Each answers
     `ok`, or `error` (`auth_failed`, `tls_error`, `unreachable`: refused or no route, `timeout`) and the
-    server's words in `detail`. Always 200: the answer is the check."""
+    server's words in `detail`. An OAuth2 mailbox first gets an access token with its refresh token: a grant the
+    provider refused (revoked, expired) is `auth_failed` for both. Always 200: the answer is the check."""
     box = await service.get_mailbox(session, who, mailbox_id)
-    return await service.check(settings, box)
+    return await service.check(session, settings, box)
 
 
 @router.post("/{mailbox_id}/sync", status_code=202, response_model=MailboxRead, operation_id="syncMailbox",

@@ -155,7 +155,7 @@ async def _send_chunk(db: Database, settings: Settings, campaign: Campaign, box:
         else:
             prepared.append((r, _message(box, r, out, url), None))
     try:
-        async with servers.smtp_session(box.smtp, mail.credentials(settings, box, "smtp"),
+        async with servers.smtp_session(box.smtp, await mail.credentials(settings, box, "smtp", db.for_org),
                                         settings.mail_timeout_seconds, settings.allow_private_networks) as client:
             for r, message, problem in prepared:
                 if message is None:

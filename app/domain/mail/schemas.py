@@ -41,7 +41,7 @@ class OAuthIn(InputModel):
     provider: Literal["google", "microsoft"]
     client_id: Annotated[str, Field(min_length=1, max_length=500)]
     client_secret: Secret = Field(description="write-only")
-    refresh_token: Secret = Field(description="write-only")
+    refresh_token: Secret = Field(description="from the provider's consent (offline access); write-only")
 
 
 class Routing(InputModel):
@@ -75,10 +75,12 @@ class MailboxCreate(InputModel):
 
     @model_validator(mode="after")
     def _credentials(self) -> MailboxCreate:
-        if self.auth == "oauth2":  # the contract's field; the token refresh is not built yet
-            raise ValueError("auth oauth2 (XOAUTH2) is not supported yet: use an app password (auth: password)")
+        if self.auth == "oauth2" and self.oauth is None:
+            raise ValueError("auth oauth2 needs oauth (provider, client_id, client_secret, refresh_token)")
         if self.auth == "password" and self.imap.password is None:
             raise ValueError("auth password needs imap.password")
+        if self.auth == "password" and self.oauth is not None:
+            raise ValueError("oauth is for auth oauth2")
         return self
 
 
@@ -88,7 +90,8 @@ class MailboxUpdate(InputModel):
     owner_id: UUID | None = None
     imap: ImapIn | None = Field(None, description="the whole IMAP block; a missing password keeps the stored one")
     smtp: SmtpIn | None = Field(None, description="the whole SMTP block; a missing password keeps the stored one")
-    oauth: OAuthIn | None = None
+    oauth: OAuthIn | None = Field(None, description="an oauth2 mailbox reconnected: the new grant replaces the "
+                                                    "stored one, and a sync stopped by a revoked grant starts again")
     sync_since_days: int | None = Field(None, ge=1, le=3650)
     rate_per_minute: int | None = Field(None, ge=1, le=10_000)
     routing: Routing | None = None
@@ -134,7 +137,9 @@ class MailboxRead(ReadModel):
     rate_per_minute: int
     routing: RoutingRead
     status: Literal["ok", "error", "never_synced"] = Field(
-        description="`error`: the last sync failed (`last_error`); it is retried with growing back-off")
+        description="`error`: the last sync failed (`last_error`); it is retried with growing back-off, except "
+                    "after a refused OAuth2 grant (`next_sync_at` null until the mailbox is reconnected or a sync "
+                    "is asked for)")
     last_synced_at: datetime | None
     last_error: str | None
     last_error_at: datetime | None

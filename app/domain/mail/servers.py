@@ -4,6 +4,7 @@ of the contract's kinds (`auth_failed, tls_error, unreachable, seconds`) with th
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import socket
 import ssl
@@ -86,11 +87,11 @@ async def imap_session(imap: dict[str, Any], creds: Credentials, seconds: float,
         raise _connect_error(exc) from exc
     try:
         if creds.oauth_token is not None:
-            response = await asyncio.wait_for(client.xoauth2(creds.username, creds.oauth_token.encode()), seconds)
+            response = await asyncio.wait_for(_xoauth2(client, creds.username, creds.oauth_token), seconds)
         else:
             response = await asyncio.wait_for(client.login(creds.username, creds.password or ""), seconds)
         if response.result != "OK":
-            raise MailServerError("auth_failed", _text(response.lines) or "login refused")
+            raise MailServerError("auth_failed", _text(response.lines[-1:]) or "login refused")
         yield client
     except TimeoutError as exc:
         raise MailServerError("timeout", "the IMAP server stopped answering") from exc
@@ -99,6 +100,29 @@ async def imap_session(imap: dict[str, Any], creds: Credentials, seconds: float,
             await asyncio.wait_for(client.logout(), 5)
         except Exception:  # noqa: BLE001, S110 - the session is over either way
             pass
+
+
+class _XOAuth2(aioimaplib.Command):
+    """`AUTHENTICATE XOAUTH2` with the token as initial response. A refused token is answered with a challenge
+    (an error in JSON) that the client must acknowledge with an empty line before the server says NO (Gmail,
+    Outlook, Dovecot); aioimaplib's own `xoauth2` leaves it unanswered and waits until the timeout."""
+
+    def __init__(self, protocol: Any, sasl: str) -> None:
+        super().__init__("AUTHENTICATE", protocol.new_tag(), "XOAUTH2", sasl, loop=protocol.loop)
+        self.protocol = protocol
+
+    def flush(self) -> None:  # called by aioimaplib on a continuation request
+        self.protocol.transport.write(b"\r\n")
+
+
+async def _xoauth2(client: aioimaplib.IMAP4, username: str, token: str) -> aioimaplib.Response:
+    """Uses aioimaplib's protocol for the exchange (pinned in the lock file)."""
+    protocol = client.protocol
+    sasl = base64.b64encode(f"user={username}\x01auth=Bearer {token}\x01\x01".encode()).decode()
+    response = await protocol.execute(_XOAuth2(protocol, sasl), scrub=sasl)
+    if response.result == "OK":
+        protocol.state = aioimaplib.AUTH
+    return response
 
 
 def _text(lines: list[Any]) -> str:

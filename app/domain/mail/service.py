@@ -4,6 +4,7 @@ send is written `queued` and sent by a worker (`app.domain.mail.sync`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -19,7 +20,7 @@ from app.domain.contacts.models import Contact
 from app.domain.deals.models import Deal
 from app.domain.errors import Forbidden, NotFound, ValidationFailed
 from app.domain.leads.models import Lead
-from app.domain.mail import servers
+from app.domain.mail import oauth, servers
 from app.domain.mail.models import Email, Mailbox
 from app.domain.mail.schemas import EmailSend, MailboxCreate, MailboxUpdate
 from app.domain.pagination import Page, PageRequest, keyset_page
@@ -57,8 +58,10 @@ def _secrets(body: MailboxCreate | MailboxUpdate, kept: dict[str, Any]) -> dict[
         out["imap_password"] = body.imap.password
     if body.smtp is not None and body.smtp.password is not None:
         out["smtp_password"] = body.smtp.password
-    if body.oauth is not None:
+    if body.oauth is not None:  # a new grant: the old one's access token is not used again
         out.update(oauth_client_secret=body.oauth.client_secret, oauth_refresh_token=body.oauth.refresh_token)
+        out.pop("oauth_access_token", None)
+        out.pop("oauth_expires_at", None)
     return out
 
 
@@ -109,6 +112,8 @@ async def update_mailbox(session: AsyncSession, settings: Settings, who: Princip
     _may_hold(who, shared, owner_id)
     if "owner_id" in changes and owner_id is not None:
         await require_user(session, who.org_id, owner_id, "owner_id")
+    if patch.oauth is not None and box.auth != "oauth2":
+        raise ValidationFailed("oauth: this mailbox logs in with a password (auth password)", loc=("body", "oauth"))
     box.shared, box.owner_id = shared, owner_id
     for name in ("private", "sync_since_days", "rate_per_minute"):
         if name in changes and getattr(patch, name) is not None:
@@ -137,25 +142,28 @@ async def delete_mailbox(session: AsyncSession, who: Principal, mailbox_id: UUID
     await MAILBOX.delete(session, who, mailbox_id, None)
 
 
-def credentials(settings: Settings, box: Mailbox, which: str) -> servers.Credentials | None:
-    """The login for `which` server ("imap" or "smtp"), unsealed; None for an SMTP relay without AUTH."""
-    secret = unseal(settings, box.sealed_secrets)
+async def credentials(settings: Settings, box: Mailbox, which: str,
+                      sessions: oauth.Sessions) -> servers.Credentials | None:
+    """The login for `which` server ("imap" or "smtp"): the password unsealed, or an OAuth2 access token
+    (refreshed when about to expire, and saved in `sessions`); None for an SMTP relay without AUTH."""
     config = box.imap if which == "imap" else box.smtp
     username = config.get("username")
     if not username:
         return None
     if box.auth == "oauth2":
-        return servers.Credentials(username, oauth_token=secret.get("oauth_access_token"))
+        return servers.Credentials(username, oauth_token=await oauth.access_token(settings, box, sessions))
+    secret = unseal(settings, box.sealed_secrets)
     return servers.Credentials(username, password=secret.get(f"{which}_password") or secret.get("imap_password"))
 
 
-async def check(settings: Settings, box: Mailbox) -> dict[str, Any]:
-    """Log in to both servers with the stored credentials: `{imap: {ok, error?, detail?}, smtp: {...}}`."""
+async def check(session: AsyncSession, settings: Settings, box: Mailbox) -> dict[str, Any]:
+    """Log in to both servers with the stored credentials: `{imap: {ok, error?, detail?}, smtp: {...}}`. An
+    OAuth2 access token refreshed for it is saved with the request."""
     out: dict[str, Any] = {}
     timeout, private = settings.mail_timeout_seconds, settings.allow_private_networks
     for which in ("imap", "smtp"):
         try:
-            creds = credentials(settings, box, which)
+            creds = await credentials(settings, box, which, lambda _org: nullcontext(session))
             if which == "imap":
                 assert creds is not None
                 await servers.check_imap(box.imap, creds, timeout, private)

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.domain.events import service as events
-from app.domain.mail import servers, service
+from app.domain.mail import oauth, servers, service
 from app.domain.mail.models import Email, Mailbox, MailFolder
 from app.logging import log
 from app.settings import Settings
@@ -70,7 +70,7 @@ async def sync_mailbox(db: Database, settings: Settings, org_id: UUID, mailbox_i
     written: list[tuple[UUID, UUID]] = []
     more = False
     try:
-        creds = service.credentials(settings, box, "imap")
+        creds = await service.credentials(settings, box, "imap", db.for_org)
         assert creds is not None
         seconds = settings.mail_timeout_seconds
         async with servers.imap_session(box.imap, creds, seconds, settings.allow_private_networks) as client:
@@ -81,9 +81,11 @@ async def sync_mailbox(db: Database, settings: Settings, org_id: UUID, mailbox_i
         async with db.for_org(org_id) as session:
             failures = box.failures + 1
             delay = min(settings.mail_sync_seconds * 2 ** failures, BACKOFF_CAP_SECONDS)
+            # A refused grant stays refused: no more syncs until the mailbox is reconnected or a sync is asked for.
+            next_sync_at = None if isinstance(exc, oauth.OAuthRefused) else _now() + timedelta(seconds=delay)
             await session.execute(update(Mailbox).where(Mailbox.org_id == org_id, Mailbox.id == mailbox_id).values(
                 last_error=f"{exc.kind}: {exc.detail}"[:500], last_error_at=_now(), failures=failures,
-                next_sync_at=_now() + timedelta(seconds=delay), leased_until=None))
+                next_sync_at=next_sync_at, leased_until=None))
         log.warning("mail_sync_failed", mailbox_id=str(mailbox_id), error=exc.kind, detail=exc.detail[:200])
         return f"failed: {exc.kind}", written
     except BaseException:
@@ -186,8 +188,9 @@ async def send_email(db: Database, settings: Settings, org_id: UUID, email_id: U
     outcome: str
     values: dict[str, Any]
     try:
-        answer = await servers.send(box.smtp, service.credentials(settings, box, "smtp"), _message(email, box),
-                                    settings.mail_timeout_seconds, settings.allow_private_networks)
+        answer = await servers.send(box.smtp, await service.credentials(settings, box, "smtp", db.for_org),
+                                    _message(email, box), settings.mail_timeout_seconds,
+                                    settings.allow_private_networks)
         outcome, values = "sent", {"status": "sent", "sent_at": _now(), "error": None, "next_attempt_at": None}
         log.info("email_sent", email_id=str(email_id), answer=answer[:200])
     except servers.MailServerError as exc:
