@@ -2,11 +2,12 @@
 several workers share a campaign without overlap), each message rendered for its contact and sent over one
 SMTP connection per chunk at the mailbox's `rate_per_minute`.
 
-Exactly one message per recipient: a recipient is recorded `sent` (in its own committed transaction) after
-its whole message is written to the server and before the final `.` that makes the server accept it
-(`servers.send_recorded`). A worker killed before that commit leaves a `queued` row whose claim expires and
-an unfinished message the server drops; killed after it, the message is complete as soon as the `.` is out.
-A recorded row is never sent again, and a row cancelled meanwhile is not recorded, hence not sent."""
+Exactly one message per recipient: a recipient is recorded `sent` (committed) after its whole message is
+written to the server and before the final `.` that makes the server accept it (`servers.send_recorded`). A
+worker killed before that commit leaves a `queued` row whose claim expires and an unfinished message the
+server drops; killed once the `.` is written, the message completes. A recorded row is never sent again, and
+a row cancelled meanwhile is not recorded, hence not sent. Only a kill in the instant between the commit and
+the `.` loses that one message: never a second copy."""
 
 from __future__ import annotations
 
