@@ -27,13 +27,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
+from app.domain import outgoing
 from app.domain.events import service as events
 from app.domain.mail import oauth, servers, service
 from app.domain.mail.models import Email, Mailbox, MailFolder
 from app.logging import log
 from app.settings import Settings
 
-SYSTEM = {"type": "system", "id": None}
 MAX_PER_RUN = 1000  # messages per folder and run; a larger backlog goes on in the next run, at once
 BACKOFF_CAP_SECONDS = 3600
 
@@ -142,11 +142,7 @@ async def due_mailboxes(session: AsyncSession, limit: int = 500) -> list[tuple[U
 
 
 async def due_emails(session: AsyncSession, limit: int = 1000) -> list[tuple[UUID, UUID]]:
-    now = _now()
-    rows = await session.execute(select(Email.org_id, Email.id).where(
-        Email.status == "queued", Email.next_attempt_at <= now,
-        or_(Email.leased_until.is_(None), Email.leased_until < now)).order_by(Email.next_attempt_at).limit(limit))
-    return [(r.org_id, r.id) for r in rows]
+    return await outgoing.due(session, Email, limit)
 
 
 def _message(email: Email, box: Mailbox) -> EmailMessage:
@@ -172,47 +168,26 @@ def _message(email: Email, box: Mailbox) -> EmailMessage:
 
 async def send_email(db: Database, settings: Settings, org_id: UUID, email_id: UUID,
                      lease_seconds: float) -> tuple[str, list[tuple[UUID, UUID]]]:
-    """-> (outcome, events written): `skipped`, `sent`, `retry in <s>` or `failed`."""
-    now = _now()
+    """-> (outcome, events written): `skipped`, `sent`, `retry in <s>` or `failed` (`app.domain.outgoing`)."""
+    email = await outgoing.lease(db, Email, org_id, email_id, lease_seconds)
+    if email is None:
+        return "skipped", []
     async with db.for_org(org_id) as session:
-        email = (await session.execute(
-            update(Email).where(Email.org_id == org_id, Email.id == email_id, Email.status == "queued",
-                                Email.next_attempt_at <= now,
-                                or_(Email.leased_until.is_(None), Email.leased_until < now))
-            .values(leased_until=now + timedelta(seconds=lease_seconds))
-            .returning(Email).execution_options(synchronize_session=False))).scalar_one_or_none()
-        box = await session.scalar(select(Mailbox).where(Mailbox.org_id == org_id, Mailbox.id == email.mailbox_id)) \
-            if email is not None else None
-    if email is None or box is None:
+        box = await session.scalar(select(Mailbox).where(Mailbox.org_id == org_id, Mailbox.id == email.mailbox_id))
+    if box is None:
         return "skipped", []
     outcome: str
     values: dict[str, Any]
     try:
-        answer = await servers.send(box.smtp, await service.credentials(settings, box, "smtp", db.for_org),
-                                    _message(email, box), settings.mail_timeout_seconds,
+        creds = await service.credentials(settings, box, "smtp", db.for_org)
+        answer = await servers.send(box.smtp, creds, _message(email, box), settings.mail_timeout_seconds,
                                     settings.allow_private_networks)
         outcome, values = "sent", {"status": "sent", "sent_at": _now(), "error": None, "next_attempt_at": None}
         log.info("email_sent", email_id=str(email_id), answer=answer[:200])
     except servers.MailServerError as exc:
-        attempts = email.attempts + 1
-        schedule = settings.mail_retry_schedule
-        error = f"{exc.kind}: {exc.detail}"[:500]
-        if exc.permanent or attempts > len(schedule):
-            outcome, values = "failed", {"status": "failed", "error": error, "next_attempt_at": None}
-        else:
-            delay = schedule[attempts - 1]
-            outcome = f"retry in {delay:g}"
-            values = {"error": error, "next_attempt_at": _now() + timedelta(seconds=delay)}
-        values["attempts"] = attempts
+        outcome, values = outgoing.not_sent(email.attempts + 1, settings.mail_retry_schedule, exc.permanent,
+                                            f"{exc.kind}: {exc.detail}")
         log.warning("email_not_sent", email_id=str(email_id), error=exc.kind, detail=exc.detail[:200],
                     outcome=outcome)
-    async with db.for_org(org_id) as session:
-        stored = (await session.execute(
-            update(Email).where(Email.org_id == org_id, Email.id == email_id)
-            .values(**values, leased_until=None, updated_at=_now(), version=Email.version + 1)
-            .returning(Email).execution_options(synchronize_session=False))).scalar_one()
-        if outcome in ("sent", "failed"):
-            await events.emit(session, SYSTEM, f"email.{outcome}", "email", stored.id, org_id,
-                              {"object": service.dump_email(stored)}, stored.version)
-        written = events.committed_event_ids(session)
-    return outcome, written
+    return outcome, await outgoing.record(db, Email, "email", org_id, email_id, outcome, values,
+                                          service.dump_email)

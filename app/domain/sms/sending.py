@@ -3,23 +3,22 @@ templates), then recorded `sent` or, for a refusal or after the last retry, `fai
 (`CRM_MAIL_RETRY_SCHEDULE`).
 
 The gateway's answer decides: 2xx took it; 408, 425, 429 and 5xx, a timeout or a broken connection are worth
-another try here; any other answer is a refusal. A queued text is leased, so a worker dying between the gateway's
-answer and the record sends it again after the lease: at least once, as for email (the request carries the
-message's `id` for gateways that deduplicate)."""
+another try here; any other answer is a refusal. Leasing, retries and the record are email's
+(`app.domain.outgoing`): at least once (the request carries the message's `id` for gateways that
+deduplicate)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import httpx
-from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
-from app.domain.events import service as events
+from app.domain import outgoing
 from app.domain.outbound import BlockedDestination, request
 from app.domain.sms import service
 from app.domain.sms.models import Sms, SmsGateway
@@ -27,7 +26,6 @@ from app.domain.templates.render import render_one
 from app.logging import log
 from app.settings import Settings
 
-SYSTEM = {"type": "system", "id": None}
 TEMPORARY = frozenset({408, 425, 429})
 
 
@@ -72,49 +70,26 @@ async def hand_over(settings: Settings, http: httpx.AsyncClient, gw: SmsGateway,
 
 
 async def due(session: AsyncSession, limit: int = 1000) -> list[tuple[UUID, UUID]]:
-    now = _now()
-    rows = await session.execute(select(Sms.org_id, Sms.id).where(
-        Sms.status == "queued", Sms.next_attempt_at <= now,
-        or_(Sms.leased_until.is_(None), Sms.leased_until < now)).order_by(Sms.next_attempt_at).limit(limit))
-    return [(r.org_id, r.id) for r in rows]
+    return await outgoing.due(session, Sms, limit)
 
 
 async def send(db: Database, settings: Settings, http: httpx.AsyncClient, org_id: UUID, sms_id: UUID,
                lease_seconds: float) -> tuple[str, list[tuple[UUID, UUID]]]:
     """-> (outcome, events written): `skipped`, `sent`, `retry in <s>` or `failed`."""
-    now = _now()
-    async with db.for_org(org_id) as session:
-        sms = (await session.execute(
-            update(Sms).where(Sms.org_id == org_id, Sms.id == sms_id, Sms.status == "queued",
-                              Sms.next_attempt_at <= now, or_(Sms.leased_until.is_(None), Sms.leased_until < now))
-            .values(leased_until=now + timedelta(seconds=lease_seconds))
-            .returning(Sms).execution_options(synchronize_session=False))).scalar_one_or_none()
-        gw = await service.gateway(session, org_id) if sms is not None else None
+    sms = await outgoing.lease(db, Sms, org_id, sms_id, lease_seconds)
     if sms is None:
         return "skipped", []
+    async with db.for_org(org_id) as session:
+        gw = await service.gateway(session, org_id)
     handed = Handed("refused", "SMS is not configured any more") if gw is None else \
         await hand_over(settings, http, gw, sms.id, sms.to_phone, sms.text)
-    attempts = sms.attempts + 1
-    values: dict[str, Any] = {"attempts": attempts}
+    outcome: str
+    values: dict[str, Any]
     if handed.outcome == "sent":
-        outcome = "sent"
-        values.update(status="sent", sent_at=_now(), gateway_answer=handed.detail[:500], error=None,
-                      next_attempt_at=None)
-    elif handed.outcome == "refused" or attempts > len(settings.mail_retry_schedule):
-        outcome = "failed"
-        values.update(status="failed", error=handed.detail[:500], next_attempt_at=None)
+        outcome, values = "sent", {"status": "sent", "sent_at": _now(), "gateway_answer": handed.detail[:500],
+                                   "error": None, "next_attempt_at": None, "attempts": sms.attempts + 1}
     else:
-        delay = settings.mail_retry_schedule[attempts - 1]
-        outcome = f"retry in {delay:g}"
-        values.update(error=handed.detail[:500], next_attempt_at=_now() + timedelta(seconds=delay))
+        outcome, values = outgoing.not_sent(sms.attempts + 1, settings.mail_retry_schedule,
+                                            handed.outcome == "refused", handed.detail)
     log.info("sms_attempt", sms_id=str(sms_id), outcome=outcome, detail=handed.detail[:200])
-    async with db.for_org(org_id) as session:
-        stored = (await session.execute(
-            update(Sms).where(Sms.org_id == org_id, Sms.id == sms_id)
-            .values(**values, leased_until=None, updated_at=_now(), version=Sms.version + 1)
-            .returning(Sms).execution_options(synchronize_session=False))).scalar_one()
-        if outcome in ("sent", "failed"):
-            await events.emit(session, SYSTEM, f"sms.{outcome}", "sms", stored.id, org_id,
-                              {"object": service.dump(stored)}, stored.version)
-        written = events.committed_event_ids(session)
-    return outcome, written
+    return outcome, await outgoing.record(db, Sms, "sms", org_id, sms_id, outcome, values, service.dump)
