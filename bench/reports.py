@@ -22,6 +22,18 @@ from uuid import UUID
 
 import asyncpg
 
+from app.domain.reports.people import (
+    activities_statement,
+    emails_statement,
+    lead_sources_statement,
+    response_times_statement,
+)
+from app.domain.reports.sales import (
+    customers_statement,
+    rotting_statement,
+    stage_durations_statement,
+    velocity_statement,
+)
 from app.domain.reports.service import (
     ReportParams,
     asyncpg_args,
@@ -30,7 +42,7 @@ from app.domain.reports.service import (
     win_loss_statement,
 )
 
-BIG = {"deals", "deal_stage_history", "leads"}
+BIG = {"deals", "deal_stage_history", "leads", "activities", "emails", "contacts"}
 
 
 def _scans(plan: dict[str, Any], out: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -64,6 +76,21 @@ async def main(org: UUID, repeat: int) -> dict[str, Any]:
         "forecast, next quarter, pipeline": forecast_statement(ReportParams(
             org, pipeline_id=pipeline, date_from=today, date_to=today + timedelta(days=90))),
         "forecast, one owner": forecast_statement(ReportParams(org, owner_id=owner)),
+        "stage-durations, all time": stage_durations_statement(ReportParams(org)),
+        "stage-durations, last quarter, one owner": stage_durations_statement(ReportParams(
+            org, owner_id=owner, **quarter)),
+        "velocity by month, last year": velocity_statement(ReportParams(org, group_by="month", **year)),
+        "velocity by week, last quarter, pipeline": velocity_statement(ReportParams(
+            org, group_by="week", pipeline_id=pipeline, **quarter)),
+        "rotting, all": rotting_statement(ReportParams(org)),
+        "activities, last quarter": activities_statement(ReportParams(org, **quarter)),
+        "activities, one assignee": activities_statement(ReportParams(org, owner_id=owner)),
+        "lead-sources, last year": lead_sources_statement(ReportParams(org, **year)),
+        "lead-sources by form, last quarter": lead_sources_statement(ReportParams(org, group_by="form", **quarter)),
+        "response-times, last quarter": response_times_statement(ReportParams(org, **quarter)),
+        "emails by month, last year": emails_statement(ReportParams(org, group_by="month", **year)),
+        "customers, all time": customers_statement(ReportParams(org)),
+        "customers, last quarter": customers_statement(ReportParams(org, **quarter)),
     }
     report = []
     for name, statement in cases.items():

@@ -35,7 +35,8 @@ TAGS: dict[str, str] = {
     "public forms": "Where a website posts a form, cross-origin, without credentials.",
     "sync": "The changes feed: every change in commit order, for partner systems and mobile delta sync.",
     "imports": "CSV imports with mapping and de-duplication.",
-    "reports": "Funnel, win/loss and forecast, computed live.",
+    "reports": ("Funnel, win/loss, forecast, stage durations, velocity, rotting deals, activities, lead sources, "
+                "response times, emails and customers, computed live."),
     "mail": "Mailboxes synced over IMAP onto timelines, email sent through their SMTP servers, and templates.",
     "campaigns": "Segments (saved filters) and campaigns sent to them, every recipient's outcome kept.",
 }

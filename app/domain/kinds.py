@@ -219,7 +219,7 @@ def _email_visible(columns: Any, who: Any, org: Any, reader: Any, all_: Any) -> 
     box = select(Mailbox.private, Mailbox.owner_id).where(Mailbox.org_id == org, Mailbox.id == columns.mailbox_id)
     mine = box.where(Mailbox.owner_id == reader).exists()
     private = box.where(Mailbox.private).exists()
-    linked = [select(literal(1)).where(kind.readable(who), kind.model.id == any_(getattr(columns, ids))).exists()
+    linked = [select(literal_column("1")).where(kind.readable(who), kind.model.id == any_(getattr(columns, ids))).exists()
               for kind, ids in ((CONTACT, "contact_ids"), (LEAD, "lead_ids"), (DEAL, "deal_ids"))]
     return or_(all_, mine, and_(~private, or_(*linked)))
 

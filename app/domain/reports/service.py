@@ -1,5 +1,8 @@
 """Reports on live data: each one is ONE SQL statement, scoped by org first, that also reads the org's time
-zone and currency and checks the pipeline, so a report costs one round trip after authentication.
+zone and currency and checks the pipeline and team asked for, so a report costs one round trip after
+authentication. This module holds the deal reports of the first release (funnel, win-loss, forecast);
+`app.domain.reports.sales` and `app.domain.reports.people` hold the others, `app.domain.reports.query` what
+they share.
 
 The `*_statement(params)` functions build that statement (a SQLAlchemy `TextClause` with its parameters
 bound); the endpoints run exactly it, and a benchmark can run the same text with asyncpg
@@ -13,24 +16,21 @@ Conventions shared by the reports:
   (a stage is part of its pipeline, not a record of its own);
 - `from`/`to` are calendar dates in the org's time zone, both inclusive; each report says which date it
   filters on (funnel: `created_at`, win-loss: `closed_at`, forecast: `expected_close_date`);
-- `source` is the source of the lead a deal was converted from (`leads.deal_id`).
+- `source` is the source of the lead a deal was converted from (`leads.deal_id`);
+- `owner_id` and `team_id` name whose records count: a deal's or lead's owner, or one of a team's members.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
-from sqlalchemy import TextClause, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import TextClause
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.deals.schemas import Money
 from app.domain.errors import NotFound
-from app.domain.kinds import DEAL, LEAD, PIPELINE, Reader, reader_params
+from app.domain.kinds import LEAD
+from app.domain.reports.query import ReportParams, Sql, asyncpg_args, check_found
+from app.domain.reports.query import money as _money
 from app.domain.reports.schemas import (
     ForecastCategoryTotal,
     ForecastReport,
@@ -39,88 +39,16 @@ from app.domain.reports.schemas import (
     FunnelReport,
     FunnelRow,
     FunnelTotals,
-    GroupBy,
     LostReasonCount,
     WinLossReport,
     WinLossRow,
     WinLossTotals,
 )
 
-CENT = Decimal("0.01")
+__all__ = ["ReportParams", "asyncpg_args", "forecast", "forecast_statement", "funnel", "funnel_statement", "win_loss",
+           "win_loss_statement"]
+
 FORECAST_ORDER = ("pipeline", "best_case", "commit")  # omitted deals are left out of the forecast
-
-
-@dataclass(frozen=True)
-class ReportParams:
-    """What a report is asked for. `None` means no filter (for `currency`: the org's default currency)."""
-
-    who: Reader  # the caller: reports read only what they may read
-    date_from: date | None = None
-    date_to: date | None = None
-    pipeline_id: UUID | None = None
-    owner_id: UUID | None = None
-    currency: str | None = None
-    source: str | None = None
-    group_by: GroupBy | None = None
-
-
-class _Sql:
-    """Collects the bound parameters while a statement's text is put together from fixed fragments
-    (values never go into the text)."""
-
-    def __init__(self, p: ReportParams) -> None:
-        self.p = p
-        self.binds: dict[str, Any] = reader_params(p.who)
-
-    def bind(self, name: str, value: Any) -> str:
-        self.binds[name] = value
-        return f":{name}"
-
-    def org_cte(self, timestamps: bool) -> str:
-        """`org`: the org's time zone, the report's currency and, for timestamp periods, the period's bounds
-        as instants (local midnight of `from`, local midnight after `to`)."""
-        p = self.p
-        cols = ["o.timezone AS tz",
-                f"CAST({self.bind('currency', p.currency)} AS varchar) AS currency" if p.currency
-                else "o.default_currency AS currency"]
-        if timestamps and p.date_from is not None:
-            cols.append(f"CAST({self.bind('date_from', p.date_from)} AS date)::timestamp AT TIME ZONE o.timezone AS lo")
-        if timestamps and p.date_to is not None:
-            cols.append(f"(CAST({self.bind('date_to', p.date_to)} AS date) + 1)::timestamp AT TIME ZONE o.timezone"
-                        " AS hi")
-        return f"org AS (SELECT {', '.join(cols)} FROM orgs o WHERE o.id = :org_id)"
-
-    def deal_where(self, period: str | None, pipeline: str | None = None) -> str:
-        """Conditions on `deals d`: org first, live, in the report's currency, the period on `period`
-        (a timestamptz column; bounds from `org`), pipeline, owner and lead source."""
-        p = self.p
-        where = [DEAL.readable_sql("d"),
-                 "d.currency = :currency" if p.currency else "d.currency = (SELECT currency FROM org)"]
-        if period and p.date_from is not None:
-            where.append(f"d.{period} >= (SELECT lo FROM org)")
-        if period and p.date_to is not None:
-            where.append(f"d.{period} < (SELECT hi FROM org)")
-        if pipeline is not None:
-            where.append(pipeline)
-        elif p.pipeline_id is not None:
-            where.append(f"d.pipeline_id = {self.bind('pipeline_id', p.pipeline_id)}")
-        if p.owner_id is not None:
-            where.append(f"d.owner_id = {self.bind('owner_id', p.owner_id)}")
-        if p.source is not None:
-            where.append(f"EXISTS (SELECT 1 FROM leads l WHERE {LEAD.readable_sql('l')} AND l.deal_id = d.id"
-                         f" AND l.source = {self.bind('source', p.source)})")
-        return " AND ".join(where)
-
-    def pipeline_found(self) -> str:
-        """A column that is 1 when the asked-for pipeline is a live pipeline of the org (else 0): the 404
-        check rides in the report's own statement."""
-        if self.p.pipeline_id is None:
-            return "1"
-        return (f"(SELECT count(*) FROM pipelines p WHERE {PIPELINE.readable_sql('p')}"
-                f" AND p.id = {self.bind('pipeline_id', self.p.pipeline_id)})")
-
-    def statement(self, sql: str) -> TextClause:
-        return text(sql).bindparams(**self.binds)
 
 
 def funnel_statement(p: ReportParams) -> TextClause:
@@ -132,20 +60,8 @@ def funnel_statement(p: ReportParams) -> TextClause:
     are exits, not steps: a lost stage counts the deals that ever entered it, and entering one does not
     carry a deal further down the funnel. Stages are taken in their current order; a deal counts in the
     pipeline it is in now."""
-    q = _Sql(p)
-    if p.pipeline_id is not None:
-        pipe_id = q.bind("pipeline_id", p.pipeline_id)
-        in_pipe = f"d.pipeline_id = {pipe_id}"
-        pipe = ("stages AS (SELECT s.id, s.name, s.position, s.kind FROM pipeline_stages s JOIN pipelines p"
-                f" ON {PIPELINE.readable_sql('p')} AND p.id = s.pipeline_id"
-                f" WHERE s.org_id = :org_id AND s.pipeline_id = {pipe_id} AND s.deleted_at IS NULL)")
-    else:
-        # a semi-join, not `= (SELECT ...)`: the planner then expects most of the org's deals rather
-        # than a 1/n_distinct share, and joins the stage history by hash instead of one probe per deal
-        in_pipe = f"d.pipeline_id IN (SELECT p.id FROM pipelines p WHERE {PIPELINE.readable_sql('p')} AND p.is_default)"
-        pipe = (f"pipe AS (SELECT p.id FROM pipelines p WHERE {PIPELINE.readable_sql('p')} AND p.is_default),\n"
-                "stages AS (SELECT s.id, s.name, s.position, s.kind FROM pipeline_stages s"
-                " WHERE s.org_id = :org_id AND s.pipeline_id = (SELECT id FROM pipe) AND s.deleted_at IS NULL)")
+    q = Sql(p)
+    pipe, in_pipe = q.stages_cte()
     sql = f"""
 WITH {q.org_cte(timestamps=True)},
 {pipe},
@@ -185,7 +101,7 @@ SELECT r.id AS stage_id, r.name, r.position, r.kind, r.reached, r.current, r.val
        sum(r.current) OVER () AS deals, sum(r.current) FILTER (WHERE r.kind = 'open') OVER () AS open,
        sum(r.current) FILTER (WHERE r.kind = 'won') OVER () AS won,
        sum(r.current) FILTER (WHERE r.kind = 'lost') OVER () AS lost,
-       sum(r.value_current) OVER () AS value, (SELECT currency FROM org) AS currency
+       sum(r.value_current) OVER () AS value, (SELECT currency FROM org) AS currency, {q.found()}
 FROM funnel r
 ORDER BY r.position"""
     return q.statement(sql)
@@ -206,7 +122,7 @@ def win_loss_statement(p: ReportParams) -> TextClause:
     """Won and lost deals closed in the period (closed_at in the org's time zone), per group, with the
     totals and the lost reasons, from one scan (GROUPING SETS). Rows by `level`: 1 a group, 2 a lost
     reason, 3 the totals."""
-    q = _Sql(p)
+    q = Sql(p)
     grouped = p.group_by is not None
     group = _GROUPS[p.group_by] if p.group_by else "NULL::text"
     if grouped:
@@ -229,7 +145,7 @@ report AS (
            (count(*) FILTER (WHERE status = 'won'))::float8 / NULLIF(count(*), 0) AS win_rate
     FROM closed
     GROUP BY GROUPING SETS ({sets}))
-SELECT r.*, (SELECT currency FROM org) AS currency, {q.pipeline_found()} AS pipeline_found
+SELECT r.*, (SELECT currency FROM org) AS currency, {q.found()}
 FROM report r
 WHERE r.level <> 2 OR r.lost > 0
 ORDER BY r.level, {by_value}CASE WHEN r.level = 2 THEN r.lost END DESC NULLS LAST, r.grp NULLS LAST,
@@ -242,7 +158,7 @@ def forecast_statement(p: ReportParams) -> TextClause:
     per-category and overall totals (GROUPING SETS). Omitted deals and deals without an expected close date
     are left out; weighted value uses the probability of the deal's current stage. Rows by `level`: 0 a
     month and category, 2 a category, 3 the totals."""
-    q = _Sql(p)
+    q = Sql(p)
     where = [q.deal_where(None), "d.status = 'open'", "d.forecast_category <> 'omitted'",
              "d.expected_close_date IS NOT NULL"]
     if p.date_from is not None:
@@ -260,38 +176,23 @@ by_stage AS (  -- deals summed per month, category and stage first; the stages' 
 SELECT GROUPING(b.month, b.category) AS level, to_char(b.month, 'YYYY-MM') AS month, b.category,
        coalesce(sum(b.deals), 0)::bigint AS deals, coalesce(sum(b.value), 0) AS open_value,
        coalesce(round(sum(b.value * s.probability) / 100, 2), 0) AS weighted_value,
-       (SELECT currency FROM org) AS currency, {q.pipeline_found()} AS pipeline_found
+       (SELECT currency FROM org) AS currency, {q.found()}
 FROM by_stage b JOIN pipeline_stages s ON s.org_id = :org_id AND s.id = b.stage_id
 GROUP BY GROUPING SETS ((b.month, b.category), (b.category), ())
 ORDER BY level, b.month, array_position(ARRAY['pipeline', 'best_case', 'commit']::varchar[], b.category)"""
     return q.statement(sql)
 
 
-def asyncpg_args(statement: TextClause) -> tuple[str, list[Any]]:
-    """The statement as asyncpg runs it: SQL with `$n` placeholders, and the arguments in order."""
-    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())  # type: ignore[attr-defined]
-    params = compiled.construct_params()
-    return str(compiled), [params[name] for name in compiled.positiontup or ()]
-
-
 # --- running them --------------------------------------------------------------------------------------
-
-
-def _money(amount: Any, currency: str) -> Money:
-    return Money(amount=Decimal(amount).quantize(CENT), currency=currency)
-
-
-def _pipeline_check(row: Any) -> None:
-    if not row["pipeline_found"]:
-        raise NotFound("Pipeline not found")
 
 
 async def funnel(session: AsyncSession, p: ReportParams) -> FunnelReport:
     rows = (await session.execute(funnel_statement(p))).mappings().all()
     if not rows:  # every pipeline has stages: no rows means no such pipeline here
         raise NotFound("Pipeline not found" if p.pipeline_id else "The organisation has no default pipeline")
-    cur = rows[0]["currency"]
     first = rows[0]
+    check_found(first)
+    cur = first["currency"]
     return FunnelReport(
         rows=[FunnelRow(stage_id=r["stage_id"], name=r["name"], position=r["position"], kind=r["kind"],
                         reached=r["reached"], current=r["current"], value_current=_money(r["value_current"], cur),
@@ -304,7 +205,7 @@ async def funnel(session: AsyncSession, p: ReportParams) -> FunnelReport:
 async def win_loss(session: AsyncSession, p: ReportParams) -> WinLossReport:
     rows = (await session.execute(win_loss_statement(p))).mappings().all()
     total = rows[-1]  # level 3 sorts last and always exists (the empty grouping set)
-    _pipeline_check(total)
+    check_found(total)
     cur = total["currency"]
 
     def row(r: Any) -> WinLossRow:
@@ -322,7 +223,7 @@ async def win_loss(session: AsyncSession, p: ReportParams) -> WinLossReport:
 async def forecast(session: AsyncSession, p: ReportParams) -> ForecastReport:
     rows = (await session.execute(forecast_statement(p))).mappings().all()
     total = rows[-1]
-    _pipeline_check(total)
+    check_found(total)
     cur = total["currency"]
     return ForecastReport(
         rows=[ForecastRow(month=r["month"], category=r["category"], deals=r["deals"],
