@@ -6,9 +6,10 @@ HTML bodies escape what they insert."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, Undefined, UndefinedError
+from jinja2 import Template, TemplateSyntaxError, Undefined, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from app.domain.errors import ValidationFailed
@@ -41,6 +42,13 @@ def _env(field: str) -> _Env:
     return _HTML if field == "body_html" else _TEXT
 
 
+@lru_cache(maxsize=512)
+def _compiled(html: bool, source: str) -> Template:
+    """A template compiled once per source (a campaign renders the same one for every recipient: compiling it
+    each time cost more than rendering it)."""
+    return (_HTML if html else _TEXT).from_string(source)
+
+
 def check(values: Mapping[str, str | None]) -> None:
     """422 naming the field and the line of the first template that does not parse."""
     for field in FIELDS:
@@ -63,7 +71,7 @@ def render(values: Mapping[str, str | None], context: Mapping[str, Any]) -> dict
             out[key] = None if field != "subject" else ""
             continue
         try:
-            out[key] = _env(field).from_string(source).render(**context)
+            out[key] = _compiled(field == "body_html", source).render(**context)
         except (UndefinedError, SecurityError, TypeError, ValueError) as exc:
             raise ValidationFailed(f"cannot render: {exc}", loc=("body", field), type="template_render") from None
     if out["subject"]:
@@ -84,6 +92,6 @@ def check_one(field: str, source: str) -> None:
 def render_one(source: str, context: Mapping[str, Any]) -> str:
     """A plain-text template in the same sandbox; ValueError when a placeholder cannot be rendered."""
     try:
-        return _TEXT.from_string(source).render(**context)
+        return _compiled(False, source).render(**context)
     except (UndefinedError, SecurityError, TypeError) as exc:
         raise ValueError(f"cannot render: {exc}") from None
