@@ -14,25 +14,9 @@ from sqlalchemy import text
 
 from app.domain.reports.service import ReportParams, asyncpg_args, funnel_statement, win_loss_statement
 from tests.factories import signup
+from tests.reports_api import _get, _money, _problem
 
 NY = "America/New_York"
-
-
-def _money(amount: str, currency: str = "EUR") -> dict:
-    return {"amount": amount, "currency": currency}
-
-
-def _problem(r, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    return r.json()
-
-
-async def _get(client, headers, report: str, **params) -> dict:
-    r = await client.get(f"/v1/reports/{report}", headers=headers, params=params)
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    return r.json()
 
 
 async def _deal(client, acct, **body) -> dict:

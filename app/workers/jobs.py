@@ -6,6 +6,7 @@ row-level security does not limit."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -121,22 +122,23 @@ async def sync_mailbox(ctx: dict[str, Any], org_id: str, mailbox_id: str) -> str
 
 async def send_email(ctx: dict[str, Any], org_id: str, email_id: str) -> str:
     settings = ctx["settings"]
-    outcome, new = await mail.send_email(ctx["db"], settings, UUID(org_id), UUID(email_id),
-                                         2 * settings.mail_timeout_seconds + 30)
-    await queue.dispatch_events(ctx["redis"], new)
-    if outcome.startswith("retry in "):
-        await queue.mail_job(ctx["redis"], queue.SEND_EMAIL, UUID(org_id), UUID(email_id),
-                             defer_seconds=float(outcome.removeprefix("retry in ")))
-    return outcome
+    return await _sent(ctx, queue.SEND_EMAIL, org_id, email_id, mail.send_email(
+        ctx["db"], settings, UUID(org_id), UUID(email_id), 2 * settings.mail_timeout_seconds + 30))
 
 
 async def send_sms(ctx: dict[str, Any], org_id: str, sms_id: str) -> str:
     settings = ctx["settings"]
-    outcome, new = await sms.send(ctx["db"], settings, ctx["http"], UUID(org_id), UUID(sms_id),
-                                  2 * settings.mail_timeout_seconds + 30)
+    return await _sent(ctx, queue.SEND_SMS, org_id, sms_id, sms.send(
+        ctx["db"], settings, ctx["http"], UUID(org_id), UUID(sms_id), 2 * settings.mail_timeout_seconds + 30))
+
+
+async def _sent(ctx: dict[str, Any], job: str, org_id: str, record_id: str,
+                attempt: Awaitable[tuple[str, list[tuple[UUID, UUID]]]]) -> str:
+    """One attempt of an outgoing message (`app.domain.outgoing`): its events dispatched, a retry enqueued."""
+    outcome, new = await attempt
     await queue.dispatch_events(ctx["redis"], new)
     if outcome.startswith("retry in "):
-        await queue.mail_job(ctx["redis"], queue.SEND_SMS, UUID(org_id), UUID(sms_id),
+        await queue.mail_job(ctx["redis"], job, UUID(org_id), UUID(record_id),
                              defer_seconds=float(outcome.removeprefix("retry in ")))
     return outcome
 
