@@ -192,3 +192,25 @@ async def test_a_worker_killed_mid_campaign_still_mails_each_recipient_exactly_o
     assert done["stats"] == {"recipients": 1000, "queued": 0, "sent": 1000, "failed": 0, "skipped": 0,
                              "unsubscribed": 0, "replied": 0}
     assert len({m["Message-ID"] for m in smtp_sink.messages}) == len(recipients)
+
+
+async def test_campaign_mail_keeps_non_ascii_subjects_and_bodies_intact(api, fast_settings, smtp_sink):
+    acct = await signup(api)
+    h = acct.headers
+    await _ok(await api.post("/v1/contacts", headers=h, json={"first_name": "Zoë", "email": "zoe@client.org",
+                                                              "tags": ["vip"]}))
+    template = await _ok(await api.post("/v1/templates", headers=h, json={
+        "name": "Frühling", "subject": "Frühlingsangebot für {{ contact.first_name }} – 20 %",
+        "body_text": "Grüße, {{ contact.first_name }}!\n.\nAbmelden: {{ unsubscribe_url }}",
+        "body_html": "<p>Grüße, {{ contact.first_name }} – 日本</p>"}))
+    _, segment, box = await _setup(api, acct, smtp_sink)
+    campaign = await _campaign(api, acct, template, segment, box)
+    async with running_worker(fast_settings):
+        await _ok(await api.post(f"/v1/campaigns/{campaign['id']}/send", headers=h), 202)
+        await _finished(api, acct, campaign["id"])
+    [mail] = smtp_sink.messages
+    assert mail["Subject"] == "Frühlingsangebot für Zoë – 20 %"
+    text = mail.get_body(("plain",)).get_content()
+    assert text.startswith("Grüße, Zoë!\n.\nAbmelden: http")  # a line of one dot survives the SMTP dot-stuffing
+    assert mail.get_body(("html",)).get_content().strip() == "<p>Grüße, Zoë – 日本</p>"
+    assert mail["List-Unsubscribe"].strip("<>") in text

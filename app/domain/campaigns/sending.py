@@ -14,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime
 from typing import Any
 from uuid import UUID
@@ -125,18 +128,27 @@ async def _fail_all(db: Database, org_id: UUID, rows: list[Recipient], reason: s
             .values(status="failed", reason=reason[:300], claimed_until=None))
 
 
-def _message(box: Mailbox, recipient: Recipient, rendered: dict[str, Any], unsubscribe_url: str) -> EmailMessage:
-    message = EmailMessage()
+def _part(text: str, subtype: str) -> MIMEText:
+    return MIMEText(text, subtype, "us-ascii" if text.isascii() else "utf-8")
+
+
+def _message(box: Mailbox, recipient: Recipient, rendered: dict[str, Any], unsubscribe_url: str) -> Message:
+    """Built with the compat32 MIME classes: the header objects of `policy.default` cost a campaign a quarter
+    of its time per message, and its headers need none of their parsing (one address each, our own ids)."""
+    text = _part(rendered["text"] or "", "plain")
+    message: Message = text
+    if rendered["html"]:
+        message = MIMEMultipart("alternative")
+        message.attach(text)
+        message.attach(_part(rendered["html"], "html"))
+    subject = rendered["subject"] or ""
     message["From"] = box.email
     message["To"] = recipient.address or ""
-    message["Subject"] = rendered["subject"] or ""
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
     message["Date"] = format_datetime(_now())
     message["Message-ID"] = f"<{recipient.id}@{box.email.rpartition('@')[2]}>"
     message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
-    message.set_content(rendered["text"] or "")
-    if rendered["html"]:
-        message.add_alternative(rendered["html"], subtype="html")
     return message
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.generator
+import email.policy
+import io
 import re
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import parseaddr
 from typing import Any
 
@@ -268,7 +271,18 @@ async def smtp_session(smtp: dict[str, Any], creds: Credentials | None, seconds:
             pass
 
 
-async def send_recorded(client: aiosmtplib.SMTP, message: EmailMessage, recipient: str,
+_UNFOLDED = email.policy.compat32.clone(max_line_length=998)
+
+
+def _flat(message: Message) -> bytes:
+    """A compat32 message as bytes, its headers not folded below RFC 5322's 998 characters (a folded
+    `List-Unsubscribe` URL reads back with a leading space in some parsers)."""
+    out = io.BytesIO()
+    email.generator.BytesGenerator(out, policy=_UNFOLDED).flatten(message)
+    return out.getvalue()
+
+
+async def send_recorded(client: aiosmtplib.SMTP, message: Message, recipient: str,
                         record: Callable[[], Awaitable[None]], seconds: float) -> None:
     """Send one message so that it goes at most once whatever happens to this process, and at least once
     if it is run again after a crash: the whole message is written but its final `.` (the point at which the
@@ -287,7 +301,7 @@ async def send_recorded(client: aiosmtplib.SMTP, message: EmailMessage, recipien
         response = await client.rcpt(recipient, timeout=seconds)
         protocol = client.protocol
         assert protocol is not None and protocol._command_lock is not None
-        body = flatten_message(message)
+        body = flatten_message(message) if isinstance(message, EmailMessage) else _flat(message)
         body = PERIOD_REGEX.sub(b"..", body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
