@@ -195,3 +195,8 @@ class Actor(BaseModel):
 
     type: Literal["user", "api_key", "form", "system"]
     id: UUID | None
+
+
+class Money(ReadModel):
+    amount: Decimal = Field(examples=["1200.00"], description="decimal string, 2 places")
+    currency: str = Field(examples=["EUR"])

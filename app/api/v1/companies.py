@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import Query
 from sqlalchemy import ColumnElement
 
+from app.api.metric_filters import metric_filters
 from app.api.records import record_routes
 from app.api.routing import Router
 from app.domain.companies import service
@@ -16,8 +17,9 @@ SORTS = {"created_at": Company.created_at, "updated_at": Company.updated_at, "na
 async def filters(
     domain: Annotated[str | None, Query(max_length=253)] = None,
     industry: Annotated[str | None, Query(max_length=100)] = None,
+    by_metrics: list[ColumnElement[bool]] = metric_filters(Company),
 ) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = []
+    where: list[ColumnElement[bool]] = list(by_metrics)
     if domain is not None:
         where.append(Company.domain == domain.lower())
     if industry is not None:

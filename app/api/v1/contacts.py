@@ -6,6 +6,7 @@ from fastapi import Query
 from sqlalchemy import ColumnElement
 
 from app.api.deps import AnyCaller, SessionDep, SettingsDep, require
+from app.api.metric_filters import metric_filters
 from app.api.problems import AUTHED, NOT_FOUND
 from app.api.records import JSONBytes, record_routes
 from app.api.routing import Router
@@ -29,8 +30,9 @@ async def filters(
     company_id: UUID | None = None,
     tags: Annotated[list[str] | None, Query(max_length=20, description="contacts having all these tags")] = None,
     source: Annotated[str | None, Query(max_length=64)] = None,
+    by_metrics: list[ColumnElement[bool]] = metric_filters(Contact),
 ) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = []
+    where: list[ColumnElement[bool]] = list(by_metrics)
     if company_id is not None:
         where.append(belongs_to(Contact.company_id, kinds.COMPANY, company_id, who))
     if tags:

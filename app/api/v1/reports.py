@@ -24,7 +24,6 @@ from app.api.records import JSONBytes
 from app.api.routing import Router
 from app.api.user_filter import ME_DOC, UserRef, user_id_of
 from app.domain.auth.principal import Principal
-from app.domain.deals.schemas import Money
 from app.domain.errors import ValidationFailed
 from app.domain.reports import people, sales, service
 from app.domain.reports.schemas import (
@@ -44,7 +43,7 @@ from app.domain.reports.schemas import (
     VelocityReport,
     WinLossReport,
 )
-from app.domain.schemas import Currency, Source
+from app.domain.schemas import Currency, Money, Source
 from app.domain.text import spreadsheet_safe
 
 router = Router(prefix="/v1/reports", tags=["reports"])

@@ -34,6 +34,11 @@ class Activity(SalesRecord, Base):
         Index("ix_activities_open_due", "org_id", "due_at", postgresql_where=text("done_at IS NULL AND deleted_at IS NULL")),
         Index(None, "org_id", "assignee_id", "created_at", "id"),
         Index(None, "org_id", "contact_id", "created_at", "id"),
+        # customer metrics: the latest done activity of a contact or company (app.domain.metrics)
+        Index("ix_activities_contact_done", "org_id", "contact_id", "done_at",
+              postgresql_where=text("deleted_at IS NULL AND done_at IS NOT NULL")),
+        Index("ix_activities_company_done", "org_id", "company_id", "done_at",
+              postgresql_where=text("deleted_at IS NULL AND done_at IS NOT NULL")),
         Index(None, "org_id", "company_id", "created_at", "id"),
         Index(None, "org_id", "deal_id", "created_at", "id"),
         Index(None, "org_id", "lead_id", "created_at", "id"),

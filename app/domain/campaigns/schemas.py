@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -24,6 +25,15 @@ class SegmentFilter(InputModel):
         None, description="leads in this status")
     cf: Annotated[dict[str, str], Field(max_length=20)] = Field(
         default_factory=dict, description="custom fields, as `cf.<key>=<value>` in the list")
+    won_deals_count_gte: Annotated[int, Field(ge=0)] | None = Field(None, description="contacts: customer metrics")
+    lifetime_value_gte: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)] | None = None
+    last_won_before: Instant | None = None
+    last_activity_before: Instant | None = None
+
+    @property
+    def by_metrics(self) -> bool:
+        return any(v is not None for v in (self.won_deals_count_gte, self.lifetime_value_gte, self.last_won_before,
+                                           self.last_activity_before))
 
 
 class SegmentCreate(InputModel):
@@ -36,8 +46,8 @@ class SegmentCreate(InputModel):
 
     @model_validator(mode="after")
     def _fits_object(self) -> SegmentCreate:
-        if self.object == "lead" and (self.filter.tags or self.filter.company_id):
-            raise ValueError("tags and company_id filter contacts, not leads")
+        if self.object == "lead" and (self.filter.tags or self.filter.company_id or self.filter.by_metrics):
+            raise ValueError("tags, company_id and the customer metrics filter contacts, not leads")
         if self.object == "contact" and self.filter.status:
             raise ValueError("status filters leads, not contacts")
         return self

@@ -15,7 +15,7 @@ from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import kinds, listing
+from app.domain import kinds, listing, metrics
 from app.domain.auth.principal import Principal
 from app.domain.campaigns.models import Campaign, Recipient, Segment
 from app.domain.campaigns.schemas import CampaignCreate, CampaignUpdate, SegmentCreate, SegmentFilter, SegmentUpdate
@@ -78,6 +78,8 @@ async def members(session: AsyncSession, who: Principal | UUID, segment: Segment
         where.append(Contact.company_id == f.company_id)
     if f.status is not None:
         where.append(Lead.status == f.status)
+    where += metrics.filters(model, f.won_deals_count_gte, f.lifetime_value_gte, f.last_won_before,
+                             f.last_activity_before)
     query = listing.ListQuery(q=f.q, owner_id=f.owner_id, created_after=f.created_after,
                               created_before=f.created_before, updated_since=f.updated_since, cf=f.cf)
     return await listing.filtered(session, kind, who, query, where)

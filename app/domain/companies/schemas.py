@@ -6,6 +6,7 @@ from uuid import UUID
 from pydantic import Field
 
 from app.domain.contacts.schemas import ExternalIds, Phone
+from app.domain.metrics import MetricsRead
 from app.domain.schemas import Address, CustomFieldValues, InputModel, Name, RecordRead
 
 Size = Literal["1-10", "11-50", "51-200", "201-500", "501-1000", "1001-5000", "5001+"]
@@ -40,6 +41,7 @@ class CompanyUpdate(InputModel):
 
 
 class CompanyRead(RecordRead):
+    metrics: MetricsRead = Field(description="read-only, over won deals (API.md Analytics): kept current with every deal and activity")
     name: str
     domain: str | None
     phone: str | None

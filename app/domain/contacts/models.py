@@ -8,6 +8,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.domain.base import Base, SalesRecord, jsonb_gin, owner_fk, ref_fk
+from app.domain.metrics import CustomerMetrics
+from app.domain.metrics import indexes as metric_indexes
 
 PERSON_SEARCH = (
     "to_tsvector('simple', coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' || "
@@ -17,13 +19,14 @@ PERSON_SEARCH = (
 
 NO_CONSENT = {"email": "unknown", "sms": "unknown"}  # neither given nor refused
 
-class Contact(SalesRecord, Base):
+class Contact(CustomerMetrics, SalesRecord, Base):
     __tablename__ = "contacts"
     __table_args__ = (
         Index("ix_contacts_import", "org_id", "import_id", postgresql_where=text("import_id IS NOT NULL")),
         owner_fk("contacts"),
         ref_fk("contacts", "company_id", "companies", ondelete="SET NULL (company_id)"),
         Index(None, "org_id", "created_at", "id"),
+        *metric_indexes(),
         Index(None, "org_id", "updated_at", "id"),
         Index(None, "org_id", "last_name", "id"),
         Index(None, "org_id", "owner_id", "created_at", "id"),

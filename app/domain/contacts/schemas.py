@@ -6,6 +6,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from app.domain.metrics import MetricsRead
 from app.domain.schemas import (
     MAX_EXTERNAL_IDS,
     Address,
@@ -87,6 +88,7 @@ class ContactUpdate(InputModel):
 
 
 class ContactRead(RecordRead):
+    metrics: MetricsRead = Field(description="read-only, over won deals (API.md Analytics): kept current with every deal and activity")
     first_name: str | None
     last_name: str | None
     email: str | None

@@ -14,12 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.auth.principal import Principal
 from app.domain.deals.models import Deal
-from app.domain.deals.schemas import Money
 from app.domain.deals.service import DEAL
 from app.domain.listing import ListQuery, filtered
 from app.domain.pipelines.models import Pipeline
 from app.domain.pipelines.schemas import StageKind
-from app.domain.schemas import ReadModel
+from app.domain.schemas import Money, ReadModel
 
 
 class Totals(ReadModel):

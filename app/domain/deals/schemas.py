@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
@@ -11,16 +10,11 @@ from app.domain.companies.schemas import CompanyRead
 from app.domain.contacts.schemas import ContactRead, ExternalIds
 from app.domain.leads.schemas import LeadRead, MoneyIn
 from app.domain.pipelines.schemas import ForecastCategory
-from app.domain.schemas import Actor, CustomFieldValues, InputModel, Name, ReadModel, RecordRead, Text200
+from app.domain.schemas import Actor, CustomFieldValues, InputModel, Money, Name, ReadModel, RecordRead, Text200
 
 Status = Literal["open", "won", "lost"]
 FORECAST_DOC = ("where the deal counts in the forecast (`omitted`: left out). Default: its stage's category, "
                 "copied whenever the deal enters a stage, unless this write sets it")
-
-
-class Money(ReadModel):
-    amount: Decimal = Field(examples=["1200.00"], description="decimal string, 2 places")
-    currency: str = Field(examples=["EUR"])
 
 
 class DealCreate(InputModel):

@@ -17,9 +17,9 @@ from uuid import UUID
 from sqlalchemy import TextClause, text
 from sqlalchemy.dialects import postgresql
 
-from app.domain.deals.schemas import Money
 from app.domain.errors import NotFound
 from app.domain.kinds import DEAL, LEAD, PIPELINE, TEAM, Reader, reader_params
+from app.domain.schemas import Money
 
 CENT = Decimal("0.01")
 

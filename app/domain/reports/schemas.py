@@ -9,8 +9,8 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from app.domain.activities.schemas import Type as ActivityType
-from app.domain.deals.schemas import Money
 from app.domain.pipelines.schemas import ForecastCategory, StageKind
+from app.domain.schemas import Money
 
 GroupBy = Literal["owner", "month", "source"]  # win-loss
 PeriodGroupBy = Literal["month", "week"]  # velocity, emails
