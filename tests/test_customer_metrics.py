@@ -12,6 +12,18 @@ STAGES = [{"name": "New", "probability": 10}, {"name": "Won", "probability": 100
           {"name": "Lost", "probability": 0, "kind": "lost"}]
 
 
+def _migration(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = next(Path("migrations/versions").glob(f"*_{name}.py"))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 async def _ok(r, status: int = 200) -> dict:
     assert r.status_code == status, r.text
     return r.json()
@@ -151,3 +163,29 @@ async def test_metrics_are_read_only(client, plural):
     body = {"first_name": "X"} if plural == "contacts" else {"name": "X"}
     r = await client.post(f"/v1/{plural}", headers=acct.headers, json={**body, "metrics": {"won_deals_count": 9}})
     assert r.status_code == 422
+
+
+async def test_the_migration_backfills_existing_records(api, database):
+    """Records as they were before the metrics existed (columns at their defaults) get them from the backfill."""
+    from sqlalchemy import text
+
+    acct, pipeline, stages, company, ana, _ = await _setup(api)
+    await _deal(api, acct, pipeline, stages["Won"], "120.00", contact_id=ana["id"], company_id=company["id"])
+    await api.post("/v1/activities", headers=acct.headers, json={
+        "type": "call", "subject": "Hi", "contact_id": ana["id"], "done_at": "2026-03-01T09:00:00Z"})
+    expected = await _metrics(api, acct, "contacts", ana["id"])
+    migration = _migration("customer_metrics")
+    async with database.sessions() as s:
+        for table in ("contacts", "companies"):
+            await s.execute(text(f"UPDATE {table} SET won_deals_count = 0, lifetime_value = 0, last_won_at = NULL, "
+                                 "last_activity_at = NULL, metrics_currency = NULL WHERE org_id = :org"),
+                            {"org": acct.org_id})
+        await s.commit()
+    assert (await _metrics(api, acct, "contacts", ana["id"]))["won_deals_count"] == 0
+    async with database.sessions() as s:
+        for statement in migration.BACKFILL:
+            await s.execute(text(statement))
+        await s.commit()
+    assert await _metrics(api, acct, "contacts", ana["id"]) == expected
+    assert expected["won_deals_count"] == 1 and expected["last_activity_at"] == "2026-03-01T09:00:00Z"
+    assert (await _metrics(api, acct, "companies", company["id"]))["lifetime_value"] == _eur("120.00")
