@@ -122,6 +122,8 @@ class Settings(BaseSettings):
 
     # Mail.
     mail_sync_seconds: float = Field(60, gt=0, description="how often each mailbox is synced")
+    automation_max_depth: int = Field(5, ge=0, le=100, description=(
+        "automation chains deeper than this stop (`failed`, reason `loop`)"))
     mail_sweep_seconds: float = Field(5, gt=0, description="how often the worker looks for mailboxes and emails due")
     mail_timeout_seconds: float = Field(30, gt=0, description="IMAP and SMTP connect and command timeout")
     mail_retry_schedule: Annotated[list[float], NoDecode] = Field(

@@ -85,6 +85,8 @@ async def _fixtures(client, acct) -> dict[str, str]:
     ids["segment_id"] = await post("/v1/segments", {"name": "All"})
     ids["campaign_id"] = await post("/v1/campaigns", {"name": "C", "template_id": ids["template_id"],
                                                       "segment_id": ids["segment_id"], "mailbox_id": ids["mailbox_id"]})
+    ids["automation_id"] = await post("/v1/automations", {"name": "A", "trigger": {"event": "contact.created"},
+                                                          "actions": [{"type": "add_tag", "tag": "x"}]})
     return ids
 
 

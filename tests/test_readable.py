@@ -50,6 +50,8 @@ MAKERS: dict[str, Callable[[Any, Any], Awaitable[dict[str, Any]]]] = {
     "template": lambda c, a: _made(c, a, "/v1/templates", {"name": "T", "body_text": "Hi"}),
     "segment": lambda c, a: _made(c, a, "/v1/segments", {"name": "All"}),
     "campaign": lambda c, a: _campaign(c, a),
+    "automation": lambda c, a: _made(c, a, "/v1/automations", {
+        "name": "A", "trigger": {"event": "contact.created"}, "actions": [{"type": "add_tag", "tag": "x"}]}),
     "mailbox": lambda c, a: _made(c, a, "/v1/mailboxes", {
         "email": "sales@acme.example.com", "imap": {"host": "127.0.0.1", "port": 9, "username": "u", "password": "p"},
         "smtp": {"host": "127.0.0.1", "port": 9}}),

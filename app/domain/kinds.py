@@ -28,6 +28,8 @@ from app.domain.activities.models import Activity
 from app.domain.activities.schemas import ActivityRead
 from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
+from app.domain.automations.models import Automation
+from app.domain.automations.schemas import AutomationRead
 from app.domain.campaigns.models import Campaign, Segment
 from app.domain.campaigns.schemas import CampaignRead, SegmentRead
 from app.domain.companies.models import Company
@@ -238,11 +240,13 @@ def _sms_visible(columns: Any, who: Any, org: Any, reader: Any, all_: Any) -> Co
     return or_(all_, columns.created_by == reader, *linked)
 
 
+AUTOMATION = RecordType("automation", "automations", "Automation", Automation, AutomationRead, feed=False)
+
 # SMS share the `mail` scopes: messages to clients, whatever the channel
 SMS = RecordType("sms", "sms", "SMS", Sms, SmsRead, area="mail", lifecycle=False, visible=_sms_visible)
 
 ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT,
-                               TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN, SMS)
+                               TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN, SMS, AUTOMATION)
 BY_TYPE: dict[str, RecordType] = {k.object_type: k for k in ALL}
 BY_PLURAL: dict[str, RecordType] = {k.plural: k for k in ALL}
 

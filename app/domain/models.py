@@ -3,6 +3,7 @@
 from app.domain.activities.models import Activity
 from app.domain.audit.models import AuditEntry
 from app.domain.auth.models import ApiKey, ApiKeyPrefix, LoginEmail, RefreshToken, User
+from app.domain.automations.models import Automation, AutomationRun
 from app.domain.base import Base
 from app.domain.campaigns.models import Campaign, Recipient, Segment
 from app.domain.companies.models import Company
@@ -24,6 +25,6 @@ from app.domain.teams.models import Team, TeamMember
 from app.domain.templates.models import Template
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-__all__ = ["Activity", "ApiKey", "AuditEntry", "ApiKeyPrefix", "Base", "Campaign", "Company", "Contact", "CustomField", "Deal", "Event", "EventCommit", "EventPosition", "ExternalRef",
+__all__ = ["Activity", "Automation", "AutomationRun", "ApiKey", "AuditEntry", "ApiKeyPrefix", "Base", "Campaign", "Company", "Contact", "CustomField", "Deal", "Event", "EventCommit", "EventPosition", "ExternalRef",
            "Email", "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "Mailbox", "MailFolder", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "Recipient", "RefreshToken", "Segment", "Sms", "SmsGateway", "Stage", "StageMove",
            "Team", "TeamMember", "Template", "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]

@@ -186,15 +186,17 @@ CustomFieldValues = Annotated[
 
 
 class Actor(BaseModel):
-    """Who made a change: a user (through a login or a personal token), an API key, a web form, or the system
-    itself (reminders, imports, mail sync), whose `id` is null or names what acted (the mailbox of a lead made
-    from an email)."""
+    """Who made a change: a user (through a login or a personal token), an API key, a web form, an automation
+    rule (`id`: the rule; `depth`: how many automation writes led to this one), or the system itself
+    (reminders, imports, mail sync), whose `id` is null or names what acted (the mailbox of a lead made from an
+    email)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"type": "user", "id": "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"}]})
 
-    type: Literal["user", "api_key", "form", "system"]
+    type: Literal["user", "api_key", "form", "system", "automation"]
     id: UUID | None
+    depth: int | None = Field(None, description="automations only")
 
 
 class Money(ReadModel):

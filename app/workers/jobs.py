@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from app.domain.automations import service as automations
 from app.domain.campaigns import sending as campaigns
 from app.domain.campaigns import service as campaign_service
 from app.domain.events import dispatch as dispatcher
@@ -34,8 +35,11 @@ async def dispatch_event(ctx: dict[str, Any], org_id: str, event_id: str, *more_
         for one in (event_id, *more_event_ids):
             deliveries += await dispatcher.dispatch(session, UUID(org_id), UUID(one)) or []
         follow_ups = committed_event_ids(session)  # e.g. notification.created
+        runs = dispatcher.committed_runs(session)
     for d_org, d_id in deliveries or []:
         await queue.deliver(ctx["redis"], d_org, d_id)
+    for r_org, r_id in runs:
+        await queue.mail_job(ctx["redis"], queue.RUN_AUTOMATION, r_org, r_id)
     await queue.dispatch_events(ctx["redis"], follow_ups)
     return len(deliveries or [])
 
@@ -77,9 +81,12 @@ async def sweep_outbox(ctx: dict[str, Any]) -> None:
         events = await dispatcher.undispatched(session, settings.outbox_sweep_grace_seconds)
         deliveries = await webhooks.due_deliveries(session, settings.outbox_sweep_grace_seconds)
         pending_imports = await imports.unfinished(session, settings.outbox_sweep_grace_seconds)
+        runs = await automations.queued(session, settings.outbox_sweep_grace_seconds)
     await queue.dispatch_events(ctx["redis"], events)
     for org_id, delivery_id, _ in deliveries:
         await queue.deliver(ctx["redis"], org_id, delivery_id)
+    for org_id, run_id in runs:  # runs whose job was lost, or whose worker died (a run commits all or nothing)
+        await queue.mail_job(ctx["redis"], queue.RUN_AUTOMATION, org_id, run_id)
     for org_id, import_id in pending_imports:  # queued or interrupted imports (job ids dedupe running ones)
         await queue.run_import(ctx["redis"], org_id, import_id)
 
@@ -140,6 +147,15 @@ async def _sent(ctx: dict[str, Any], job: str, org_id: str, record_id: str,
     if outcome.startswith("retry in "):
         await queue.mail_job(ctx["redis"], job, UUID(org_id), UUID(record_id),
                              defer_seconds=float(outcome.removeprefix("retry in ")))
+    return outcome
+
+
+async def run_automation(ctx: dict[str, Any], org_id: str, run_id: str) -> str:
+    """One automation run, in one transaction with what its actions write; their events dispatched."""
+    settings = ctx["settings"]
+    outcome, new = await automations.run(ctx["db"], UUID(org_id), UUID(run_id), settings.automation_max_depth,
+                                         settings.worker_job_timeout_seconds + 30)
+    await queue.dispatch_events(ctx["redis"], new)
     return outcome
 
 

@@ -28,6 +28,7 @@ SYNC_MAILBOX = "sync_mailbox"
 SEND_EMAIL = "send_email"
 SEND_CAMPAIGN = "send_campaign"
 SEND_SMS = "send_sms"
+RUN_AUTOMATION = "run_automation"
 
 
 DISPATCH_BATCH = 100
@@ -67,9 +68,9 @@ async def run_import(redis: ArqRedis, org_id: UUID, import_id: UUID, part: int =
 
 
 async def mail_job(redis: ArqRedis, name: str, org_id: UUID, record_id: UUID, defer_seconds: float | None = None) -> None:
-    """`sync_mailbox`, `send_email`, `send_campaign` or `send_sms` for one record (the job id dedupes a queued or
-    running one)."""
-    assert name in (SYNC_MAILBOX, SEND_EMAIL, SEND_CAMPAIGN, SEND_SMS)
+    """`sync_mailbox`, `send_email`, `send_campaign`, `send_sms` or `run_automation` for one record (the job id
+    dedupes a queued or running one)."""
+    assert name in (SYNC_MAILBOX, SEND_EMAIL, SEND_CAMPAIGN, SEND_SMS, RUN_AUTOMATION)
     await redis.enqueue_job(name, str(org_id), str(record_id), _job_id=f"{name}:{record_id}", _defer_by=defer_seconds)
 
 

@@ -8,14 +8,18 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.automations import service as automations
 from app.domain.events.models import Event
 from app.domain.notifications import service as notifications
 from app.domain.webhooks import service as webhooks
 
+RUNS = "automation_runs"
+
 
 async def dispatch(session: AsyncSession, org_id: UUID, event_id: UUID) -> list[tuple[UUID, UUID]] | None:
-    """Fan the event out (webhook deliveries, notifications) and mark it dispatched, in one transaction.
-    -> the new deliveries, or None when the event is unknown, already dispatched or being dispatched."""
+    """Fan the event out (webhook deliveries, notifications, automation runs) and mark it dispatched, in one
+    transaction. -> the new deliveries, or None when the event is unknown, already dispatched or being
+    dispatched. The runs are left in the session for the caller (`committed_runs`)."""
     event = await session.scalar(
         select(Event).where(Event.org_id == org_id, Event.id == event_id, Event.dispatched_at.is_(None))
         .with_for_update(skip_locked=True))
@@ -23,9 +27,14 @@ async def dispatch(session: AsyncSession, org_id: UUID, event_id: UUID) -> list[
         return None
     deliveries = await webhooks.fan_out(session, event)
     await notifications.from_event(session, event)
+    session.info.setdefault(RUNS, []).extend(await automations.from_event(session, event))
     event.dispatched_at = datetime.now(UTC)
     await session.flush()
     return deliveries
+
+
+def committed_runs(session: AsyncSession) -> list[tuple[UUID, UUID]]:
+    return session.info.pop(RUNS, [])
 
 
 async def undispatched(session: AsyncSession, older_than_seconds: float, limit: int = 1000) -> list[tuple[UUID, UUID]]:

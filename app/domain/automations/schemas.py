@@ -1,0 +1,183 @@
+"""The contract's automation shapes (API.md "Automations")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import Field, model_validator
+
+from app.domain.events import catalog
+from app.domain.schemas import InputModel, Name, ReadModel, Source
+
+Path = Annotated[str, Field(min_length=3, max_length=120, pattern=r"^[a-z_]+\.[a-z_][a-z0-9_.]*$",
+                            examples=["deal.value.amount", "contact.tags", "deal.cf.region"])]
+Op = Literal["eq", "neq", "in", "gt", "gte", "lt", "lte", "contains", "is_empty"]
+OBJECTS = ("deal", "contact", "lead", "company", "activity")
+
+
+class EventTrigger(InputModel):
+    event: Annotated[str, Field(max_length=64, examples=["deal.stage_changed"])]
+    pipeline_id: UUID | None = None
+    from_stage_id: UUID | None = None
+    to_stage_id: UUID | None = None
+    source: Source | None = None
+    form_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> EventTrigger:
+        if not catalog.known(self.event):
+            raise ValueError(f"event: {self.event!r} is not in the event catalogue")
+        if self.event.split(".", 1)[0] not in OBJECTS:
+            raise ValueError(f"event: rules run on {', '.join(OBJECTS)} events")
+        return self
+
+
+class Condition(InputModel):
+    field: Path
+    op: Op
+    value: Any = None
+
+
+class Assignee(InputModel):
+    type: Literal["owner", "user", "manager", "round_robin"]
+    user_id: UUID | None = None
+    user_ids: Annotated[list[UUID], Field(max_length=100)] | None = None
+    team_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Assignee:
+        if self.type == "user" and self.user_id is None:
+            raise ValueError("assignee user needs user_id")
+        if self.type == "round_robin" and not (self.user_ids or self.team_id):
+            raise ValueError("assignee round_robin needs user_ids or team_id")
+        return self
+
+
+class Due(InputModel):
+    in_minutes: Annotated[int, Field(ge=0, le=525_600)] | None = None
+    field: Path | None = None
+    offset_minutes: Annotated[int, Field(ge=-525_600, le=525_600)] = 0
+
+    @model_validator(mode="after")
+    def _one(self) -> Due:
+        if (self.in_minutes is None) == (self.field is None):
+            raise ValueError("due is {in_minutes} or {field, offset_minutes}")
+        return self
+
+
+class CreateTask(InputModel):
+    type: Literal["create_task"]
+    subject: Annotated[str, Field(min_length=1, max_length=300)]
+    assignee: Assignee = Field(default_factory=lambda: Assignee(type="owner"))
+    due: Due | None = None
+
+
+class SendEmail(InputModel):
+    type: Literal["send_email"]
+    template_id: UUID
+    mailbox_id: UUID
+    to: Annotated[str, Field(min_length=1, max_length=320, description="contact | owner | manager | <address>")]
+
+
+class SendSms(InputModel):
+    type: Literal["send_sms"]
+    template_id: UUID
+
+
+class UpdateField(InputModel):
+    type: Literal["update_field"]
+    field: Path
+    value: Any = None
+
+
+class AddTag(InputModel):
+    type: Literal["add_tag"]
+    tag: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class MoveStage(InputModel):
+    type: Literal["move_stage"]
+    stage_id: UUID
+
+
+class AssignOwner(InputModel):
+    type: Literal["assign_owner"]
+    assignee: Assignee
+
+
+Action = Annotated[CreateTask | SendEmail | SendSms | UpdateField | AddTag | MoveStage | AssignOwner,
+                   Field(discriminator="type")]
+
+
+class AutomationCreate(InputModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "name": "Measurement → measurer's task", "enabled": True,
+        "trigger": {"event": "deal.stage_changed", "to_stage_id": "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"},
+        "conditions": [{"field": "deal.value.amount", "op": "gte", "value": "1000"}],
+        "actions": [{"type": "create_task", "subject": "Measure on site", "due": {"in_minutes": 1440},
+                     "assignee": {"type": "user", "user_id": "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3b"}}]}]}}
+
+    name: Name
+    enabled: bool = True
+    trigger: EventTrigger = Field(description="an event of the catalogue, narrowed by the optional fields")
+    conditions: Annotated[list[Condition], Field(max_length=20)] = Field(default_factory=list)
+    actions: Annotated[list[Action], Field(min_length=1, max_length=20)]
+
+
+class AutomationUpdate(InputModel):
+    name: Name | None = None
+    enabled: bool | None = None
+    trigger: EventTrigger | None = None
+    conditions: Annotated[list[Condition], Field(max_length=20)] | None = None
+    actions: Annotated[list[Action], Field(min_length=1, max_length=20)] | None = None
+
+
+class AutomationRead(ReadModel):
+    id: UUID
+    name: str
+    enabled: bool
+    trigger: EventTrigger
+    conditions: list[Condition]
+    actions: list[Action]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class ActionResult(ReadModel):
+    type: str
+    status: Literal["succeeded", "failed", "skipped"]
+    result: Any = Field(None, description="what it made (ids), or why it failed")
+
+
+class RunRead(ReadModel):
+    id: UUID
+    event_id: UUID
+    object_type: str
+    object_id: UUID
+    status: Literal["queued", "succeeded", "failed", "skipped"] = Field(description=(
+        "`queued` until a worker ran it; `skipped`: a condition did not hold"))
+    reason: str | None
+    depth: int = Field(description="0 for a run caused by a person's or client's write; +1 per automation write")
+    started_at: datetime | None
+    actions: list[ActionResult]
+
+
+class DryRunRequest(InputModel):
+    object_id: UUID
+
+
+class ConditionCheck(ReadModel):
+    field: str
+    op: Op
+    value: Any
+    actual: Any
+    passed: bool
+
+
+class DryRun(ReadModel):
+    would_run: bool
+    conditions: list[ConditionCheck]
+    actions: list[dict[str, Any]]

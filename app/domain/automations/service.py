@@ -1,0 +1,213 @@
+"""Automation rules: CRUD (admins), the runs an event starts (written in the transaction that dispatches the
+event, one per rule and event: never missed, never twice), a worker running each in one transaction with
+everything its actions write, the runs log and the dry run.
+
+A run's actions go in order, each in a savepoint: one that fails (as the API would refuse it) is rolled back
+alone, ends the run `failed` with its reason, and the actions after it are `skipped`. A worker that dies
+mid-run commits nothing of it: the run is still `queued`, and it runs again from its start.
+Loops: a run caused by an automation's write has the depth of that write; deeper than
+`CRM_AUTOMATION_MAX_DEPTH` it ends `failed` with reason `loop`, doing nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import Database
+from app.domain import kinds
+from app.domain.auth.principal import Principal
+from app.domain.automations import engine
+from app.domain.automations.models import Automation, AutomationRun
+from app.domain.automations.schemas import AutomationCreate, AutomationUpdate
+from app.domain.concurrency import check_version
+from app.domain.errors import CRMError, ValidationFailed
+from app.domain.events import service as events
+from app.domain.events.models import Event
+from app.domain.pagination import Page, PageRequest, keyset_page
+from app.domain.records import Kind, require_ref
+from app.ids import new_id
+
+AUTOMATION = Kind.of(kinds.AUTOMATION)
+SORTS = {"created_at": Automation.created_at, "name": Automation.name}
+RUN_SORTS = {"created_at": AutomationRun.created_at}
+JOBS = "automation_jobs"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- rules ---------------------------------------------------------------------------------------------
+
+
+async def _check_refs(session: AsyncSession, who: Principal, body: AutomationCreate | AutomationUpdate) -> None:
+    """Templates, mailboxes, users, teams and stages the rule names are this org's."""
+    from app.domain.records import require_user
+
+    for action in body.actions or []:
+        for field, kind in (("template_id", kinds.TEMPLATE), ("mailbox_id", kinds.MAILBOX)):
+            if getattr(action, field, None) is not None:
+                await require_ref(session, Kind.of(kind), who, getattr(action, field), f"actions.{field}")
+        spec = getattr(action, "assignee", None)
+        for user in [spec.user_id] + list(spec.user_ids or []) if spec is not None else []:
+            if user is not None:
+                await require_user(session, who.org_id, user, "actions.assignee", active=False)
+        if spec is not None and spec.team_id is not None:
+            await require_ref(session, Kind.of(kinds.TEAM), who, spec.team_id, "actions.assignee.team_id")
+
+
+def _dump(body: AutomationCreate | AutomationUpdate, field: str) -> Any:
+    return body.model_dump(mode="json", exclude_none=True)[field]
+
+
+async def create(session: AsyncSession, who: Principal, body: AutomationCreate) -> Automation:
+    await _check_refs(session, who, body)
+    rule = Automation(org_id=who.org_id, id=new_id(), name=body.name, enabled=body.enabled,
+                      trigger=_dump(body, "trigger"), conditions=_dump(body, "conditions"),
+                      actions=_dump(body, "actions"), created_by=who.user_id)
+    return await AUTOMATION.created(session, who, rule)
+
+
+async def update_rule(session: AsyncSession, who: Principal, rule_id: UUID, patch: AutomationUpdate,
+                      expected_version: int | None) -> Automation:
+    rule = await AUTOMATION.get(session, who, rule_id, for_update=True)
+    check_version(rule.version, expected_version)
+    before = AUTOMATION.dump(rule)
+    await _check_refs(session, who, patch)
+    for field in patch.model_fields_set:
+        value = getattr(patch, field)
+        if value is None:
+            continue
+        setattr(rule, field, _dump(patch, field) if field in ("trigger", "conditions", "actions") else value)
+    return await AUTOMATION.updated(session, who, rule, before)
+
+
+async def list_rules(session: AsyncSession, who: Principal, page: PageRequest) -> Page[Automation]:
+    return await keyset_page(session, AUTOMATION.readable(who), page, SORTS, Automation.id)
+
+
+async def runs(session: AsyncSession, who: Principal, rule_id: UUID, page: PageRequest) -> Page[AutomationRun]:
+    await AUTOMATION.get(session, who, rule_id)
+    stmt = select(AutomationRun).where(AutomationRun.org_id == who.org_id, AutomationRun.automation_id == rule_id)
+    return await keyset_page(session, stmt, PageRequest(page.limit, page.cursor, page.sort or "-created_at"),
+                             RUN_SORTS, AutomationRun.id)
+
+
+# --- runs from events ----------------------------------------------------------------------------------
+
+
+def _matches(trigger: dict[str, Any], event: Event) -> bool:
+    """The narrowing fields of an event trigger against the event's record (and its previous values)."""
+    if trigger.get("event") != event.type:
+        return False
+    data = event.data or {}
+    obj, previous = data.get("object") or {}, data.get("previous") or {}
+    wanted = {"pipeline_id": obj.get("pipeline_id"), "to_stage_id": obj.get("stage_id"),
+              "from_stage_id": previous.get("stage_id"), "source": obj.get("source"),
+              "form_id": obj.get("form_id") or (str(event.object_id) if event.object_type == "form" else None)}
+    return all(str(wanted[k]) == str(trigger[k]) for k in wanted if trigger.get(k) is not None)
+
+
+async def from_event(session: AsyncSession, event: Event) -> list[tuple[UUID, UUID]]:
+    """Runs for the enabled rules this event triggers, written in the dispatching transaction. -> their ids."""
+    rules = [r for r in await session.scalars(select(Automation).where(
+        Automation.org_id == event.org_id, Automation.enabled.is_(True), Automation.deleted_at.is_(None),
+        Automation.trigger["event"].astext == event.type)) if _matches(r.trigger, event)]
+    if not rules or event.object_type not in engine.OBJECTS:
+        return []
+    actor = event.actor or {}
+    depth = int(actor.get("depth") or 0) if actor.get("type") == "automation" else 0
+    rows = [{"org_id": event.org_id, "id": new_id(), "automation_id": r.id, "event_id": event.id,
+             "object_type": event.object_type, "object_id": event.object_id, "status": "queued", "depth": depth}
+            for r in rules]
+    created = await session.scalars(insert(AutomationRun).values(rows).on_conflict_do_nothing(
+        index_elements=["org_id", "automation_id", "event_id"]).returning(AutomationRun.id))
+    return [(event.org_id, run_id) for run_id in created]
+
+
+async def run(db: Database, org_id: UUID, run_id: UUID, max_depth: int,
+              lease_seconds: float) -> tuple[str, list[tuple[UUID, UUID]]]:
+    """Run one queued run, all in one transaction. -> (outcome, the events its actions wrote)."""
+    now = _now()
+    async with db.for_org(org_id) as session:
+        claimed = (await session.execute(update(AutomationRun).where(
+            AutomationRun.org_id == org_id, AutomationRun.id == run_id, AutomationRun.status == "queued",
+            or_(AutomationRun.leased_until.is_(None), AutomationRun.leased_until < now))
+            .values(leased_until=now + timedelta(seconds=lease_seconds), attempts=AutomationRun.attempts + 1)
+            .returning(AutomationRun.id))).scalar_one_or_none()
+    if claimed is None:
+        return "skipped", []
+    async with db.for_org(org_id) as session:
+        record = await session.scalar(select(AutomationRun).where(
+            AutomationRun.org_id == org_id, AutomationRun.id == run_id).with_for_update())
+        rule = await session.scalar(select(Automation).where(Automation.org_id == org_id,
+                                                             Automation.id == record.automation_id))
+        assert record is not None and rule is not None
+        record.started_at = _now()
+        status, reason, results = await _execute(session, rule, record, max_depth)
+        record.status, record.reason, record.actions = status, reason, results
+        record.finished_at, record.leased_until = _now(), None
+        await session.flush()
+        written = events.committed_event_ids(session)
+    return status, written
+
+
+async def _execute(session: AsyncSession, rule: Automation, record: AutomationRun,
+                   max_depth: int) -> tuple[str, str | None, list[dict[str, Any]]]:
+    if record.depth > max_depth:
+        return "failed", "loop", []
+    if rule.deleted_at is not None or not rule.enabled:
+        return "skipped", "the rule was disabled or deleted before it ran", []
+    who = engine.acting(rule, record.depth)
+    try:
+        current = await engine.load(session, rule.org_id, record.object_type, record.object_id)
+    except CRMError:
+        return "skipped", f"the {record.object_type} is gone", []
+    checked = await engine.check(session, rule.org_id, record.object_type, current, rule.conditions)
+    failed = [c for c in checked if not c["passed"]]
+    if failed:
+        return "skipped", f"condition not met: {failed[0]['field']} {failed[0]['op']}", []
+    results: list[dict[str, Any]] = []
+    reason = None
+    for action in rule.actions:
+        if reason is not None:
+            results.append({"type": action["type"], "status": "skipped", "result": None})
+            continue
+        try:
+            async with session.begin_nested():
+                outcome = await engine.perform(session, rule, who, record.object_type, record.object_id, action,
+                                               _now())
+            results.append({"type": action["type"], "status": "succeeded", "result": outcome})
+        except (CRMError, engine.ActionFailed) as exc:
+            reason = f"{action['type']}: {engine.explain(exc)}"[:500]
+            results.append({"type": action["type"], "status": "failed", "result": engine.explain(exc)[:500]})
+    return ("failed" if reason else "succeeded"), reason, results
+
+
+async def queued(session: AsyncSession, older_than_seconds: float, limit: int = 1000) -> list[tuple[UUID, UUID]]:
+    """Runs whose job was lost (Redis down, a worker that died): the sweep enqueues them again."""
+    cutoff = _now() - timedelta(seconds=older_than_seconds)
+    rows = await session.execute(select(AutomationRun.org_id, AutomationRun.id).where(
+        AutomationRun.status == "queued", AutomationRun.created_at <= cutoff,
+        or_(AutomationRun.leased_until.is_(None), AutomationRun.leased_until < _now()))
+        .order_by(AutomationRun.created_at).limit(limit))
+    return [(r.org_id, r.id) for r in rows]
+
+
+async def dry_run(session: AsyncSession, who: Principal, rule_id: UUID, object_id: UUID) -> dict[str, Any]:
+    """The rule's conditions on the object as it is now, and the actions it would do; nothing changes."""
+    rule = await AUTOMATION.get(session, who, rule_id)
+    object_type = rule.trigger["event"].split(".", 1)[0]
+    try:
+        current = await engine.load(session, who, object_type, object_id)
+    except CRMError:
+        raise ValidationFailed(f"object_id: no such {object_type} in your organisation",
+                               loc=("body", "object_id")) from None
+    checked = await engine.check(session, who, object_type, current, rule.conditions)
+    would = all(c["passed"] for c in checked)
+    return {"would_run": would, "conditions": checked, "actions": list(rule.actions) if would else []}

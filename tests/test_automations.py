@@ -1,0 +1,205 @@
+"""Automation rules on a real worker: event triggers and their narrowing, conditions, actions in order (one
+that fails ends the run, the earlier ones stay), the runs log, loop protection, dry runs, and bad input."""
+
+from __future__ import annotations
+
+from tests.factories import signup
+from tests.workers import eventually, running_worker
+
+STAGES = [{"name": "New", "probability": 10}, {"name": "Measurement", "probability": 40},
+          {"name": "Quote", "probability": 60}, {"name": "Won", "probability": 100, "kind": "won"},
+          {"name": "Lost", "probability": 0, "kind": "lost"}]
+
+
+async def _ok(r, status: int = 200) -> dict:
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+async def _pipeline(api, acct) -> tuple[dict, dict[str, str]]:
+    pipeline = await _ok(await api.post("/v1/pipelines", headers=acct.headers, json={
+        "name": "Windows", "stages": STAGES}), 201)
+    return pipeline, {s["name"]: s["id"] for s in pipeline["stages"]}
+
+
+async def _rule(api, acct, **body) -> dict:
+    return await _ok(await api.post("/v1/automations", headers=acct.headers, json={"name": "Rule", **body}), 201)
+
+
+async def _runs(api, acct, rule_id: str, count: int) -> list[dict]:
+    async def enough():
+        rows = (await _ok(await api.get(f"/v1/automations/{rule_id}/runs", headers=acct.headers)))["data"]
+        done = [r for r in rows if r["status"] != "queued"]
+        return done if len(done) >= count else None
+
+    return await eventually(enough)
+
+
+async def test_a_stage_change_creates_the_measurers_task_when_its_conditions_hold(api, fast_settings):
+    acct = await signup(api)
+    h = acct.headers
+    measurer = await acct.invite("member")
+    pipeline, stages = await _pipeline(api, acct)
+    rule = await _rule(api, acct, trigger={"event": "deal.stage_changed", "to_stage_id": stages["Measurement"]},
+                       conditions=[{"field": "deal.value.amount", "op": "gte", "value": "1000"}],
+                       actions=[{"type": "create_task", "subject": "Measure on site", "due": {"in_minutes": 60},
+                                 "assignee": {"type": "user", "user_id": measurer.user_id}}])
+    big = await _ok(await api.post("/v1/deals", headers=h, json={
+        "title": "Big", "pipeline_id": pipeline["id"], "value": {"amount": "1500.00", "currency": "EUR"}}), 201)
+    small = await _ok(await api.post("/v1/deals", headers=h, json={
+        "title": "Small", "pipeline_id": pipeline["id"], "value": {"amount": "999.99", "currency": "EUR"}}), 201)
+    async with running_worker(fast_settings):
+        for deal in (big, small):
+            await api.patch(f"/v1/deals/{deal['id']}", headers=h, json={"stage_id": stages["Measurement"]})
+        await api.patch(f"/v1/deals/{big['id']}", headers=h, json={"stage_id": stages["Quote"]})  # not narrowed in
+        runs = await _runs(api, acct, rule["id"], 2)
+    by_object = {r["object_id"]: r for r in runs}
+    assert len(runs) == 2  # the move to Quote started no run
+    assert by_object[small["id"]]["status"] == "skipped" and by_object[small["id"]]["actions"] == []
+    ran = by_object[big["id"]]
+    assert ran["status"] == "succeeded" and ran["depth"] == 0 and ran["object_type"] == "deal"
+    [action] = ran["actions"]
+    assert action["type"] == "create_task" and action["status"] == "succeeded"
+    task = await _ok(await api.get(f"/v1/activities/{action['result']['activity_id']}", headers=h))
+    assert (task["type"], task["subject"], task["assignee_id"], task["deal_id"]) == (
+        "task", "Measure on site", measurer.user_id, big["id"])
+    assert task["due_at"] is not None
+    feed = (await _ok(await api.get("/v1/changes", headers=h, params={"types": "activity"})))["data"]
+    created = [e for e in feed if e["type"] == "activity.created"]
+    assert created[0]["actor"] == {"type": "automation", "id": rule["id"], "depth": 1}
+
+
+async def test_actions_run_in_order_and_a_refused_one_ends_the_run(api, fast_settings):
+    acct = await signup(api)
+    h = acct.headers
+    rep1, rep2 = await acct.invite("member"), await acct.invite("member")
+    rule = await _rule(api, acct, trigger={"event": "contact.created", "source": "web_form"}, actions=[
+        {"type": "add_tag", "tag": "web"},
+        {"type": "update_field", "field": "contact.title", "value": "Prospect"},
+        {"type": "assign_owner", "assignee": {"type": "round_robin", "user_ids": [rep1.user_id, rep2.user_id]}},
+        {"type": "move_stage", "stage_id": "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3a"},  # contacts have no stage
+        {"type": "add_tag", "tag": "never"}])
+    async with running_worker(fast_settings):
+        ids = [(await _ok(await api.post("/v1/contacts", headers=h, json={
+            "first_name": f"W{i}", "source": "web_form"}), 201))["id"] for i in range(2)]
+        await api.post("/v1/contacts", headers=h, json={"first_name": "Other", "source": "referral"})
+        runs = await _runs(api, acct, rule["id"], 2)
+    assert len(runs) == 2
+    owners = set()
+    for contact_id in ids:
+        run = next(r for r in runs if r["object_id"] == contact_id)
+        assert run["status"] == "failed" and run["reason"].startswith("move_stage: move_stage moves deals")
+        assert [a["status"] for a in run["actions"]] == ["succeeded", "succeeded", "succeeded", "failed", "skipped"]
+        contact = await _ok(await api.get(f"/v1/contacts/{contact_id}", headers=h))
+        assert contact["tags"] == ["web"] and contact["title"] == "Prospect"
+        owners.add(contact["owner_id"])
+    assert owners == {rep1.user_id, rep2.user_id}  # round-robin
+
+
+async def test_a_chain_of_rules_stops_at_the_maximum_depth(api, fast_settings):
+    acct = await signup(api)
+    h = acct.headers
+    ping = await _rule(api, acct, trigger={"event": "contact.updated"},
+                       conditions=[{"field": "contact.title", "op": "eq", "value": "ping"}],
+                       actions=[{"type": "update_field", "field": "contact.title", "value": "pong"}])
+    pong = await _rule(api, acct, trigger={"event": "contact.updated"},
+                       conditions=[{"field": "contact.title", "op": "eq", "value": "pong"}],
+                       actions=[{"type": "update_field", "field": "contact.title", "value": "ping"}])
+    contact = await _ok(await api.post("/v1/contacts", headers=h, json={"first_name": "Loop"}), 201)
+    settings = fast_settings.model_copy(update={"automation_max_depth": 3})
+    async with running_worker(settings):
+        await api.patch(f"/v1/contacts/{contact['id']}", headers=h, json={"title": "ping"})
+
+        async def stopped():
+            rows = []
+            for rule in (ping, pong):
+                rows += (await _ok(await api.get(f"/v1/automations/{rule['id']}/runs", headers=h)))["data"]
+            return rows if any(r["reason"] == "loop" for r in rows) else None
+
+        rows = await eventually(stopped)
+    looped = [r for r in rows if r["reason"] == "loop"]
+    assert all(r["depth"] == 4 and r["status"] == "failed" and r["actions"] == [] for r in looped)
+    assert max(r["depth"] for r in rows) == 4
+
+
+async def test_email_and_sms_actions_queue_messages_from_templates(api, fast_settings):
+    acct = await signup(api)
+    h = acct.headers
+    email_template = await _ok(await api.post("/v1/templates", headers=h, json={
+        "name": "Thanks", "subject": "Thank you, {{ contact.first_name }}", "body_text": "Thanks!"}), 201)
+    sms_template = await _ok(await api.post("/v1/templates", headers=h, json={
+        "name": "Thanks SMS", "channel": "sms", "body_text": "Thanks {{ contact.first_name }}"}), 201)
+    box = await _ok(await api.post("/v1/mailboxes", headers=h, json={
+        "email": "sales@acme-mail.example.com", "shared": True,
+        "imap": {"host": "127.0.0.1", "port": 9, "ssl": False, "username": "u", "password": "p"},
+        "smtp": {"host": "127.0.0.1", "port": 9, "starttls": False}}), 201)
+    await _ok(await api.put("/v1/settings/sms", headers=h, json={"url": "https://sms.example.com/send",
+                                                                 "from": "ACME"}))
+    pipeline, stages = await _pipeline(api, acct)
+    rule = await _rule(api, acct, trigger={"event": "deal.won"}, actions=[
+        {"type": "send_email", "template_id": email_template["id"], "mailbox_id": box["id"], "to": "contact"},
+        {"type": "send_sms", "template_id": sms_template["id"]}])
+    contact = await _ok(await api.post("/v1/contacts", headers=h, json={
+        "first_name": "Ana", "email": "ana@client.org", "phone": "+4915112345678"}), 201)
+    deal = await _ok(await api.post("/v1/deals", headers=h, json={
+        "title": "Order", "pipeline_id": pipeline["id"], "contact_id": contact["id"]}), 201)
+    async with running_worker(fast_settings.model_copy(update={"mail_sweep_seconds": 3600})):
+        await api.patch(f"/v1/deals/{deal['id']}", headers=h, json={"stage_id": stages["Won"]})
+        [run] = await _runs(api, acct, rule["id"], 1)
+    assert run["status"] == "succeeded", run
+    email = await _ok(await api.get(f"/v1/emails/{run['actions'][0]['result']['email_id']}", headers=h))
+    assert email["subject"] == "Thank you, Ana" and email["to"] == ["ana@client.org"]
+    assert email["deal_ids"] == [deal["id"]]
+    text = await _ok(await api.get(f"/v1/sms/{run['actions'][1]['result']['sms_id']}", headers=h))
+    assert text["text"] == "Thanks Ana" and text["to"] == "+4915112345678"
+
+
+async def test_dry_run_shows_each_condition_and_changes_nothing(api):
+    acct = await signup(api)
+    h = acct.headers
+    rule = await _rule(api, acct, trigger={"event": "contact.created"}, conditions=[
+        {"field": "contact.tags", "op": "contains", "value": "vip"},
+        {"field": "contact.cf.region", "op": "is_empty"}], actions=[{"type": "add_tag", "tag": "checked"}])
+    vip = await _ok(await api.post("/v1/contacts", headers=h, json={"first_name": "V", "tags": ["vip"]}), 201)
+    plain = await _ok(await api.post("/v1/contacts", headers=h, json={"first_name": "P"}), 201)
+    yes = await _ok(await api.post(f"/v1/automations/{rule['id']}/dry-run", headers=h, json={"object_id": vip["id"]}))
+    assert yes["would_run"] is True and yes["actions"] == [{"type": "add_tag", "tag": "checked"}]
+    assert yes["conditions"][0] == {"field": "contact.tags", "op": "contains", "value": "vip", "actual": ["vip"],
+                                    "passed": True}
+    no = await _ok(await api.post(f"/v1/automations/{rule['id']}/dry-run", headers=h, json={"object_id": plain["id"]}))
+    assert no["would_run"] is False and no["actions"] == [] and no["conditions"][0]["passed"] is False
+    assert (await _ok(await api.get(f"/v1/contacts/{vip['id']}", headers=h)))["tags"] == ["vip"]
+
+
+async def test_bad_rules_roles_and_other_orgs(api):
+    acct, other = await signup(api), await signup(api, "Other")
+    h = acct.headers
+    theirs = await _ok(await api.post("/v1/templates", headers=other.headers, json={
+        "name": "T", "channel": "sms", "body_text": "x"}), 201)
+    good = {"name": "R", "trigger": {"event": "deal.won"}, "actions": [{"type": "add_tag", "tag": "x"}]}
+    for bad in ({**good, "trigger": {"event": "deal.exploded"}}, {**good, "trigger": {"event": "webhook.disabled"}},
+                {**good, "actions": []}, {**good, "actions": [{"type": "launch_rocket"}]},
+                {**good, "conditions": [{"field": "deal.value.amount", "op": "roughly", "value": 1}]},
+                {**good, "conditions": [{"field": "DROP TABLE", "op": "eq", "value": 1}]},
+                {**good, "actions": [{"type": "send_sms", "template_id": theirs["id"]}]},
+                {**good, "actions": [{"type": "create_task", "subject": "x", "assignee": {"type": "user"}}]},
+                {**good, "surprise": True}):
+        r = await api.post("/v1/automations", headers=h, json=bad)
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", bad
+    rule = await _rule(api, acct, **{k: v for k, v in good.items() if k != "name"})
+    member = await acct.invite("member")
+    assert (await api.get("/v1/automations", headers=member.headers)).status_code == 403
+    assert (await api.post("/v1/automations", headers=member.headers, json=good)).status_code == 403
+    for method, path in (("GET", f"/v1/automations/{rule['id']}"), ("PATCH", f"/v1/automations/{rule['id']}"),
+                         ("DELETE", f"/v1/automations/{rule['id']}"), ("GET", f"/v1/automations/{rule['id']}/runs")):
+        r = await api.request(method, path, headers=other.headers, **({"json": {"enabled": False}}
+                                                                        if method == "PATCH" else {}))
+        assert r.status_code == 404, (method, path)
+    key = await acct.api_key(["automations:write"])
+    contact = await _ok(await api.post("/v1/contacts", headers=h, json={"first_name": "C"}), 201)
+    contact_rule = await _rule(api, acct, trigger={"event": "contact.created"}, actions=[{"type": "add_tag",
+                                                                                         "tag": "x"}])
+    r = await api.post(f"/v1/automations/{contact_rule['id']}/dry-run", headers=key, json={"object_id": contact["id"]})
+    assert r.status_code == 403  # the dry run reads the contact: contacts:read is needed too
+    off = await _ok(await api.patch(f"/v1/automations/{rule['id']}", headers=h, json={"enabled": False}))
+    assert off["enabled"] is False and off["version"] == rule["version"] + 1
