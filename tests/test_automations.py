@@ -203,3 +203,72 @@ async def test_bad_rules_roles_and_other_orgs(api):
     assert r.status_code == 403  # the dry run reads the contact: contacts:read is needed too
     off = await _ok(await api.patch(f"/v1/automations/{rule['id']}", headers=h, json={"enabled": False}))
     assert off["enabled"] is False and off["version"] == rule["version"] + 1
+
+
+async def test_a_worker_killed_mid_run_leaves_nothing_half_done_and_the_run_goes_again(
+        api, settings, database, database_url, redis_server, tmp_path):
+    """The run blocks on the contact's row (the test holds it) while writing its task; the worker is killed
+    there. Nothing of the run was committed; the next worker runs it again: one task, one run."""
+    import asyncio
+    import signal
+    import subprocess
+
+    from sqlalchemy import text
+
+    from tests.servers import crm_command, crm_env
+
+    acct = await signup(api)
+    h = acct.headers
+    rule = await _rule(api, acct, trigger={"event": "contact.created"}, actions=[
+        {"type": "create_task", "subject": "Welcome call", "due": {"in_minutes": 15}},
+        {"type": "update_field", "field": "contact.title", "value": "Welcomed"}])
+    contact = await _ok(await api.post("/v1/contacts", headers=h, json={"first_name": "Kim"}), 201)
+    env = crm_env(database_url, redis_server.url, tmp_path, CRM_ALLOW_PRIVATE_NETWORKS="1", CRM_LOG_LEVEL="WARNING",
+                  CRM_OUTBOX_SWEEP_SECONDS="0.3", CRM_OUTBOX_SWEEP_GRACE_SECONDS="0.5",
+                  CRM_WORKER_JOB_TIMEOUT_SECONDS="5", CRM_JWT_SECRET=settings.jwt_key(),
+                  CRM_WORKER_SHUTDOWN_GRACE_SECONDS="5")
+
+    def worker() -> subprocess.Popen:
+        return subprocess.Popen([*crm_command(), "worker"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+    async def attempts() -> int:
+        async with database.sessions() as s:
+            return int(await s.scalar(text("SELECT coalesce(max(attempts), 0) FROM automation_runs "
+                                           "WHERE automation_id = :r"), {"r": rule["id"]}) or 0)
+
+    holder = await database.engine.connect()
+    first = second = None
+    try:
+        lock = await holder.begin()
+        await holder.execute(text("SELECT 1 FROM contacts WHERE id = :c FOR UPDATE"), {"c": contact["id"]})
+        first = worker()
+
+        async def blocked():  # the run's transaction waits for the contact's row lock
+            async with database.sessions() as s:
+                waiting = await s.scalar(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"))
+            return await attempts() == 1 and waiting
+
+        await eventually(blocked, within=120, interval=0.2)
+        first.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(first.wait, 30)
+        await lock.rollback()
+        second = worker()
+
+        async def done():
+            rows = (await _ok(await api.get(f"/v1/automations/{rule['id']}/runs", headers=h)))["data"]
+            return rows if rows and rows[0]["status"] != "queued" else None
+
+        [run] = await eventually(done, within=180)
+    finally:
+        await holder.close()
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                await asyncio.to_thread(proc.wait, 60)
+    assert run["status"] == "succeeded" and await attempts() == 2
+    tasks = (await _ok(await api.get("/v1/activities", headers=h, params={"contact_id": contact["id"]})))["data"]
+    assert [t["subject"] for t in tasks] == ["Welcome call"]  # the killed run's task was never committed
+    assert (await _ok(await api.get(f"/v1/contacts/{contact['id']}", headers=h)))["title"] == "Welcomed"
