@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     mail_sync_seconds: float = Field(60, gt=0, description="how often each mailbox is synced")
     automation_max_depth: int = Field(5, ge=0, le=100, description=(
         "automation chains deeper than this stop (`failed`, reason `loop`)"))
+    automation_sweep_seconds: float = Field(60, gt=0, description="how often scheduled rules are checked")
+    automation_catch_up_days: int = Field(7, ge=0, le=366, description=(
+        "date rules whose moment passed while no worker ran fire late, up to this many days"))
+    clock_offset_seconds: float = Field(0, description=(
+        "moves the clock of scheduled rules (tests and drills); 0 in production"))
     mail_sweep_seconds: float = Field(5, gt=0, description="how often the worker looks for mailboxes and emails due")
     mail_timeout_seconds: float = Field(30, gt=0, description="IMAP and SMTP connect and command timeout")
     mail_retry_schedule: Annotated[list[float], NoDecode] = Field(

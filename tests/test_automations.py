@@ -183,6 +183,10 @@ async def test_bad_rules_roles_and_other_orgs(api):
                 {**good, "conditions": [{"field": "DROP TABLE", "op": "eq", "value": 1}]},
                 {**good, "actions": [{"type": "send_sms", "template_id": theirs["id"]}]},
                 {**good, "actions": [{"type": "create_task", "subject": "x", "assignee": {"type": "user"}}]},
+                {**good, "trigger": {"schedule": "date_offset", "field": "contact.cf.x'); DROP TABLE deals; --"}},
+                {**good, "trigger": {"schedule": "date_offset", "field": "contact.birthday", "days": 400}},
+                {**good, "trigger": {"schedule": "no_activity_for", "days": 0, "object": "contact"}},
+                {**good, "trigger": {"schedule": "in_stage_longer_than", "days": 3, "event": "deal.won"}},
                 {**good, "surprise": True}):
         r = await api.post("/v1/automations", headers=h, json=bad)
         assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", bad
@@ -272,3 +276,78 @@ async def test_a_worker_killed_mid_run_leaves_nothing_half_done_and_the_run_goes
     tasks = (await _ok(await api.get("/v1/activities", headers=h, params={"contact_id": contact["id"]})))["data"]
     assert [t["subject"] for t in tasks] == ["Welcome call"]  # the killed run's task was never committed
     assert (await _ok(await api.get(f"/v1/contacts/{contact['id']}", headers=h)))["title"] == "Welcomed"
+
+
+async def _swept(database, now, catch_up_days: int = 7) -> list:
+    from app.domain.automations import schedules
+
+    async with database.across_orgs() as session:
+        return await schedules.sweep(session, now, catch_up_days)
+
+
+async def test_in_stage_longer_than_fires_once_per_stay(api, database):
+    from datetime import UTC, datetime, timedelta
+
+    acct = await signup(api)
+    h = acct.headers
+    pipeline, stages = await _pipeline(api, acct)
+    rule = await _rule(api, acct, trigger={"schedule": "in_stage_longer_than", "days": 3,
+                                           "stage_id": stages["Measurement"]},
+                       actions=[{"type": "create_task", "subject": "Chase the measurement"}])
+    deal = await _ok(await api.post("/v1/deals", headers=h, json={
+        "title": "Stuck", "pipeline_id": pipeline["id"], "stage_id": stages["Measurement"]}), 201)
+    await api.post("/v1/deals", headers=h, json={"title": "Elsewhere", "pipeline_id": pipeline["id"]})
+    now = datetime.now(UTC)
+    mine = [r for r in await _swept(database, now + timedelta(days=2, hours=23)) if str(r[0]) == acct.org_id]
+    assert mine == []
+    fired = [r for r in await _swept(database, now + timedelta(days=3, minutes=1)) if str(r[0]) == acct.org_id]
+    assert len(fired) == 1
+    assert [r for r in await _swept(database, now + timedelta(days=9)) if str(r[0]) == acct.org_id] == []  # once
+    runs = (await _ok(await api.get(f"/v1/automations/{rule['id']}/runs", headers=h)))["data"]
+    assert [(r["object_id"], r["status"]) for r in runs] == [(deal["id"], "queued")]
+    # a new stay in the stage is a new occurrence
+    await api.patch(f"/v1/deals/{deal['id']}", headers=h, json={"stage_id": stages["Quote"]})
+    await api.patch(f"/v1/deals/{deal['id']}", headers=h, json={"stage_id": stages["Measurement"]})
+    again = [r for r in await _swept(database, datetime.now(UTC) + timedelta(days=4)) if str(r[0]) == acct.org_id]
+    assert len(again) == 1
+
+
+async def test_birthdays_fire_at_the_local_hour_yearly_and_catch_up(api, database):
+    from datetime import UTC, datetime
+
+    acct = await signup(api)
+    h = acct.headers
+    await api.patch("/v1/org", headers=h, json={"timezone": "Pacific/Auckland"})
+    await _rule(api, acct, trigger={"schedule": "date_offset", "field": "contact.birthday", "days": 0, "at": "09:00"},
+                actions=[{"type": "add_tag", "tag": "greeted"}])
+    await api.post("/v1/contacts", headers=h, json={"first_name": "March", "birthday": "1990-03-15"})
+    await api.post("/v1/contacts", headers=h, json={"first_name": "Leap", "birthday": "2000-02-29"})
+
+    async def fired(at: str, catch_up: int = 7) -> int:
+        return len([r for r in await _swept(database, datetime.fromisoformat(at).astimezone(UTC), catch_up)
+                    if str(r[0]) == acct.org_id])
+
+    assert await fired("2027-03-14T19:59:00+00:00") == 0  # 08:59 on 15 March in Auckland
+    assert await fired("2027-03-14T20:00:00+00:00") == 1  # 09:00 local: March's birthday
+    assert await fired("2027-03-15T20:00:00+00:00") == 0  # once a year
+    assert await fired("2028-03-20T00:00:00+00:00") == 1  # next year, caught up five days late
+    assert await fired("2027-03-01T00:00:00+00:00", catch_up=2) == 1  # Feb 29 falls on Feb 28 in 2027
+    assert await fired("2029-04-30T00:00:00+00:00", catch_up=7) == 0  # beyond the catch-up window
+
+
+async def test_a_quiet_contact_gets_the_win_back_action_from_the_worker(api, fast_settings):
+    acct = await signup(api)
+    h = acct.headers
+    rule = await _rule(api, acct, trigger={"schedule": "no_activity_for", "days": 90, "object": "contact"},
+                       conditions=[{"field": "contact.tags", "op": "contains", "value": "customer"}],
+                       actions=[{"type": "add_tag", "tag": "win-back"}])
+    quiet = await _ok(await api.post("/v1/contacts", headers=h, json={"first_name": "Q", "tags": ["customer"]}), 201)
+    busy = await _ok(await api.post("/v1/contacts", headers=h, json={"first_name": "B", "tags": ["customer"]}), 201)
+    await api.post("/v1/activities", headers=h, json={"type": "call", "subject": "Call", "contact_id": busy["id"],
+                                                      "done_at": "2099-01-01T00:00:00Z"})
+    ninety_one_days = 91 * 86400
+    async with running_worker(fast_settings.model_copy(update={"clock_offset_seconds": ninety_one_days})):
+        runs = await _runs(api, acct, rule["id"], 1)
+    assert [(r["object_id"], r["status"]) for r in runs] == [(quiet["id"], "succeeded")]
+    assert "win-back" in (await _ok(await api.get(f"/v1/contacts/{quiet['id']}", headers=h)))["tags"]
+    assert "win-back" not in (await _ok(await api.get(f"/v1/contacts/{busy['id']}", headers=h)))["tags"]

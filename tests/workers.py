@@ -17,7 +17,8 @@ FAST = {"outbox_sweep_seconds": 0.3, "outbox_sweep_grace_seconds": 0.5, "webhook
         "webhook_retry_jitter": 0.0, "reminder_sweep_seconds": 0.3, "birthday_sweep_seconds": 60,
         "webhook_timeout_seconds": 3, "worker_job_timeout_seconds": 120, "allow_private_networks": True,
         "worker_heartbeat_seconds": 0.5, "worker_reconnect_min_seconds": 0.2, "worker_reconnect_max_seconds": 1,
-        "worker_shutdown_grace_seconds": 60, "mail_sweep_seconds": 0.3, "mail_timeout_seconds": 10}
+        "worker_shutdown_grace_seconds": 60, "mail_sweep_seconds": 0.3, "mail_timeout_seconds": 10,
+        "automation_sweep_seconds": 0.3}
 
 
 async def eventually(check, within: float = 60.0, interval: float = 0.1):

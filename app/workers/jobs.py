@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from app.domain.automations import schedules
 from app.domain.automations import service as automations
 from app.domain.campaigns import sending as campaigns
 from app.domain.campaigns import service as campaign_service
@@ -157,6 +158,16 @@ async def run_automation(ctx: dict[str, Any], org_id: str, run_id: str) -> str:
                                          settings.worker_job_timeout_seconds + 30)
     await queue.dispatch_events(ctx["redis"], new)
     return outcome
+
+
+async def sweep_automations(ctx: dict[str, Any]) -> None:
+    """Scheduled rules whose moment came: their runs written (once per object and occurrence) and enqueued."""
+    settings = ctx["settings"]
+    async with ctx["db"].across_orgs() as session:
+        created = await schedules.sweep(session, schedules.clock(settings.clock_offset_seconds),
+                                        settings.automation_catch_up_days)
+    for org_id, run_id in created:
+        await queue.mail_job(ctx["redis"], queue.RUN_AUTOMATION, org_id, run_id)
 
 
 async def send_campaign(ctx: dict[str, Any], org_id: str, campaign_id: str) -> str:

@@ -46,6 +46,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             asyncio.create_task(_every(settings.reminder_sweep_seconds, jobs.sweep_timers, ctx)),
             asyncio.create_task(_every(settings.birthday_sweep_seconds, jobs.sweep_birthdays, ctx)),
             asyncio.create_task(_every(settings.mail_sweep_seconds, jobs.sweep_mail, ctx)),
+            asyncio.create_task(_every(settings.automation_sweep_seconds, jobs.sweep_automations, ctx)),
         ]
 
     async def shutdown(ctx: dict[str, Any]) -> None:

@@ -96,5 +96,5 @@ async def dry_run(automation_id: UUID, body: DryRunRequest, session: SessionDep,
     condition with the object's `actual` value, and the actions it would run. Changes nothing. It reads the
     object: the credential needs that kind's read scope too."""
     rule = await A.get(session, who, automation_id)
-    scoping.refuse_unreadable(who, [rule.trigger["event"].split(".", 1)[0]], "A dry run")
+    scoping.refuse_unreadable(who, [service.object_type_of(rule.trigger)], "A dry run")
     return await service.dry_run(session, who, automation_id, body.object_id)

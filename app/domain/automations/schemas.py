@@ -34,6 +34,31 @@ class EventTrigger(InputModel):
         return self
 
 
+class InStageTrigger(InputModel):
+    schedule: Literal["in_stage_longer_than"]
+    days: Annotated[int, Field(ge=1, le=3650)]
+    stage_id: UUID | None = Field(None, description="default: any stage")
+
+
+class NoActivityTrigger(InputModel):
+    schedule: Literal["no_activity_for"]
+    days: Annotated[int, Field(ge=1, le=3650)]
+    object: Literal["contact", "deal"]
+
+
+class DateOffsetTrigger(InputModel):
+    schedule: Literal["date_offset"]
+    field: Annotated[str, Field(pattern=r"^(contact\.birthday|deal\.expected_close_date|"
+                                        r"(contact|deal|lead|company)\.cf\.[a-z][a-z0-9_]{0,62})$",
+                                examples=["contact.birthday"])]
+    days: Annotated[int, Field(ge=-365, le=365)] = 0
+    at: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local time, the org's time zone")] = (
+        "09:00")
+
+
+Trigger = EventTrigger | InStageTrigger | NoActivityTrigger | DateOffsetTrigger
+
+
 class Condition(InputModel):
     field: Path
     op: Op
@@ -121,7 +146,9 @@ class AutomationCreate(InputModel):
 
     name: Name
     enabled: bool = True
-    trigger: EventTrigger = Field(description="an event of the catalogue, narrowed by the optional fields")
+    trigger: Trigger = Field(description=(
+        "an event of the catalogue narrowed by the optional fields, or a schedule: `in_stage_longer_than` "
+        "(open deals), `no_activity_for` (contacts or deals), `date_offset` (a date field; birthdays yearly)"))
     conditions: Annotated[list[Condition], Field(max_length=20)] = Field(default_factory=list)
     actions: Annotated[list[Action], Field(min_length=1, max_length=20)]
 
@@ -129,7 +156,7 @@ class AutomationCreate(InputModel):
 class AutomationUpdate(InputModel):
     name: Name | None = None
     enabled: bool | None = None
-    trigger: EventTrigger | None = None
+    trigger: Trigger | None = None
     conditions: Annotated[list[Condition], Field(max_length=20)] | None = None
     actions: Annotated[list[Action], Field(min_length=1, max_length=20)] | None = None
 
@@ -138,7 +165,7 @@ class AutomationRead(ReadModel):
     id: UUID
     name: str
     enabled: bool
-    trigger: EventTrigger
+    trigger: Trigger
     conditions: list[Condition]
     actions: list[Action]
     created_at: datetime
@@ -154,7 +181,7 @@ class ActionResult(ReadModel):
 
 class RunRead(ReadModel):
     id: UUID
-    event_id: UUID
+    event_id: UUID = Field(description="the triggering event; for a schedule, the occurrence's own id")
     object_type: str
     object_id: UUID
     status: Literal["queued", "succeeded", "failed", "skipped"] = Field(description=(

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Database
 from app.domain import kinds
 from app.domain.auth.principal import Principal
-from app.domain.automations import engine
+from app.domain.automations import engine, schedules
 from app.domain.automations.models import Automation, AutomationRun
 from app.domain.automations.schemas import AutomationCreate, AutomationUpdate
 from app.domain.concurrency import check_version
@@ -199,10 +199,15 @@ async def queued(session: AsyncSession, older_than_seconds: float, limit: int = 
     return [(r.org_id, r.id) for r in rows]
 
 
+def object_type_of(trigger: dict[str, Any]) -> str:
+    """What the rule's runs are about: the event's object, or the schedule's."""
+    return str(trigger["event"]).split(".", 1)[0] if "event" in trigger else schedules.object_of(trigger)
+
+
 async def dry_run(session: AsyncSession, who: Principal, rule_id: UUID, object_id: UUID) -> dict[str, Any]:
     """The rule's conditions on the object as it is now, and the actions it would do; nothing changes."""
     rule = await AUTOMATION.get(session, who, rule_id)
-    object_type = rule.trigger["event"].split(".", 1)[0]
+    object_type = object_type_of(rule.trigger)
     try:
         current = await engine.load(session, who, object_type, object_id)
     except CRMError:
