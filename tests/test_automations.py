@@ -351,3 +351,53 @@ async def test_a_quiet_contact_gets_the_win_back_action_from_the_worker(api, fas
     assert [(r["object_id"], r["status"]) for r in runs] == [(quiet["id"], "succeeded")]
     assert "win-back" in (await _ok(await api.get(f"/v1/contacts/{quiet['id']}", headers=h)))["tags"]
     assert "win-back" not in (await _ok(await api.get(f"/v1/contacts/{busy['id']}", headers=h)))["tags"]
+
+
+async def test_an_untouched_lead_is_escalated_to_the_manager_after_a_delay(api, fast_settings):
+    acct = await signup(api)
+    h = acct.headers
+    manager = await acct.invite("manager")
+    rep = await acct.invite("member")
+    await _ok(await api.patch(f"/v1/users/{rep.user_id}", headers=h, json={"manager_id": manager.user_id}))
+    rule = await _rule(api, acct, trigger={"schedule": "no_activity_for", "days": 3, "object": "lead"}, actions=[
+        {"type": "create_task", "subject": "Call back now", "assignee": {"type": "owner"}},
+        {"type": "delay", "minutes": 60},
+        {"type": "create_task", "subject": "Escalated: nobody called", "assignee": {"type": "manager"}}])
+    lead = await _ok(await api.post("/v1/leads", headers=h, json={"first_name": "Lou", "owner_id": rep.user_id}), 201)
+    three_days = 3 * 86400 + 60
+    async with running_worker(fast_settings.model_copy(update={"clock_offset_seconds": three_days})):
+        async def delayed():
+            rows = (await _ok(await api.get(f"/v1/automations/{rule['id']}/runs", headers=h)))["data"]
+            return rows if rows and rows[0]["reason"] and rows[0]["reason"].startswith("delayed until") else None
+
+        [waiting] = await eventually(delayed)
+    assert waiting["status"] == "queued" and [a["type"] for a in waiting["actions"]] == ["create_task", "delay"]
+    tasks = (await _ok(await api.get("/v1/activities", headers=h, params={"lead_id": lead["id"]})))["data"]
+    assert [(t["subject"], t["assignee_id"]) for t in tasks] == [("Call back now", rep.user_id)]
+    # an hour later on the schedules' clock, the run goes on from after the delay
+    async with running_worker(fast_settings.model_copy(update={"clock_offset_seconds": three_days + 3700})):
+        [done] = await _runs(api, acct, rule["id"], 1)
+    assert done["status"] == "succeeded" and [a["type"] for a in done["actions"]] == [
+        "create_task", "delay", "create_task"]
+    tasks = (await _ok(await api.get("/v1/activities", headers=h, params={"lead_id": lead["id"]})))["data"]
+    assert sorted((t["subject"], t["assignee_id"]) for t in tasks) == [
+        ("Call back now", rep.user_id), ("Escalated: nobody called", manager.user_id)]
+
+
+async def test_conditions_read_customer_metrics(api):
+    acct = await signup(api)
+    h = acct.headers
+    pipeline, stages = await _pipeline(api, acct)
+    rule = await _rule(api, acct, trigger={"event": "contact.updated"}, conditions=[
+        {"field": "contact.metrics.lifetime_value.amount", "op": "gte", "value": "500"},
+        {"field": "contact.metrics.won_deals_count", "op": "gte", "value": 2}], actions=[{"type": "add_tag",
+                                                                                          "tag": "vip"}])
+    contact = await _ok(await api.post("/v1/contacts", headers=h, json={"first_name": "Val"}), 201)
+    for amount in ("200.00", "300.00"):
+        await api.post("/v1/deals", headers=h, json={"title": "D", "pipeline_id": pipeline["id"],
+                                                     "stage_id": stages["Won"], "contact_id": contact["id"],
+                                                     "value": {"amount": amount, "currency": "EUR"}})
+    checked = await _ok(await api.post(f"/v1/automations/{rule['id']}/dry-run", headers=h,
+                                       json={"object_id": contact["id"]}))
+    assert checked["would_run"] is True
+    assert [c["actual"] for c in checked["conditions"]] == ["500.00", 2]

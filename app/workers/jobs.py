@@ -82,7 +82,8 @@ async def sweep_outbox(ctx: dict[str, Any]) -> None:
         events = await dispatcher.undispatched(session, settings.outbox_sweep_grace_seconds)
         deliveries = await webhooks.due_deliveries(session, settings.outbox_sweep_grace_seconds)
         pending_imports = await imports.unfinished(session, settings.outbox_sweep_grace_seconds)
-        runs = await automations.queued(session, settings.outbox_sweep_grace_seconds)
+        runs = await automations.queued(session, settings.outbox_sweep_grace_seconds,
+                                        schedules.clock(settings.clock_offset_seconds))
     await queue.dispatch_events(ctx["redis"], events)
     for org_id, delivery_id, _ in deliveries:
         await queue.deliver(ctx["redis"], org_id, delivery_id)
@@ -152,12 +153,13 @@ async def _sent(ctx: dict[str, Any], job: str, org_id: str, record_id: str,
 
 
 async def run_automation(ctx: dict[str, Any], org_id: str, run_id: str) -> str:
-    """One automation run, in one transaction with what its actions write; their events dispatched."""
+    """One automation run (or its part up to a delay), in one transaction with what its actions write."""
     settings = ctx["settings"]
     outcome, new = await automations.run(ctx["db"], UUID(org_id), UUID(run_id), settings.automation_max_depth,
-                                         settings.worker_job_timeout_seconds + 30)
+                                         settings.worker_job_timeout_seconds + 30,
+                                         schedules.clock(settings.clock_offset_seconds))
     await queue.dispatch_events(ctx["redis"], new)
-    return outcome
+    return outcome  # a delayed run goes on when the outbox sweep finds its delay ended
 
 
 async def sweep_automations(ctx: dict[str, Any]) -> None:

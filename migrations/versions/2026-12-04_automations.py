@@ -52,6 +52,8 @@ def upgrade() -> None:
     sa.Column('reason', sa.String(length=500), nullable=True),
     sa.Column('depth', sa.Integer(), nullable=False),
     sa.Column('actions', postgresql.JSONB(astext_type=sa.Text()), server_default='[]', nullable=False),
+    sa.Column('next_action', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('resume_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
     sa.Column('leased_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),

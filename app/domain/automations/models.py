@@ -51,6 +51,8 @@ class AutomationRun(Base):
     reason: Mapped[str | None] = mapped_column(String(500))
     depth: Mapped[int] = mapped_column(Integer, default=0)
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
+    next_action: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # after a delay
+    resume_at: Mapped[datetime | None] = mapped_column()  # a delay's end
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     leased_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -4,8 +4,8 @@ object and the occurrence, and the runs' unique key makes a second sweep, or a s
 (catch-up), find nothing new.
 
 - `in_stage_longer_than`: open deals in (a) stage since at least `days`; one run per stay in a stage.
-- `no_activity_for`: contacts (or deals) with no done activity for `days` (since created, if none); one run
-  per quiet spell (a new activity starts another).
+- `no_activity_for`: contacts, open deals or open leads with no done activity for `days` (since created, if
+  none); one run per quiet spell (a new activity starts another).
 - `date_offset`: `days` after (or before) a date field, at `at` in the org's time zone; birthdays every year,
   other dates once. Missed occurrences are caught up for `CRM_AUTOMATION_CATCH_UP_DAYS`.
 
@@ -47,6 +47,14 @@ LEFT JOIN LATERAL (SELECT max(x.done_at) AS last FROM activities x
                    WHERE x.org_id = d.org_id AND x.deal_id = d.id AND x.deleted_at IS NULL) a ON true
 WHERE d.org_id = :org AND d.deleted_at IS NULL AND d.status = 'open'
   AND greatest(d.created_at, a.last) <= CAST(:now AS timestamptz) - make_interval(days => CAST(:days AS integer))"""
+
+_QUIET_LEADS = """
+SELECT l.id, greatest(l.created_at, a.last)::text AS occurrence
+FROM leads l
+LEFT JOIN LATERAL (SELECT max(x.done_at) AS last FROM activities x
+                   WHERE x.org_id = l.org_id AND x.lead_id = l.id AND x.deleted_at IS NULL) a ON true
+WHERE l.org_id = :org AND l.deleted_at IS NULL AND l.status IN ('new', 'working', 'qualified')
+  AND greatest(l.created_at, a.last) <= CAST(:now AS timestamptz) - make_interval(days => CAST(:days AS integer))"""
 
 # One row per object and candidate occurrence (this and last year's for yearly dates), with its moment in the
 # org's time zone; those whose moment passed within the catch-up window fire.
@@ -102,7 +110,7 @@ async def due(session: AsyncSession, rule: Automation, now: datetime, catch_up_d
     if kind == "in_stage_longer_than":
         sql, params["stage"] = _IN_STAGE, trigger.get("stage_id")
     elif kind == "no_activity_for":
-        sql = _QUIET_CONTACTS if trigger["object"] == "contact" else _QUIET_DEALS
+        sql = {"contact": _QUIET_CONTACTS, "deal": _QUIET_DEALS, "lead": _QUIET_LEADS}[trigger["object"]]
     else:
         table, expr, extra, yearly = _dated(trigger["field"])
         sql = _DATES.format(table=table, date_expr=expr, extra=extra)

@@ -43,7 +43,7 @@ class InStageTrigger(InputModel):
 class NoActivityTrigger(InputModel):
     schedule: Literal["no_activity_for"]
     days: Annotated[int, Field(ge=1, le=3650)]
-    object: Literal["contact", "deal"]
+    object: Literal["contact", "deal", "lead"]
 
 
 class DateOffsetTrigger(InputModel):
@@ -132,7 +132,12 @@ class AssignOwner(InputModel):
     assignee: Assignee
 
 
-Action = Annotated[CreateTask | SendEmail | SendSms | UpdateField | AddTag | MoveStage | AssignOwner,
+class Delay(InputModel):
+    type: Literal["delay"]
+    minutes: Annotated[int, Field(ge=1, le=525_600)]
+
+
+Action = Annotated[CreateTask | SendEmail | SendSms | UpdateField | AddTag | MoveStage | AssignOwner | Delay,
                    Field(discriminator="type")]
 
 
@@ -185,7 +190,8 @@ class RunRead(ReadModel):
     object_type: str
     object_id: UUID
     status: Literal["queued", "succeeded", "failed", "skipped"] = Field(description=(
-        "`queued` until a worker ran it; `skipped`: a condition did not hold"))
+        "`queued` until a worker ran it (or while a `delay` runs: `reason` says until when); `skipped`: a "
+        "condition did not hold"))
     reason: str | None
     depth: int = Field(description="0 for a run caused by a person's or client's write; +1 per automation write")
     started_at: datetime | None

@@ -4,7 +4,8 @@ everything its actions write, the runs log and the dry run.
 
 A run's actions go in order, each in a savepoint: one that fails (as the API would refuse it) is rolled back
 alone, ends the run `failed` with its reason, and the actions after it are `skipped`. A worker that dies
-mid-run commits nothing of it: the run is still `queued`, and it runs again from its start.
+mid-run commits nothing of it: the run is still `queued`, and it runs again from its start (or from the end
+of its last delay: a `delay` commits what ran before it and the run waits, `queued`, until `resume_at`).
 Loops: a run caused by an automation's write has the depth of that write; deeper than
 `CRM_AUTOMATION_MAX_DEPTH` it ends `failed` with reason `loop`, doing nothing."""
 
@@ -130,35 +131,42 @@ async def from_event(session: AsyncSession, event: Event) -> list[tuple[UUID, UU
     return [(event.org_id, run_id) for run_id in created]
 
 
-async def run(db: Database, org_id: UUID, run_id: UUID, max_depth: int,
-              lease_seconds: float) -> tuple[str, list[tuple[UUID, UUID]]]:
-    """Run one queued run, all in one transaction. -> (outcome, the events its actions wrote)."""
-    now = _now()
+async def run(db: Database, org_id: UUID, run_id: UUID, max_depth: int, lease_seconds: float,
+              now: datetime) -> tuple[str, list[tuple[UUID, UUID]]]:
+    """Run one queued run (from its start, or on from a delay that ended by `now`), in one transaction.
+    -> (outcome: `succeeded`, `failed`, `skipped`, `delayed <seconds>`, or `busy`; the events written)."""
     async with db.for_org(org_id) as session:
         claimed = (await session.execute(update(AutomationRun).where(
             AutomationRun.org_id == org_id, AutomationRun.id == run_id, AutomationRun.status == "queued",
-            or_(AutomationRun.leased_until.is_(None), AutomationRun.leased_until < now))
-            .values(leased_until=now + timedelta(seconds=lease_seconds), attempts=AutomationRun.attempts + 1)
+            or_(AutomationRun.resume_at.is_(None), AutomationRun.resume_at <= now),
+            or_(AutomationRun.leased_until.is_(None), AutomationRun.leased_until < _now()))
+            .values(leased_until=_now() + timedelta(seconds=lease_seconds), attempts=AutomationRun.attempts + 1)
             .returning(AutomationRun.id))).scalar_one_or_none()
     if claimed is None:
-        return "skipped", []
+        return "busy", []
     async with db.for_org(org_id) as session:
         record = await session.scalar(select(AutomationRun).where(
             AutomationRun.org_id == org_id, AutomationRun.id == run_id).with_for_update())
         rule = await session.scalar(select(Automation).where(Automation.org_id == org_id,
                                                              Automation.id == record.automation_id))
         assert record is not None and rule is not None
-        record.started_at = _now()
-        status, reason, results = await _execute(session, rule, record, max_depth)
-        record.status, record.reason, record.actions = status, reason, results
-        record.finished_at, record.leased_until = _now(), None
+        record.started_at = record.started_at or _now()
+        status, reason, results = await _execute(session, rule, record, max_depth, now)
+        record.status, record.reason, record.actions = status, reason, [*record.actions, *results]
+        record.leased_until = None
+        outcome = status
+        if status == "queued":  # a delay: the rest goes on at resume_at
+            outcome = f"delayed {(record.resume_at - now).total_seconds():g}" if record.resume_at else status
+        else:
+            record.finished_at, record.resume_at = _now(), None
         await session.flush()
         written = events.committed_event_ids(session)
-    return status, written
+    return outcome, written
 
 
-async def _execute(session: AsyncSession, rule: Automation, record: AutomationRun,
-                   max_depth: int) -> tuple[str, str | None, list[dict[str, Any]]]:
+async def _execute(session: AsyncSession, rule: Automation, record: AutomationRun, max_depth: int,
+                   now: datetime) -> tuple[str, str | None, list[dict[str, Any]]]:
+    """-> (status, reason, the results of the actions run now)."""
     if record.depth > max_depth:
         return "failed", "loop", []
     if rule.deleted_at is not None or not rule.enabled:
@@ -168,20 +176,26 @@ async def _execute(session: AsyncSession, rule: Automation, record: AutomationRu
         current = await engine.load(session, rule.org_id, record.object_type, record.object_id)
     except CRMError:
         return "skipped", f"the {record.object_type} is gone", []
-    checked = await engine.check(session, rule.org_id, record.object_type, current, rule.conditions)
-    failed = [c for c in checked if not c["passed"]]
-    if failed:
-        return "skipped", f"condition not met: {failed[0]['field']} {failed[0]['op']}", []
+    if record.next_action == 0:
+        checked = await engine.check(session, rule.org_id, record.object_type, current, rule.conditions)
+        failed = [c for c in checked if not c["passed"]]
+        if failed:
+            return "skipped", f"condition not met: {failed[0]['field']} {failed[0]['op']}", []
     results: list[dict[str, Any]] = []
     reason = None
-    for action in rule.actions:
+    for index in range(record.next_action, len(rule.actions)):
+        action = rule.actions[index]
         if reason is not None:
             results.append({"type": action["type"], "status": "skipped", "result": None})
             continue
+        if action["type"] == "delay":
+            record.next_action, record.resume_at = index + 1, now + timedelta(minutes=action["minutes"])
+            results.append({"type": "delay", "status": "succeeded", "result": {"until": record.resume_at.isoformat()}})
+            return "queued", f"delayed until {record.resume_at.isoformat()}", results
         try:
             async with session.begin_nested():
                 outcome = await engine.perform(session, rule, who, record.object_type, record.object_id, action,
-                                               _now())
+                                               now)
             results.append({"type": action["type"], "status": "succeeded", "result": outcome})
         except (CRMError, engine.ActionFailed) as exc:
             reason = f"{action['type']}: {engine.explain(exc)}"[:500]
@@ -189,11 +203,14 @@ async def _execute(session: AsyncSession, rule: Automation, record: AutomationRu
     return ("failed" if reason else "succeeded"), reason, results
 
 
-async def queued(session: AsyncSession, older_than_seconds: float, limit: int = 1000) -> list[tuple[UUID, UUID]]:
-    """Runs whose job was lost (Redis down, a worker that died): the sweep enqueues them again."""
+async def queued(session: AsyncSession, older_than_seconds: float, now: datetime,
+                 limit: int = 1000) -> list[tuple[UUID, UUID]]:
+    """Runs whose job was lost (Redis down, a worker that died), and delayed ones whose delay ended by `now`:
+    the sweep enqueues them (again)."""
     cutoff = _now() - timedelta(seconds=older_than_seconds)
     rows = await session.execute(select(AutomationRun.org_id, AutomationRun.id).where(
         AutomationRun.status == "queued", AutomationRun.created_at <= cutoff,
+        or_(AutomationRun.resume_at.is_(None), AutomationRun.resume_at <= now),
         or_(AutomationRun.leased_until.is_(None), AutomationRun.leased_until < _now()))
         .order_by(AutomationRun.created_at).limit(limit))
     return [(r.org_id, r.id) for r in rows]
