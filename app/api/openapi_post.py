@@ -38,6 +38,8 @@ TAGS: dict[str, str] = {
     "reports": ("Funnel, win/loss, forecast, stage durations, velocity, rotting deals, activities, lead sources, "
                 "response times, emails and customers, computed live."),
     "mail": "Mailboxes synced over IMAP onto timelines, email sent through their SMTP servers, and templates.",
+    "automations": "Rules that hand work on: an event or a schedule, conditions, actions run in order by a worker, "
+                   "each run logged (docs/automations.md).",
     "campaigns": "Segments (saved filters) and campaigns sent to them, every recipient's outcome kept.",
 }
 
@@ -95,6 +97,8 @@ EXAMPLES: dict[str, Any] = {
     "previewTemplate": {"contact_id": _ID, "deal_id": _ID2},
     "updateSegment": {"filter": {"tags": ["vip"], "source": "referral"}},
     "updateCampaign": {"send_at": "2026-12-10T09:00:00+01:00"},
+    "updateAutomation": {"enabled": False},
+    "dryRunAutomation": {"object_id": _ID},
     "updateForm": {"allowed_origins": ["https://www.example.com"], "min_fill_seconds": 3},
     "submitForm": {"first_name": "Ana", "email": "ana@example.com", "_ts": "1764838800000", "_hp": ""},
     "previewImport": {"object": "contacts", "file": "contacts.csv"},

@@ -196,7 +196,7 @@ class Actor(BaseModel):
 
     type: Literal["user", "api_key", "form", "system", "automation"]
     id: UUID | None
-    depth: int | None = Field(None, description="automations only")
+    depth: int | None = Field(None, description="automations only", exclude_if=lambda v: v is None)
 
 
 class Money(ReadModel):
