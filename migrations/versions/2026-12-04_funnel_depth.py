@@ -1,9 +1,11 @@
 """deals.entered_stage_ids: every stage a deal ever entered, on its row, for the funnel report
 
-The funnel report read every deal with its whole stage history (5 s over a million deals); it now reads the
-deals alone, grouped by this set. Backfilled in one statement from `deal_stage_history` and each deal's current
-stage, sorted and without repeats as the app keeps it. Row-level security is forced on both tables, which would
-hide every row from the tables' owner here: the backfill lifts it for the length of this transaction.
+The funnel report read every deal with its whole stage history (4 to 5 s over a million deals); it now reads
+the deals alone, grouped by this set, from an index that covers what it reads (`ix_deals_funnel`). Backfilled
+in one statement from `deal_stage_history` and each deal's current stage, sorted and without repeats as the
+app keeps it (about 3 minutes for a million deals on a small machine: every deal row is rewritten). Row-level
+security is forced on both tables, which would hide every row from the tables' owner here: the backfill lifts
+it for the length of this transaction.
 
 Revision ID: 0029
 Revises: 0027
@@ -39,7 +41,11 @@ def upgrade() -> None:
     op.execute(BACKFILL)
     for table in ('deals', 'deal_stage_history'):
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    op.create_index('ix_deals_funnel', 'deals', ['org_id', 'pipeline_id', 'created_at'], unique=False,
+                    postgresql_include=['stage_id', 'entered_stage_ids', 'value_amount', 'currency', 'owner_id', 'id'],
+                    postgresql_where=sa.text('deleted_at IS NULL'))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_deals_funnel', table_name='deals', postgresql_where=sa.text('deleted_at IS NULL'))
     op.drop_column('deals', 'entered_stage_ids')
