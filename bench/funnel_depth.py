@@ -5,8 +5,9 @@ return the same rows. Prints one JSON document.
 
     python -m bench.funnel_depth --org <the big org's id> [--repeat 5] [--history-only]
 
-Uses CRM_DATABASE_URL (a role that row-level security does not limit, as `bench.reports`). `--history-only`
-runs the old statement alone, on a database migrated before 0029.
+Uses CRM_DATABASE_URL: a role that row-level security does not limit, as `bench.reports`, or with `--rls` the
+API's role, limited by it as in production (the org is set for the session, as `app.db.set_org` does per
+transaction). `--history-only` runs the old statement alone, on a database migrated before 0029.
 """
 
 from __future__ import annotations
@@ -93,9 +94,11 @@ async def _run(conn: asyncpg.Connection, statement: TextClause, repeat: int) -> 
             "explain_ms": round(plan["Execution Time"], 1), "rows": [dict(r) for r in rows]}
 
 
-async def main(org: UUID, repeat: int, history_only: bool) -> dict[str, Any]:
+async def main(org: UUID, repeat: int, history_only: bool, rls: bool) -> dict[str, Any]:
     url = os.environ["CRM_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
     conn = await asyncpg.connect(url)
+    if rls:
+        await conn.execute("SELECT set_config('crm.org_id', $1, false)", str(org))
     owner = await conn.fetchval("SELECT owner_id FROM deals WHERE org_id = $1 GROUP BY owner_id "
                                 "ORDER BY count(*) DESC LIMIT 1", org)
     today = date.today()
@@ -118,7 +121,8 @@ async def main(org: UUID, repeat: int, history_only: bool) -> dict[str, Any]:
     counts = dict(await conn.fetchrow(
         "SELECT (SELECT count(*) FROM deals WHERE org_id = $1) AS deals,"
         " (SELECT count(*) FROM deal_stage_history WHERE org_id = $1) AS stage_moves", org))
-    settings = dict(await conn.fetchrow("SELECT version() AS version, current_setting('work_mem') AS work_mem,"
+    settings = dict(await conn.fetchrow("SELECT version() AS version, current_user AS role,"
+                                        " current_setting('work_mem') AS work_mem,"
                                         " current_setting('max_parallel_workers_per_gather') AS parallel_workers"))
     await conn.close()
     return {"org": str(org), "rows": counts, "postgres": settings, "cases": report}
@@ -129,7 +133,8 @@ if __name__ == "__main__":
     parser.add_argument("--org", type=UUID, required=True)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--history-only", action="store_true", help="the old statement alone (before 0029)")
+    parser.add_argument("--rls", action="store_true", help="set the org for the session (the API's role)")
     options = parser.parse_args()
-    json.dump(asyncio.run(main(options.org, options.repeat, options.history_only)), sys.stdout, indent=2,
-              default=str)
+    json.dump(asyncio.run(main(options.org, options.repeat, options.history_only, options.rls)), sys.stdout,
+              indent=2, default=str)
     print()
