@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.deals.service import entered_stages
 from app.domain.reports.query import ReportParams
 from app.domain.reports.service import funnel_statement
 from bench.funnel_depth import history_statement
@@ -206,3 +207,15 @@ async def test_an_import_creates_and_moves_deals_in_their_stages(committed_clien
     async with database.for_org(acct.org_id) as session:
         assert await _agree(session, acct.org_id) == {"Qualification": 3, "Proposal": 2, "Negotiation": 2,
                                                       "Won": 1, "Lost": 0}
+
+
+async def test_the_set_is_sorted_as_postgresql_sorts_it(session):
+    """The app adds a stage in Python, a stage deletion in SQL, the migration backfilled in SQL: one order."""
+    ids = [uuid4() for _ in range(50)]
+    entered: list[UUID] = []
+    for stage_id in [*ids, *ids[:10]]:
+        entered = entered_stages(entered, stage_id)
+    in_sql = (await session.execute(text("SELECT array_agg(DISTINCT s ORDER BY s) FROM unnest(CAST(:ids AS uuid[])) s"),
+                                    {"ids": [*ids, *ids[:10]]})).scalar_one()
+    assert entered == in_sql and len(entered) == 50
+

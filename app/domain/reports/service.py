@@ -62,8 +62,9 @@ def funnel_statement(p: ReportParams) -> TextClause:
     pipeline it is in now.
 
     The stages a deal entered are on its row (`deals.entered_stage_ids`, kept by every move), so the
-    statement reads the deals once, grouped by that set and the current stage (a few hundred groups
-    however many deals), and ranks the stages of each set by their current position afterwards."""
+    statement reads the deals once (from `ix_deals_funnel` alone), grouped by that set and the current stage
+    (as many groups as distinct sets of stages entered, not deals), and ranks the stages of each set by their current positions
+    afterwards."""
     q = Sql(p)
     pipe, in_pipe = q.stages_cte()
     sql = f"""
