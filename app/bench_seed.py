@@ -149,12 +149,13 @@ async def _fill(db: Database, org: dict[str, Any], n: dict[str, int], rng: rando
                    contact_ids[i % len(contact_ids)], None, kind, "price" if kind == "lost" else None,
                    entered if kind != "open" else None, entered, category,
                    _js({"tier": ("gold", "silver", "bronze")[i % 3]}) if len(users) > 1 else "{}", "[]", created,
-                   entered, 1)
+                   entered, 1, sorted({stages[0][0], stage_id}))  # the stages its history entered
 
     counts["deals"] = await _copy(db, "deals", [
         "org_id", "id", "owner_id", "title", "pipeline_id", "stage_id", "value_amount", "currency",
         "expected_close_date", "contact_id", "company_id", "status", "lost_reason", "closed_at", "stage_entered_at",
-        "forecast_category", "custom_fields", "external_ids", "created_at", "updated_at", "version"], deals())
+        "forecast_category", "custom_fields", "external_ids", "created_at", "updated_at", "version",
+        "entered_stage_ids"], deals())
     counts["deal_stage_history"] = await _copy(db, "deal_stage_history", [
         "org_id", "id", "deal_id", "from_stage_id", "to_stage_id", "moved_at", "moved_by", "seconds_in_previous"],
         iter(history))

@@ -56,11 +56,13 @@ WITH owners AS (SELECT array_agg(id) AS ids FROM users WHERE org_id = :org),
             FROM pipeline_stages s JOIN pipelines p ON p.org_id = s.org_id AND p.id = s.pipeline_id
             WHERE s.org_id = :org AND p.is_default)
 INSERT INTO deals (org_id, id, owner_id, title, pipeline_id, stage_id, value_amount, currency, expected_close_date,
-                   status, stage_entered_at, custom_fields, external_ids, created_at, updated_at, version)
+                   status, stage_entered_at, custom_fields, external_ids, created_at, updated_at, version,
+                   entered_stage_ids)
 SELECT :org, gen_random_uuid(), (SELECT ids[1 + ((g * 7) % array_length(ids, 1))] FROM owners),
        'Deal ' || g, (SELECT pipeline FROM st), (SELECT ids[1 + g % 3] FROM st), (g % 50000) + 0.5, 'EUR',
        CASE WHEN g % 5 = 0 THEN NULL ELSE current_date + (g % 365) END, 'open',
-       now() - ((g % 10000) || ' minutes')::interval, '{}', '[]', now() - (g || ' seconds')::interval, now(), 1
+       now() - ((g % 10000) || ' minutes')::interval, '{}', '[]', now() - (g || ' seconds')::interval, now(), 1,
+       ARRAY[(SELECT ids[1 + g % 3] FROM st)]
 FROM generate_series(1, :rows) g;
 
 WITH owners AS (SELECT array_agg(id) AS ids FROM users WHERE org_id = :org),

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import httpx
 
 from app.bench_seed import seed
+from app.domain.reports.query import ReportParams
+from app.domain.reports.service import funnel_statement
 from app.main import create_app
+from bench.funnel_depth import history_statement
 
 
 async def test_seed_small_scale_is_served_by_the_api(settings, database, redis):
@@ -33,3 +38,8 @@ async def test_seed_small_scale_is_served_by_the_api(settings, database, redis):
         assert history and history[-1]["to_stage_id"] == deals[0]["stage_id"]
         feed = (await c.get("/v1/changes", headers=auth, params={"limit": 10})).json()
         assert len(feed["data"]) == 10
+    async with database.for_org(result["org_id"]) as session:  # the seeded deals carry the stages they entered
+        params = ReportParams(who=UUID(result["org_id"]))
+        funnel = (await session.execute(funnel_statement(params))).mappings().all()
+        assert funnel == (await session.execute(history_statement(params))).mappings().all()
+        assert funnel[0]["reached"] == funnel[0]["deals"] > 0  # every seeded deal entered the first stage

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import case, func, insert, literal, or_, select
+from sqlalchemy import Uuid, bindparam, case, func, insert, literal, or_, select, text
 from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -101,6 +101,7 @@ async def create(session: AsyncSession, actor: Principal, body: DealCreate, **se
     await _check_refs(session, actor.org_id, values)
     now = _now()
     deal = Deal(org_id=actor.org_id, pipeline_id=pipeline.id, stage_id=stage.id, stage_entered_at=now,
+                entered_stage_ids=[stage.id],
                 value_amount=value.get("amount") or Decimal("0.00"), currency=(value.get("currency") or pipeline.currency).upper(),
                 status="open", forecast_category=forecast_category, **values, **server_fields)
     _enter(deal, stage, now, lost_reason)
@@ -187,11 +188,23 @@ async def _move(session: AsyncSession, actor: Principal | None, deal: Deal, pipe
     ))
     _enter(deal, stage, now, lost_reason or (deal.lost_reason if stage.kind == "lost" else None))
     deal.pipeline_id, deal.stage_id, deal.stage_entered_at = pipeline.id, stage.id, now
+    deal.entered_stage_ids = entered_stages(deal.entered_stage_ids, stage.id)
     deal.forecast_category = stage.forecast_category
     previous = {"stage_id": str(previous_stage)}
     if previous_pipeline != pipeline.id:
         previous["pipeline_id"] = str(previous_pipeline)
     return [("deal.stage_changed", {"previous": previous})] + _entered_events(stage, previous_status)
+
+
+def entered_stages(entered: list[UUID] | None, stage_id: UUID) -> list[UUID]:
+    """A deal's `entered_stage_ids` once it entered `stage_id`: sorted, without repeats (Python orders UUIDs
+    as PostgreSQL does, byte by byte), so that deals which entered the same stages hold equal arrays."""
+    return sorted({*(entered or ()), stage_id})
+
+
+# The same in SQL, for the rows an UPDATE moves: `deals.entered_stage_ids` plus `:entered_stage`.
+_ENTERED_SQL = ("ARRAY(SELECT DISTINCT s FROM unnest(array_append(deals.entered_stage_ids, :entered_stage)) s"
+                " ORDER BY s)")
 
 
 async def count(session: AsyncSession, org_id: UUID, *, pipeline_id: UUID | None = None,
@@ -221,7 +234,8 @@ async def move_all(session: AsyncSession, actor: Principal, from_stage: Stage, t
     rows = (await session.execute(
         update_rows(Deal).where(Deal.org_id == old.c.org_id, Deal.id == old.c.id)
         .values(status=kind, closed_at=closed_at, lost_reason=lost_reason, stage_id=to_stage.id,
-                stage_entered_at=now, forecast_category=to_stage.forecast_category, version=Deal.version + 1)
+                stage_entered_at=now, forecast_category=to_stage.forecast_category, version=Deal.version + 1,
+                entered_stage_ids=text(_ENTERED_SQL).bindparams(bindparam("entered_stage", to_stage.id, type_=Uuid)))
         .returning(Deal, old.c.status, old.c.closed_at, old.c.lost_reason, old.c.stage_entered_at,
                    old.c.forecast_category)
         .execution_options(synchronize_session=False, populate_existing=True)

@@ -59,7 +59,12 @@ def funnel_statement(p: ReportParams) -> TextClause:
     history plus its current stage); it reached every open or won stage up to that position. Lost stages
     are exits, not steps: a lost stage counts the deals that ever entered it, and entering one does not
     carry a deal further down the funnel. Stages are taken in their current order; a deal counts in the
-    pipeline it is in now."""
+    pipeline it is in now.
+
+    The stages a deal entered are on its row (`deals.entered_stage_ids`, kept by every move), so the
+    statement reads the deals once (from `ix_deals_funnel` alone), grouped by that set and the current stage
+    (as many groups as distinct sets of stages entered, not deals), and ranks the stages of each set by their current positions
+    afterwards."""
     q = Sql(p)
     pipe, in_pipe = q.stages_cte()
     sql = f"""
@@ -69,21 +74,22 @@ steps AS (  -- the open and won stages by position, and the lost ones: entries m
     SELECT array_agg(s.id ORDER BY s.position) FILTER (WHERE s.kind <> 'lost') AS ranked,
            coalesce(array_agg(s.id) FILTER (WHERE s.kind = 'lost'), '{{}}') AS exits
     FROM stages s),
-d AS MATERIALIZED (
-    SELECT d.id, d.stage_id, d.value_amount FROM deals d
-    WHERE {q.deal_where("created_at", pipeline=in_pipe)}),
-entered AS MATERIALIZED (  -- every stage each deal entered: its history and its current stage
-    SELECT h.deal_id, h.to_stage_id AS stage_id
-    FROM d JOIN deal_stage_history h ON h.org_id = :org_id AND h.deal_id = d.id
-    UNION ALL
-    SELECT d.id, d.stage_id FROM d),
-depth AS (  -- how far each deal got: the highest rank among the open and won stages it entered
-    SELECT max(array_position((SELECT ranked FROM steps), e.stage_id)) AS depth FROM entered e GROUP BY e.deal_id),
-by_depth AS MATERIALIZED (SELECT depth, count(*) AS n FROM depth WHERE depth IS NOT NULL GROUP BY depth),
+g AS MATERIALIZED (  -- the one pass over the deals: how many share a set of entered stages and a current stage
+    SELECT d.entered_stage_ids AS entered, d.stage_id, count(*) AS n, sum(d.value_amount) AS value
+    FROM deals d
+    WHERE {q.deal_where("created_at", pipeline=in_pipe)}
+    GROUP BY d.entered_stage_ids, d.stage_id),
+sets AS MATERIALIZED (SELECT g.entered, sum(g.n)::bigint AS n FROM g GROUP BY g.entered),
+by_depth AS MATERIALIZED (  -- how far the deals of a set got: the highest rank among its open and won stages
+    SELECT x.depth, sum(x.n)::bigint AS n
+    FROM (SELECT (SELECT max(array_position((SELECT ranked FROM steps), e)) FROM unnest(s.entered) e) AS depth, s.n
+          FROM sets s) x
+    WHERE x.depth IS NOT NULL GROUP BY x.depth),
 exits AS MATERIALIZED (
-    SELECT e.stage_id, count(DISTINCT e.deal_id) AS n FROM entered e
+    SELECT e.stage_id, sum(s.n)::bigint AS n FROM sets s CROSS JOIN LATERAL unnest(s.entered) AS e(stage_id)
     WHERE e.stage_id = ANY(CAST((SELECT exits FROM steps) AS uuid[])) GROUP BY e.stage_id),
-now_in AS MATERIALIZED (SELECT d.stage_id, count(*) AS n, sum(d.value_amount) AS value FROM d GROUP BY d.stage_id),
+now_in AS MATERIALIZED (
+    SELECT g.stage_id, sum(g.n)::bigint AS n, sum(g.value) AS value FROM g GROUP BY g.stage_id),
 funnel AS (
     SELECT s.id, s.name, s.position, s.kind,
            CASE WHEN s.kind = 'lost' THEN coalesce(x.n, 0)
