@@ -8,7 +8,7 @@ security is forced on both tables, which would hide every row from the tables' o
 it for the length of this transaction.
 
 Revision ID: 0029
-Revises: 0027
+Revises: 0030
 Create Date: 2026-12-04 08:20:00.000000+00:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0029'
-down_revision: str | None = '0027'
+down_revision: str | None = '0030'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
