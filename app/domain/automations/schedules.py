@@ -40,21 +40,17 @@ FROM contacts c
 WHERE c.org_id = :org AND c.deleted_at IS NULL
   AND coalesce(c.last_activity_at, c.created_at) <= CAST(:now AS timestamptz) - make_interval(days => CAST(:days AS integer))"""
 
-_QUIET_DEALS = """
-SELECT d.id, greatest(d.created_at, a.last)::text AS occurrence
-FROM deals d
+# Deals and leads keep no last activity of their own: the latest done activity linked to each, by its index.
+_QUIET_OPEN = """
+SELECT r.id, greatest(r.created_at, a.last)::text AS occurrence
+FROM {table} r
 LEFT JOIN LATERAL (SELECT max(x.done_at) AS last FROM activities x
-                   WHERE x.org_id = d.org_id AND x.deal_id = d.id AND x.deleted_at IS NULL) a ON true
-WHERE d.org_id = :org AND d.deleted_at IS NULL AND d.status = 'open'
-  AND greatest(d.created_at, a.last) <= CAST(:now AS timestamptz) - make_interval(days => CAST(:days AS integer))"""
-
-_QUIET_LEADS = """
-SELECT l.id, greatest(l.created_at, a.last)::text AS occurrence
-FROM leads l
-LEFT JOIN LATERAL (SELECT max(x.done_at) AS last FROM activities x
-                   WHERE x.org_id = l.org_id AND x.lead_id = l.id AND x.deleted_at IS NULL) a ON true
-WHERE l.org_id = :org AND l.deleted_at IS NULL AND l.status IN ('new', 'working', 'qualified')
-  AND greatest(l.created_at, a.last) <= CAST(:now AS timestamptz) - make_interval(days => CAST(:days AS integer))"""
+                   WHERE x.org_id = r.org_id AND x.{column} = r.id AND x.deleted_at IS NULL) a ON true
+WHERE r.org_id = :org AND r.deleted_at IS NULL AND r.status IN ({open})
+  AND greatest(r.created_at, a.last) <= CAST(:now AS timestamptz) - make_interval(days => CAST(:days AS integer))"""
+_QUIET = {"contact": _QUIET_CONTACTS,
+          "deal": _QUIET_OPEN.format(table="deals", column="deal_id", open="'open'"),
+          "lead": _QUIET_OPEN.format(table="leads", column="lead_id", open="'new', 'working', 'qualified'")}
 
 # One row per object and candidate occurrence (this and last year's for yearly dates), with its moment in the
 # org's time zone; those whose moment passed within the catch-up window fire.
@@ -110,7 +106,7 @@ async def due(session: AsyncSession, rule: Automation, now: datetime, catch_up_d
     if kind == "in_stage_longer_than":
         sql, params["stage"] = _IN_STAGE, trigger.get("stage_id")
     elif kind == "no_activity_for":
-        sql = {"contact": _QUIET_CONTACTS, "deal": _QUIET_DEALS, "lead": _QUIET_LEADS}[trigger["object"]]
+        sql = _QUIET[trigger["object"]]
     else:
         table, expr, extra, yearly = _dated(trigger["field"])
         sql = _DATES.format(table=table, date_expr=expr, extra=extra)
