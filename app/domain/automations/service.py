@@ -24,9 +24,10 @@ from app.domain import kinds
 from app.domain.auth.principal import Principal
 from app.domain.automations import engine, schedules
 from app.domain.automations.models import Automation, AutomationRun
-from app.domain.automations.schemas import AutomationCreate, AutomationUpdate
+from app.domain.automations.schemas import AutomationCreate, AutomationUpdate, EventTrigger
 from app.domain.concurrency import check_version
 from app.domain.errors import CRMError, ValidationFailed
+from app.domain.events import catalog
 from app.domain.events import service as events
 from app.domain.events.models import Event
 from app.domain.pagination import Page, PageRequest, keyset_page
@@ -47,9 +48,13 @@ def _now() -> datetime:
 
 
 async def _check_refs(session: AsyncSession, who: Principal, body: AutomationCreate | AutomationUpdate) -> None:
-    """Templates, mailboxes, users, teams and stages the rule names are this org's."""
+    """The trigger's event is in the catalogue; templates, mailboxes, users and teams the rule names are this
+    org's."""
     from app.domain.records import require_user
 
+    if isinstance(body.trigger, EventTrigger) and not catalog.known(body.trigger.event):
+        raise ValidationFailed(f"trigger.event: {body.trigger.event!r} is not in the event catalogue",
+                               loc=("body", "trigger", "event"))
     for action in body.actions or []:
         for field, kind in (("template_id", kinds.TEMPLATE), ("mailbox_id", kinds.MAILBOX)):
             if getattr(action, field, None) is not None:
