@@ -401,3 +401,37 @@ async def test_conditions_read_customer_metrics(api):
                                        json={"object_id": contact["id"]}))
     assert checked["would_run"] is True
     assert [c["actual"] for c in checked["conditions"]] == ["500.00", 2]
+
+
+async def test_the_measure_quote_install_chain_hands_the_deal_on_at_each_stage(api, fast_settings):
+    """The recipe: reaching Measurement gives the measurer a task, Quote the estimator one, and a won deal goes
+    to the installer (a task, and the deal's ownership)."""
+    acct = await signup(api)
+    h = acct.headers
+    measurer, estimator, installer = [await acct.invite("member") for _ in range(3)]
+    pipeline, stages = await _pipeline(api, acct)
+    rules = [
+        await _rule(api, acct, trigger={"event": "deal.stage_changed", "to_stage_id": stages["Measurement"]},
+                    actions=[{"type": "create_task", "subject": "Measure on site", "due": {"in_minutes": 1440},
+                              "assignee": {"type": "user", "user_id": measurer.user_id}}]),
+        await _rule(api, acct, trigger={"event": "deal.stage_changed", "to_stage_id": stages["Quote"]},
+                    actions=[{"type": "create_task", "subject": "Send the quote", "due": {"in_minutes": 240},
+                              "assignee": {"type": "user", "user_id": estimator.user_id}}]),
+        await _rule(api, acct, trigger={"event": "deal.won", "pipeline_id": pipeline["id"]},
+                    actions=[{"type": "create_task", "subject": "Install", "due": {"in_minutes": 10080},
+                              "assignee": {"type": "user", "user_id": installer.user_id}},
+                             {"type": "assign_owner", "assignee": {"type": "user", "user_id": installer.user_id}}]),
+    ]
+    deal = await _ok(await api.post("/v1/deals", headers=h, json={
+        "title": "Windows for the Meyers", "pipeline_id": pipeline["id"],
+        "value": {"amount": "4200.00", "currency": "EUR"}}), 201)
+    async with running_worker(fast_settings):
+        for stage in ("Measurement", "Quote", "Won"):
+            await _ok(await api.patch(f"/v1/deals/{deal['id']}", headers=h, json={"stage_id": stages[stage]}))
+        runs = [await _runs(api, acct, rule["id"], 1) for rule in rules]
+    assert [[r["status"] for r in rows] for rows in runs] == [["succeeded"]] * 3
+    tasks = (await _ok(await api.get("/v1/activities", headers=h, params={"deal_id": deal["id"]})))["data"]
+    assert sorted((t["subject"], t["assignee_id"]) for t in tasks if t["type"] == "task") == sorted([
+        ("Measure on site", measurer.user_id), ("Send the quote", estimator.user_id), ("Install", installer.user_id)])
+    after = await _ok(await api.get(f"/v1/deals/{deal['id']}", headers=h))
+    assert after["owner_id"] == installer.user_id and after["status"] == "won"

@@ -76,6 +76,14 @@ async def resolve_checked(host: str, port: int, allow_private: bool) -> str:
     return addresses[0]
 
 
+TEMPORARY_STATUSES = frozenset({408, 425, 429})
+
+
+def is_temporary(status_code: int) -> bool:
+    """An answer worth trying again later: 408, 425, 429 and every 5xx."""
+    return status_code in TEMPORARY_STATUSES or status_code >= 500
+
+
 async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], timeout_seconds: float,
                allow_private: bool) -> httpx.Response:
     return await request(client, "POST", url, body, headers, timeout_seconds, allow_private)

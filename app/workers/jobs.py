@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from app.domain.automations import schedules
+from app.domain.automations import engine, schedules
 from app.domain.automations import service as automations
 from app.domain.campaigns import sending as campaigns
 from app.domain.campaigns import service as campaign_service
@@ -25,6 +25,7 @@ from app.domain.reminders import isolation
 from app.domain.reminders import service as reminders
 from app.domain.sms import sending as sms
 from app.domain.webhooks import service as webhooks
+from app.ids import new_id
 from app.logging import log
 from app.workers import importer, queue
 
@@ -157,9 +158,14 @@ async def run_automation(ctx: dict[str, Any], org_id: str, run_id: str) -> str:
     settings = ctx["settings"]
     outcome, new = await automations.run(ctx["db"], UUID(org_id), UUID(run_id), settings.automation_max_depth,
                                          settings.worker_job_timeout_seconds + 30,
-                                         schedules.clock(settings.clock_offset_seconds))
+                                         schedules.clock(settings.clock_offset_seconds),
+                                         engine.Outbound(settings, ctx["http"]))
     await queue.dispatch_events(ctx["redis"], new)
-    return outcome  # a delayed run goes on when the outbox sweep finds its delay ended
+    wait = float(outcome.removeprefix("delayed ")) if outcome.startswith("delayed ") else None
+    if wait is not None and wait <= 3600:  # its next turn soon (the outbox sweep finds any run once it is due)
+        await queue.mail_job(ctx["redis"], queue.RUN_AUTOMATION, UUID(org_id), UUID(run_id), defer_seconds=wait,
+                             turn=str(new_id()))
+    return outcome
 
 
 async def sweep_automations(ctx: dict[str, Any]) -> None:

@@ -67,11 +67,13 @@ async def run_import(redis: ArqRedis, org_id: UUID, import_id: UUID, part: int =
     await redis.enqueue_job(IMPORT, str(org_id), str(import_id), _job_id=f"import:{import_id}:{part}")
 
 
-async def mail_job(redis: ArqRedis, name: str, org_id: UUID, record_id: UUID, defer_seconds: float | None = None) -> None:
+async def mail_job(redis: ArqRedis, name: str, org_id: UUID, record_id: UUID, defer_seconds: float | None = None,
+                   turn: str | None = None) -> None:
     """`sync_mailbox`, `send_email`, `send_campaign`, `send_sms` or `run_automation` for one record (the job id
-    dedupes a queued or running one)."""
+    dedupes a queued or running one; a `turn` names a later one that a running job enqueues for itself)."""
     assert name in (SYNC_MAILBOX, SEND_EMAIL, SEND_CAMPAIGN, SEND_SMS, RUN_AUTOMATION)
-    await redis.enqueue_job(name, str(org_id), str(record_id), _job_id=f"{name}:{record_id}", _defer_by=defer_seconds)
+    job_id = f"{name}:{record_id}" + (f":{turn}" if turn else "")
+    await redis.enqueue_job(name, str(org_id), str(record_id), _job_id=job_id, _defer_by=defer_seconds)
 
 
 _pending: set[asyncio.Task[None]] = set()

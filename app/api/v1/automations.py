@@ -20,6 +20,7 @@ from app.domain.auth.principal import Principal
 from app.domain.automations import service
 from app.domain.automations.schemas import (
     AutomationCreate,
+    AutomationCreated,
     AutomationRead,
     AutomationUpdate,
     DryRun,
@@ -41,14 +42,25 @@ async def list_automations(session: SessionDep, who: Reader, page: PageDep) -> J
     return JSONBytes(orjson.dumps({"data": [A.dump(r) for r in result.items], "next_cursor": result.next_cursor}))
 
 
-@router.post("", status_code=201, response_model=AutomationRead, operation_id="createAutomation", responses=AUTHED)
+@router.post("", status_code=201, response_model=AutomationCreated, operation_id="createAutomation", responses=AUTHED)
 async def create_automation(body: AutomationCreate, session: SessionDep, who: Writer) -> Response:
     """A rule: `trigger` is an event of the catalogue (a deal, contact, lead, company or activity event),
     narrowed by `pipeline_id`, `from_stage_id`, `to_stage_id`, `source`, `form_id`; `conditions` must all hold
     for the object as it is when the run starts (amounts compare as decimals); `actions` run in order. The
-    templates, mailboxes, users and teams it names must be this organisation's (422)."""
+    templates, mailboxes, users and teams it names must be this organisation's (422). The answer carries the
+    rule's `webhook_secret`, which signs its `webhook` actions as webhook deliveries are signed; it is shown
+    only here and on rotation."""
     rule = await service.create(session, who, body)
-    return one(A.dump(rule), rule.version, None, 201, {"Location": f"/v1/automations/{rule.id}"})
+    return one({**A.dump(rule), "webhook_secret": rule.webhook_secret}, rule.version, None, 201,
+               {"Location": f"/v1/automations/{rule.id}"})
+
+
+@router.post("/{automation_id}/rotate-secret", response_model=AutomationCreated,
+             operation_id="rotateAutomationSecret", responses={**AUTHED, **NOT_FOUND})
+async def rotate_secret(automation_id: UUID, session: SessionDep, who: Writer) -> Response:
+    """A new `webhook_secret` for the rule's `webhook` actions, shown once; calls from now on are signed with it."""
+    rule = await service.rotate_secret(session, who, automation_id)
+    return one({**A.dump(rule), "webhook_secret": rule.webhook_secret}, rule.version, None)
 
 
 @router.get("/{automation_id}", response_model=AutomationRead, operation_id="getAutomation",

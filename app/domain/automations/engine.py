@@ -4,11 +4,15 @@ automation (`Principal` type `automation`, its `depth` in every event it writes)
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
+import httpx
+import orjson
 from pydantic import ValidationError
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,11 +33,14 @@ from app.domain.leads import service as leads
 from app.domain.leads.schemas import LeadUpdate
 from app.domain.mail import service as mail
 from app.domain.mail.schemas import EmailSend
+from app.domain.outbound import BlockedDestination, is_temporary, post
 from app.domain.records import Kind
 from app.domain.sms import service as sms
 from app.domain.sms.schemas import SmsSend
 from app.domain.teams.models import Team, TeamMember
 from app.domain.templates import service as templates
+from app.domain.webhooks import signing
+from app.settings import Settings
 
 OBJECTS = ("deal", "contact", "lead", "company", "activity")
 UPDATERS: dict[str, tuple[Any, Any]] = {
@@ -44,6 +51,18 @@ UPDATERS: dict[str, tuple[Any, Any]] = {
 
 class ActionFailed(Exception):
     """The action could not be done; its message is the run's reason."""
+
+
+class TryLater(Exception):
+    """A temporary failure (no answer, a broken connection, 408, 425, 429 or 5xx): the action is tried again."""
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """What `webhook` actions send with: the worker's HTTP client and the webhook timeout and network rules."""
+
+    settings: Settings
+    client: httpx.AsyncClient
 
 
 def acting(rule: Automation, depth: int) -> Principal:
@@ -287,6 +306,30 @@ async def _address(session: AsyncSession, rule: Automation, to: str, contact: di
             raise ActionFailed(f"the {to} has no email address")
         return str(email)
     return to
+
+
+async def call_webhook(out: Outbound | None, secret: str, url: str, message_id: str,
+                       payload: dict[str, Any]) -> dict[str, Any]:
+    """POST `payload` to `url` signed with `secret` (Standard Webhooks, as webhook deliveries are), through the
+    SSRF guard; -> `{status_code}` on 2xx. TryLater for what may pass, ActionFailed for what will not."""
+    if out is None:
+        raise ActionFailed("webhooks are called by workers")
+    body = orjson.dumps(payload)
+    headers = signing.headers(secret, message_id, int(time.time()), body)
+    try:
+        response = await post(out.client, url, body, headers, out.settings.webhook_timeout_seconds,
+                              out.settings.allow_private_networks)
+    except BlockedDestination as exc:
+        raise ActionFailed(f"blocked: {exc}") from None
+    except httpx.TimeoutException:
+        raise TryLater("the receiver did not answer in time") from None
+    except httpx.HTTPError as exc:
+        raise TryLater(f"connection: {type(exc).__name__}") from None
+    if response.is_success:
+        return {"status_code": response.status_code}
+    if is_temporary(response.status_code):
+        raise TryLater(f"HTTP {response.status_code}")
+    raise ActionFailed(f"HTTP {response.status_code} {response.text[:200]}".strip())
 
 
 def explain(exc: Exception) -> str:

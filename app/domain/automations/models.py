@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.domain.base import Base, TenantRecord, ref_fk
+from app.domain.webhooks.signing import new_secret
 from app.ids import new_id
 
 
@@ -26,6 +27,7 @@ class Automation(TenantRecord, Base):
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
     created_by: Mapped[UUID | None] = mapped_column()
     round_robin: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # assignee turns
+    webhook_secret: Mapped[str] = mapped_column(String(64), default=new_secret)  # signs its `webhook` actions
 
 
 class AutomationRun(Base):
@@ -54,6 +56,7 @@ class AutomationRun(Base):
     next_action: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # after a delay
     resume_at: Mapped[datetime | None] = mapped_column()  # a delay's end
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # of the current webhook action
     leased_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column()

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import Field, model_validator
 
 from app.domain.schemas import InputModel, Name, ReadModel, Source
+from app.domain.webhooks.schemas import Url
 
 Path = Annotated[str, Field(min_length=3, max_length=120, pattern=r"^[a-z_]+\.[a-z_][a-z0-9_.]*$",
                             examples=["deal.value.amount", "contact.tags", "deal.cf.region"])]
@@ -134,8 +135,16 @@ class Delay(InputModel):
     minutes: Annotated[int, Field(ge=1, le=525_600)]
 
 
-Action = Annotated[CreateTask | SendEmail | SendSms | UpdateField | AddTag | MoveStage | AssignOwner | Delay,
-                   Field(discriminator="type")]
+class CallWebhook(InputModel):
+    """POST the run's object to `url`, signed like webhook deliveries with the rule's `webhook_secret`
+    (Standard Webhooks; `webhook-id` the same on every attempt of one action of one run)."""
+
+    type: Literal["webhook"]
+    url: Url
+
+
+Action = Annotated[CreateTask | SendEmail | SendSms | UpdateField | AddTag | MoveStage | AssignOwner | CallWebhook
+                   | Delay, Field(discriminator="type")]
 
 
 class AutomationCreate(InputModel):
@@ -173,6 +182,12 @@ class AutomationRead(ReadModel):
     created_at: datetime
     updated_at: datetime
     version: int
+
+
+class AutomationCreated(AutomationRead):
+    webhook_secret: str = Field(description=(
+        "`whsec_...`: signs the rule's `webhook` actions; shown only here and on rotation "
+        "(`POST /v1/automations/{id}/rotate-secret`)"))
 
 
 class ActionResult(ReadModel):

@@ -6,6 +6,10 @@ A run's actions go in order, each in a savepoint: one that fails (as the API wou
 alone, ends the run `failed` with its reason, and the actions after it are `skipped`. A worker that dies
 mid-run commits nothing of it: the run is still `queued`, and it runs again from its start (or from the end
 of its last delay: a `delay` commits what ran before it and the run waits, `queued`, until `resume_at`).
+A `webhook` action is an HTTP call no transaction can take back, so it starts a turn of its own: what ran
+before it is committed first (the receiver may read it back), and a temporary failure waits, `queued`, for
+the next attempt on `CRM_WEBHOOK_RETRY_SCHEDULE`. A worker that dies after the call may call again: the
+`webhook-id` is the same on every attempt, so receivers drop repeats as with webhook deliveries.
 Loops: a run caused by an automation's write has the depth of that write; deeper than
 `CRM_AUTOMATION_MAX_DEPTH` it ends `failed` with reason `loop`, doing nothing."""
 
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -32,6 +36,7 @@ from app.domain.events import service as events
 from app.domain.events.models import Event
 from app.domain.pagination import Page, PageRequest, keyset_page
 from app.domain.records import Kind, require_ref
+from app.domain.webhooks import signing
 from app.ids import new_id
 
 AUTOMATION = Kind.of(kinds.AUTOMATION)
@@ -137,7 +142,7 @@ async def from_event(session: AsyncSession, event: Event) -> list[tuple[UUID, UU
 
 
 async def run(db: Database, org_id: UUID, run_id: UUID, max_depth: int, lease_seconds: float,
-              now: datetime) -> tuple[str, list[tuple[UUID, UUID]]]:
+              now: datetime, out: engine.Outbound | None = None) -> tuple[str, list[tuple[UUID, UUID]]]:
     """Run one queued run (from its start, or on from a delay that ended by `now`), in one transaction.
     -> (outcome: `succeeded`, `failed`, `skipped`, `delayed <seconds>`, or `busy`; the events written)."""
     async with db.for_org(org_id) as session:
@@ -156,7 +161,7 @@ async def run(db: Database, org_id: UUID, run_id: UUID, max_depth: int, lease_se
                                                              Automation.id == record.automation_id))
         assert record is not None and rule is not None
         record.started_at = record.started_at or _now()
-        status, reason, results = await _execute(session, rule, record, max_depth, now)
+        status, reason, results = await _execute(session, rule, record, max_depth, now, out)
         record.status, record.reason, record.actions = status, reason, [*record.actions, *results]
         record.leased_until = None
         outcome = status
@@ -170,7 +175,7 @@ async def run(db: Database, org_id: UUID, run_id: UUID, max_depth: int, lease_se
 
 
 async def _execute(session: AsyncSession, rule: Automation, record: AutomationRun, max_depth: int,
-                   now: datetime) -> tuple[str, str | None, list[dict[str, Any]]]:
+                   now: datetime, out: engine.Outbound | None) -> tuple[str, str | None, list[dict[str, Any]]]:
     """-> (status, reason, the results of the actions run now)."""
     if record.depth > max_depth:
         return "failed", "loop", []
@@ -188,10 +193,37 @@ async def _execute(session: AsyncSession, rule: Automation, record: AutomationRu
             return "skipped", f"condition not met: {failed[0]['field']} {failed[0]['op']}", []
     results: list[dict[str, Any]] = []
     reason = None
-    for index in range(record.next_action, len(rule.actions)):
+    start = record.next_action
+    for index in range(start, len(rule.actions)):
         action = rule.actions[index]
         if reason is not None:
             results.append({"type": action["type"], "status": "skipped", "result": None})
+            continue
+        if action["type"] == "webhook":
+            if index > start:  # what ran before is committed first: the receiver may read it back
+                record.next_action, record.resume_at = index, now
+                return "queued", "the webhook goes out once the actions before it are committed", results
+            try:
+                called = await engine.call_webhook(out, rule.webhook_secret, action["url"],
+                                                   str(uuid5(record.id, f"action-{index}")), _webhook_payload(
+                                                       rule, record, current))
+            except engine.TryLater as exc:
+                schedule = out.settings.webhook_retry_schedule if out else []
+                if record.retries < len(schedule):
+                    record.retries += 1
+                    record.next_action = index
+                    record.resume_at = now + timedelta(seconds=schedule[record.retries - 1])
+                    return "queued", (f"webhook: {exc}; attempt {record.retries + 1} at "
+                                      f"{record.resume_at.isoformat()}"), results
+                reason = f"webhook: {exc}, {record.retries + 1} attempts"
+                results.append({"type": "webhook", "status": "failed", "result": reason.removeprefix("webhook: ")})
+                continue
+            except engine.ActionFailed as exc:
+                reason = f"webhook: {exc}"[:500]
+                results.append({"type": "webhook", "status": "failed", "result": str(exc)[:500]})
+                continue
+            record.retries = 0
+            results.append({"type": "webhook", "status": "succeeded", "result": called})
             continue
         if action["type"] == "delay":
             record.next_action, record.resume_at = index + 1, now + timedelta(minutes=action["minutes"])
@@ -206,6 +238,21 @@ async def _execute(session: AsyncSession, rule: Automation, record: AutomationRu
             reason = f"{action['type']}: {engine.explain(exc)}"[:500]
             results.append({"type": action["type"], "status": "failed", "result": engine.explain(exc)[:500]})
     return ("failed" if reason else "succeeded"), reason, results
+
+
+def _webhook_payload(rule: Automation, record: AutomationRun, current: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "automation.webhook", "timestamp": _now().isoformat(), "data": {
+        "automation_id": str(rule.id), "run_id": str(record.id), "event_id": str(record.event_id),
+        "object_type": record.object_type, "object_id": str(record.object_id), "depth": record.depth,
+        "object": current}}
+
+
+async def rotate_secret(session: AsyncSession, who: Principal, rule_id: UUID) -> Automation:
+    """A new secret for the rule's `webhook` actions; the old one signs nothing more."""
+    rule = await AUTOMATION.get(session, who, rule_id, for_update=True)
+    before = AUTOMATION.dump(rule)
+    rule.webhook_secret = signing.new_secret()
+    return await AUTOMATION.updated(session, who, rule, before)
 
 
 async def queued(session: AsyncSession, older_than_seconds: float, now: datetime,

@@ -19,14 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.domain import outgoing
-from app.domain.outbound import BlockedDestination, request
+from app.domain.outbound import BlockedDestination, is_temporary, request
 from app.domain.sms import service
 from app.domain.sms.models import Sms, SmsGateway
 from app.domain.templates.render import render_one
 from app.logging import log
 from app.settings import Settings
-
-TEMPORARY = frozenset({408, 425, 429})
 
 
 def _now() -> datetime:
@@ -64,7 +62,7 @@ async def hand_over(settings: Settings, http: httpx.AsyncClient, gw: SmsGateway,
     answer = f"{response.status_code} {response.text[:400]}".strip()
     if response.is_success:
         return Handed("sent", answer)
-    if response.status_code in TEMPORARY or response.status_code >= 500:
+    if is_temporary(response.status_code):
         return Handed("temporary", answer)
     return Handed("refused", answer)
 
