@@ -81,6 +81,19 @@ def rss_kib(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (as `rss_kib` finds them)."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    total = 0
+    for p in pids:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Stack:
     """PostgreSQL, Redis, the API server and a worker, all on this machine."""
@@ -676,12 +689,14 @@ async def csv_import(run: Run) -> None:
 
 async def reports(run: Run, cap: Capture) -> None:
     """Each report endpoint, one request at a time, vs its bare SQL statement run the same way."""
-    names = [n for n in ("funnel", "win-loss", "forecast")]
+    names = ["funnel", "win-loss", "forecast", "stage-durations", "velocity", "rotting", "activities", "lead-sources",
+             "response-times", "emails", "customers", "products"]
     runs = run.profile["report_runs"]
     async with httpx.AsyncClient(base_url=run.stack.base_url, headers={"Authorization": run.stack.auth},
                                  timeout=120) as client:
         for name in names:
-            path = f"/v1/reports/{name}?from=2000-01-01&to=2100-12-31"
+            # all time; rotting is as of now (it takes no period)
+            path = f"/v1/reports/{name}" + ("" if name == "rotting" else "?from=2000-01-01&to=2100-12-31")
             r = await client.get(path)
             if r.status_code == 404 and r.headers.get("content-type", "").startswith("application/problem"):
                 run.add(scenario(f"report_{name}", "<= 1.5 x bare SQL time", None, False,
@@ -713,6 +728,59 @@ async def reports(run: Run, cap: Capture) -> None:
             run.add(scenario(f"report_{name}", "<= 1.5 x bare SQL time (median of sequential runs)", ratio,
                              ratio <= 1.5, api=_percentiles(api_times), raw_sql=_percentiles(sql_times),
                              runs=runs, statements=len(sql)))
+
+
+async def automation_latency(run: Run, rate: float = 100.0) -> None:
+    """A rule `contact.created` → `create_task` while the API takes `rate` contact creations per second (an open
+    loop: requests start on schedule whether or not earlier ones answered): from each contact's commit to its
+    task's, over every run."""
+    seconds = run.profile["duration"]
+    prefix = f"auto-{run.tag}-"
+    async with httpx.AsyncClient(base_url=run.stack.base_url, headers={"Authorization": run.stack.auth},
+                                 timeout=60, limits=httpx.Limits(max_connections=64)) as client:
+        r = await client.post("/v1/automations", json={
+            "name": f"Bench call-back {run.tag}", "trigger": {"event": "contact.created"},
+            "conditions": [{"field": "contact.title", "op": "eq", "value": prefix}],
+            "actions": [{"type": "create_task", "subject": "Call back", "due": {"in_minutes": 15}}]})
+        r.raise_for_status()
+        rule_id = r.json()["id"]
+        worker_cpu = cpu_seconds(run.stack.worker.pid)
+        started, statuses = time.perf_counter(), []
+
+        async def create(n: int) -> None:
+            await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+            answer = await client.post("/v1/contacts", json={"first_name": "Auto", "last_name": f"C{n}",
+                                                             "title": prefix})
+            statuses.append(answer.status_code)
+
+        await asyncio.gather(*(create(n) for n in range(int(rate * seconds))))
+        achieved = len(statuses) / (time.perf_counter() - started)
+    total = len(statuses)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        done = (await run.sql("SELECT count(*) FROM automation_runs WHERE org_id = $1 AND automation_id = $2 "
+                              "AND status <> 'queued'", run.org_id, UUID(rule_id)))[0][0]
+        if done >= total:
+            break
+        await asyncio.sleep(0.5)
+    worker_cpu = cpu_seconds(run.stack.worker.pid) - worker_cpu
+    rows = await run.sql("""
+        SELECT r.status, extract(epoch FROM a.created_at - c.created_at) AS lag
+        FROM automation_runs r
+        JOIN contacts c ON c.org_id = r.org_id AND c.id = r.object_id
+        LEFT JOIN activities a ON a.org_id = r.org_id AND a.id = (r.actions -> 0 -> 'result' ->> 'activity_id')::uuid
+        WHERE r.org_id = $1 AND r.automation_id = $2""", run.org_id, UUID(rule_id))
+    lags = [float(r["lag"]) for r in rows if r["lag"] is not None]
+    complete = (len(rows) == total and all(r["status"] == "succeeded" for r in rows)
+                and statuses.count(201) == total and len(lags) == total)
+    figures = _percentiles(lags) if lags else {}
+    p95 = figures.get("p95_ms")
+    run.add(scenario("automation_latency", "event -> create_task done: p95 <= 1 s at 100 writes/s",
+                     None if p95 is None else p95 / 1000, bool(p95 is not None and p95 <= 1000 and complete),
+                     writes=total, writes_per_s=round(achieved, 1), created_201=statuses.count(201),
+                     runs=len(rows), succeeded=sum(1 for r in rows if r["status"] == "succeeded"),
+                     samples=len(lags), lag=figures, lag_max_ms=round(max(lags) * 1000, 1) if lags else None,
+                     worker_cpu_ms_per_write=round(worker_cpu * 1000 / max(total, 1), 2)))
 
 
 async def memory(run: Run) -> None:
@@ -764,12 +832,18 @@ def machine() -> dict[str, Any]:
             "python": sys.version.split()[0], "wrk": wrk_version.strip()}
 
 
-ONLY = {"mail": lambda run: _mail(run)}  # `--only mail`: one group of scenarios, for working on it
+ONLY = {"mail": lambda run: _mail(run), "reports": lambda run: _reports(run)}  # `--only X`: one group of scenarios
 
 
 async def _mail(run: Run) -> None:
     await mail_bench.imap_sync(run, run.profile["imap_messages"])
     await mail_bench.campaign_send(run, run.profile["campaign_recipients"])
+
+
+async def _reports(run: Run) -> None:
+    async with Capture(run.stack) as cap:
+        await reports(run, cap)
+    await automation_latency(run)
 
 
 async def run_all(profile_name: str, data_dir: Path, only: str | None = None) -> dict[str, Any]:
@@ -795,6 +869,7 @@ async def run_all(profile_name: str, data_dir: Path, only: str | None = None) ->
             await public_form(run, floor)
             await drain_changes(run, cap)
             await reports(run, cap)
+        await automation_latency(run)
         await csv_import(run)
         await _mail(run)
         await memory(run)
