@@ -15,6 +15,7 @@ from app.api.v1 import (
     contacts,
     custom_fields,
     deals,
+    documents,
     emails,
     forms,
     imports,
@@ -40,6 +41,7 @@ routers: list[APIRouter] = [
     module.router
     for module in (ops, problem_pages, auth, me, tokens, org, users, teams, api_keys, audit_log, contacts, companies, leads, pipelines,
                    deals, activities,
-                   custom_fields, schema, webhooks, notifications, automations, mailboxes, emails, sms, templates,
+                   custom_fields, schema, webhooks, notifications, automations, mailboxes, emails, sms, templates, documents,
                    public_unsubscribe, forms, public_forms, changes, imports, reports)
-] + [me.ping_router, campaigns.segments, campaigns.router, sms.settings_router]
+] + [me.ping_router, campaigns.segments, campaigns.router, sms.settings_router, documents.templates_router,
+     documents.deal_router, documents.contact_router, documents.public_router]
