@@ -348,3 +348,19 @@ def test_numbers_are_prefix_year_and_five_digits():
     assert format_number("INV", 2026, 1) == "INV-2026-00001"
     assert format_number("Q", 2027, 123456) == "Q-2027-123456"
     assert re.fullmatch(r"[A-Z]+-\d{4}-\d{5}", format_number("RE", 2026, 99999))
+
+
+async def test_a_deal_whose_contact_and_company_were_deleted_still_gets_its_document(api, fast_settings):
+    acct = await signup(api)
+    h = acct.headers
+    template = await _template(api, acct)
+    deal, contact = await _deal(api, acct, title="Orphaned deal")
+    assert (await api.delete(f"/v1/contacts/{contact['id']}", headers=h)).status_code == 204
+    assert (await api.delete(f"/v1/companies/{deal['company_id']}", headers=h)).status_code == 204
+    doc = await _ok(await api.post(f"/v1/deals/{deal['id']}/documents", headers=h,
+                                   json={"template_id": template["id"]}), 202)
+    async with running_worker(fast_settings):
+        ready = await _ready(api, acct, doc["id"])
+    assert ready["contact_id"] is None and ready["deal_id"] == deal["id"]
+    text = _pdf_text((await api.get(f"/v1/documents/{doc['id']}/file", headers=h)).content)
+    assert "Orphaned deal" in text and "Álvarez" not in text and "Acme GmbH" not in text

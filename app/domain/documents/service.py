@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +41,7 @@ DOCUMENT = Kind.of(kinds.DOCUMENT)
 TEMPLATE = Kind.of(kinds.DOCUMENT_TEMPLATE)
 DEAL = Kind.of(kinds.DEAL)
 CONTACT = Kind.of(kinds.CONTACT)
+COMPANY = Kind.of(kinds.COMPANY)
 SORTS = {"created_at": Document.created_at}
 TEMPLATE_SORTS = {"created_at": DocumentTemplate.created_at, "name": DocumentTemplate.name}
 JOBS = "document_jobs"
@@ -131,6 +132,12 @@ async def _template_for(session: AsyncSession, who: Principal, template_id: UUID
     return await require_ref(session, TEMPLATE, who, template_id, "template_id")
 
 
+async def _live(session: AsyncSession, kind: Kind[Any], org_id: UUID, record_id: UUID) -> bool:
+    """Whether the organisation still holds this record (not deleted)."""
+    return bool(await session.scalar(select(exists().where(
+        kind.record_type.readable(org_id), kind.model.id == record_id))))
+
+
 def _document_values(doc: Document) -> dict[str, Any]:
     """`document.*` for the template."""
     return {"id": str(doc.id), "number": doc.number, "kind": doc.kind, "issued_at": doc.issued_at.isoformat(),
@@ -144,10 +151,11 @@ async def _issue(session: AsyncSession, who: Principal, template: DocumentTempla
     is enqueued after commit. The placeholders' values are read as the organisation sees the records: the
     caller may read the deal (or contact) the document is for, and the document shows its addressee."""
     org_id = who.org_id
+    if contact_id is not None and deal is not None and not await _live(session, CONTACT, org_id, contact_id):
+        contact_id = None  # the deal's contact was deleted: the document has no addressee
     context = await templates.context(session, org_id, contact_id, deal.id if deal else None, who.user_id)
-    if deal is not None and deal.company_id is not None:  # the deal's company is the one billed
-        company = await Kind.of(kinds.COMPANY).get(session, org_id, deal.company_id)
-        context["company"] = Kind.of(kinds.COMPANY).dump(company)
+    if deal is not None and deal.company_id is not None and await _live(session, COMPANY, org_id, deal.company_id):
+        context["company"] = COMPANY.dump(await COMPANY.get(session, org_id, deal.company_id))  # the one billed
     total: tuple[Decimal, str] | tuple[None, None] = (None, None)
     if deal is not None and template.kind != "letter":
         total = deal_total(deal)
