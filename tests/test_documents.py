@@ -15,6 +15,7 @@ import pypdf
 
 from app.main import create_app
 from tests.factories import signup
+from tests.servers import Receiver
 from tests.workers import eventually, running_worker
 
 INVOICE = """<html><body>
@@ -364,3 +365,23 @@ async def test_a_deal_whose_contact_and_company_were_deleted_still_gets_its_docu
     assert ready["contact_id"] is None and ready["deal_id"] == deal["id"]
     text = _pdf_text((await api.get(f"/v1/documents/{doc['id']}/file", headers=h)).content)
     assert "Orphaned deal" in text and "Álvarez" not in text and "Acme GmbH" not in text
+
+
+async def test_a_document_loads_nothing_from_the_network_or_the_servers_files(api, fast_settings):
+    receiver = Receiver()
+    try:
+        acct = await signup(api)
+        body = (f'<link rel="stylesheet" href="{receiver.url}/style.css"><img src="{receiver.url}/logo.png">'
+                '<img src="file:///etc/passwd"><p>{{ document.number }}</p>'
+                '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">')
+        template = await _template(api, acct, body=body)
+        deal, _ = await _deal(api, acct)
+        doc = await _ok(await api.post(f"/v1/deals/{deal['id']}/documents", headers=acct.headers,
+                                       json={"template_id": template["id"]}), 202)
+        async with running_worker(fast_settings):
+            await _ready(api, acct, doc["id"])
+        assert receiver.requests == []
+        text = _pdf_text((await api.get(f"/v1/documents/{doc['id']}/file", headers=acct.headers)).content)
+        assert doc["number"] in text and "root:" not in text
+    finally:
+        receiver.stop()
