@@ -41,7 +41,7 @@ routers: list[APIRouter] = [
     module.router
     for module in (ops, problem_pages, auth, me, tokens, org, users, teams, api_keys, audit_log, contacts, companies, leads, pipelines,
                    deals, activities,
-                   custom_fields, schema, webhooks, notifications, automations, mailboxes, emails, sms, templates, documents,
+                   custom_fields, schema, webhooks, notifications, automations, mailboxes, emails, sms, templates,
                    public_unsubscribe, forms, public_forms, changes, imports, reports)
-] + [me.ping_router, campaigns.segments, campaigns.router, sms.settings_router, documents.templates_router,
+] + [me.ping_router, campaigns.segments, campaigns.router, sms.settings_router, documents.router, documents.templates_router,
      documents.deal_router, documents.contact_router, documents.public_router]
