@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pypdf
+from sqlalchemy import text
 
 from app.main import create_app
 from tests.factories import signup
@@ -385,3 +386,17 @@ async def test_a_document_loads_nothing_from_the_network_or_the_servers_files(ap
         assert doc["number"] in text and "root:" not in text
     finally:
         receiver.stop()
+
+
+async def test_a_render_that_never_finishes_fails_after_its_attempts_and_keeps_its_number(api, fast_settings,
+                                                                                          database):
+    acct = await signup(api)
+    template = await _template(api, acct)
+    deal, _ = await _deal(api, acct)
+    doc = await _ok(await api.post(f"/v1/deals/{deal['id']}/documents", headers=acct.headers,
+                                   json={"template_id": template["id"]}), 202)
+    async with database.across_orgs() as session:  # three workers died while rendering it
+        await session.execute(text("UPDATE documents SET render_attempts = 3 WHERE id = :id"), {"id": doc["id"]})
+    async with running_worker(fast_settings):
+        failed = await _ready(api, acct, doc["id"], "failed")
+    assert "did not finish in 3 attempts" in failed["error"] and failed["number"] == doc["number"]

@@ -74,6 +74,7 @@ def upgrade() -> None:
     sa.Column('file_size', sa.Integer(), nullable=True),
     sa.Column('sha256', sa.String(length=64), nullable=True),
     sa.Column('rendered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('render_attempts', sa.Integer(), server_default='0', nullable=False),
     sa.Column('error', sa.String(length=500), nullable=True),
     sa.Column('created_by', sa.UUID(), nullable=True),
     sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True),

@@ -88,6 +88,7 @@ class Document(TenantRecord, Base):
     file_size: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(64))
     rendered_at: Mapped[datetime | None] = mapped_column()
+    render_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(String(500))
     created_by: Mapped[UUID | None] = mapped_column()
 

@@ -13,7 +13,7 @@ import hashlib
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
@@ -26,6 +26,8 @@ from app.domain.events.service import committed_event_ids
 from app.domain.templates import render
 from app.logging import log
 from app.settings import Settings
+
+MAX_ATTEMPTS = 3
 
 
 def _now() -> datetime:
@@ -43,9 +45,29 @@ def html_of(doc: Document) -> str:
     return render.render({"body_html": doc.body_html}, doc.context)["html"] or ""
 
 
+async def _count_attempt(db: Database, org_id: UUID, document_id: UUID) -> int | None:
+    """Count this attempt in a transaction of its own, before the render starts: a render that never ends (its
+    job timed out, its worker was killed) counts too. None when the document is no longer pending."""
+    async with db.for_org(org_id) as session:
+        return await session.scalar(
+            update(Document).where(Document.org_id == org_id, Document.id == document_id,
+                                   Document.status == "pending")
+            .values(render_attempts=Document.render_attempts + 1).returning(Document.render_attempts)
+            .execution_options(synchronize_session=False))
+
+
+def _rendered(doc: Document) -> bytes:
+    """Template and PDF, in a worker thread (both can take a while; the event loop goes on meanwhile)."""
+    return to_pdf(html_of(doc))
+
+
 async def render_document(db: Database, settings: Settings, org_id: UUID,
                           document_id: UUID) -> tuple[str, list[tuple[UUID, UUID]]]:
-    """-> (`ready`, `failed` or `skipped`, events written)."""
+    """-> (`ready`, `failed` or `skipped`, events written). A document whose render was started MAX_ATTEMPTS
+    times without finishing fails instead of being tried forever."""
+    attempts = await _count_attempt(db, org_id, document_id)
+    if attempts is None:
+        return "skipped", []
     async with db.for_org(org_id) as session:
         doc = await session.scalar(select(Document).where(
             Document.org_id == org_id, Document.id == document_id, Document.status == "pending")
@@ -53,12 +75,15 @@ async def render_document(db: Database, settings: Settings, org_id: UUID,
         if doc is None:
             return "skipped", []
         error: str | None = None
-        try:
-            pdf = await asyncio.to_thread(to_pdf, html_of(doc))
-        except CRMError as exc:
-            error = exc.detail
-        except Exception as exc:  # noqa: BLE001 - whatever WeasyPrint raises, the document failed to render
-            error = f"the PDF could not be made: {type(exc).__name__}: {exc}"
+        if attempts > MAX_ATTEMPTS:
+            error = f"the render did not finish in {MAX_ATTEMPTS} attempts"
+        else:
+            try:
+                pdf = await asyncio.to_thread(_rendered, doc)
+            except CRMError as exc:
+                error = exc.detail
+            except Exception as exc:  # noqa: BLE001 - whatever WeasyPrint raises, the document failed to render
+                error = f"the PDF could not be made: {type(exc).__name__}: {exc}"
         if error is None:
             doc.file_key = storage.save(settings, org_id, doc.id, pdf)
             doc.file_size, doc.status, doc.rendered_at, doc.error = len(pdf), "ready", _now(), None
@@ -69,7 +94,7 @@ async def render_document(db: Database, settings: Settings, org_id: UUID,
         await session.flush()
         outcome = doc.status
         await service.emit(session, None, doc, f"document.{outcome}")
-    log.info("document_render", document_id=str(document_id), outcome=outcome, error=error)
+    log.info("document_render", document_id=str(document_id), outcome=outcome, attempt=attempts, error=error)
     return outcome, committed_event_ids(session)
 
 
