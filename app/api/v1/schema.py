@@ -107,7 +107,7 @@ def _timeline_route(plural: str, object_type: str, area: str) -> None:
                                if object_type in ("contact", "company") else "") + ". Keyset-paginated. "
                             "Only entries the credential may read elsewhere are shown, the others are left out "
                             "(not refused): activities need `activities:read`, stage moves `deals:read`, form "
-                            "submissions `forms:read`, and entries reached through a related deal, lead or contact "
+                            "submissions `forms:read`, emails and texts `mail:read`, documents `documents:read`, and entries reached through a related deal, lead or contact "
                             "need that kind's read scope too.")
     router.add_api_route(f"/v1/{plural}/{{record_id}}/timeline", get_timeline, methods=["GET"],
                          response_model=TimelinePage, operation_id=f"get{object_type.title()}Timeline",
