@@ -156,6 +156,9 @@ async def test_a_worker_renders_the_deal_into_a_pdf_on_the_timeline(api, fast_se
         assert entry["object_type"] == "document" and entry["object_id"] == doc_id, record
         assert entry["data"]["number"] == accepted["number"] and entry["data"]["status"] == "ready"
         assert accepted["number"] in entry["summary"]
+    narrow = await acct.api_key(["deals:read", "activities:read"])  # no documents:read: no document entries
+    timeline = (await api.get(f"/v1/deals/{deal['id']}/timeline", headers=narrow)).json()["data"]
+    assert [e for e in timeline if e["kind"] == "document"] == []
     listed = (await api.get("/v1/documents", headers=h, params={"deal_id": deal["id"], "kind": "invoice"})).json()
     assert [d["id"] for d in listed["data"]] == [doc_id] and listed["next_cursor"] is None
     assert (await api.get("/v1/documents", headers=h, params={"kind": "quote"})).json()["data"] == []
