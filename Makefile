@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
 export UV_VERSION ?= 0.13.9
 
-.PHONY: dev test lint openapi lock clean browser mailserver audit node
+.PHONY: dev test lint openapi lock clean browser mailserver pango audit node
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,13 +18,19 @@ $(STAMP): requirements-dev.lock pyproject.toml
 
 PORT ?= 8000
 
-dev: $(STAMP)  ## run API + worker with embedded PostgreSQL and Redis (unless CRM_DATABASE_URL/CRM_REDIS_URL)
+dev: $(STAMP) pango  ## run API + worker with embedded PostgreSQL and Redis (unless CRM_DATABASE_URL/CRM_REDIS_URL)
 	$(BIN)/crm dev --port $(PORT)
 
 browser:  ## Debian's Chromium and ChromeDriver for the browser tests (installed once, needs root or sudo)
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+pango:  ## Debian's Pango, which WeasyPrint renders documents' PDFs with (installed once, needs root or sudo)
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libpango-1.0.so.0' || ! ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0'; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0; \
 	fi
 
 mailserver:  ## Debian's Dovecot, the IMAP server the mail tests start with a throwaway configuration (installed once)
@@ -46,7 +52,7 @@ $(NODE_TOOLS): tools/openapi/package-lock.json | node  ## Spectral, Redocly, ope
 	@rm -f tools/openapi/node_modules/.installed-*
 	@touch $@
 
-test: $(STAMP) browser mailserver $(NODE_TOOLS)  ## the whole suite: lint, OpenAPI drift, migrations drift, tests (parallel)
+test: $(STAMP) browser mailserver pango $(NODE_TOOLS)  ## the whole suite: lint, OpenAPI drift, migrations drift, tests (parallel)
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/crm openapi --check
 	$(BIN)/python -m pytest -n auto --dist loadfile

@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     mail_retry_schedule: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: [60, 300, 1800, 7200, 21600],
         description="seconds before each retry of an email whose SMTP server failed temporarily (then failed)")
+    document_link_ttl_seconds: int = Field(7 * 86400, ge=60, description=(
+        "how long a shared document link (POST /v1/documents/{id}/share) opens the PDF"))
     oauth_token_urls: dict[Literal["google", "microsoft"], str] = Field(
         default_factory=dict, description="OAuth2 token endpoints replacing the providers' own, as JSON "
                                           '(`{"google": "https://..."}`): a proxy, or a test\'s token server')

@@ -33,6 +33,7 @@ NOT_EVENTED = {
     "sms_messages": "sending states (queued, retries) are the text's own status; sms.sent and sms.failed mark "
                     "what partners need (tests/test_sms.py)",
     "sms_gateways": "gateway settings are not in the event catalogue",
+    "document_templates": "document templates are not in the event catalogue (their documents are: document.*)",
     "automations": "rules are not in the event catalogue (their runs are logged at /v1/automations/{id}/runs)",
 }
 
@@ -148,6 +149,17 @@ async def _write_everything(c, acct, session, settings) -> None:
     await _ok(await c.patch(f"/v1/teams/{team['id']}", headers=h, json={"name": "North-East"}))
     await _ok(await c.post("/v1/teams", headers=h, json={"name": "South", "manager_id": heir.user_id}))
     await _ok(await c.delete(f"/v1/teams/{team['id']}", headers=h))
+
+    # documents: requested (numbered), paid in two parts, voided; the template itself has no events
+    template = await _ok(await c.post("/v1/document-templates", headers=h, json={
+        "name": "Invoice", "kind": "invoice", "number_prefix": "INV", "body_html": "<p>{{ document.number }}</p>"}))
+    billed = await _ok(await c.post("/v1/deals", headers=h, json={"title": "Billed", "value": {"amount": "100"}}))
+    document = await _ok(await c.post(f"/v1/deals/{billed['id']}/documents", headers=h,
+                                      json={"template_id": template["id"]}))
+    for amount in ("40.00", "60.00"):
+        await _ok(await c.post(f"/v1/documents/{document['id']}/payments", headers=h,
+                               json={"amount": {"amount": amount}, "method": "bank_transfer"}))
+    await _ok(await c.post(f"/v1/documents/{document['id']}/void", headers=h))
 
     # a leaving rep hands everything over
     await _ok(await c.post(f"/v1/users/{rep.user_id}/deactivate", headers=h, json={"reassign_to": heir.user_id}))

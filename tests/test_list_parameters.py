@@ -87,6 +87,11 @@ async def _fixtures(client, acct) -> dict[str, str]:
                                                       "segment_id": ids["segment_id"], "mailbox_id": ids["mailbox_id"]})
     ids["automation_id"] = await post("/v1/automations", {"name": "A", "trigger": {"event": "contact.created"},
                                                           "actions": [{"type": "add_tag", "tag": "x"}]})
+    document_template = await post("/v1/document-templates", {
+        "name": "Invoice", "kind": "invoice", "number_prefix": "INV", "body_html": "<p>{{ document.number }}</p>"})
+    r = await client.post(f"/v1/deals/{ids['deal_id']}/documents", headers=h, json={"template_id": document_template})
+    assert r.status_code == 202, r.text
+    ids["document_id"] = r.json()["id"]
     return ids
 
 

@@ -52,13 +52,16 @@ MAKERS: dict[str, Callable[[Any, Any], Awaitable[dict[str, Any]]]] = {
     "campaign": lambda c, a: _campaign(c, a),
     "automation": lambda c, a: _made(c, a, "/v1/automations", {
         "name": "A", "trigger": {"event": "contact.created"}, "actions": [{"type": "add_tag", "tag": "x"}]}),
+    "document_template": lambda c, a: _made(c, a, "/v1/document-templates", {
+        "name": "Invoice", "kind": "invoice", "number_prefix": "INV", "body_html": "<p>{{ document.number }}</p>"}),
     "mailbox": lambda c, a: _made(c, a, "/v1/mailboxes", {
         "email": "sales@acme.example.com", "imap": {"host": "127.0.0.1", "port": 9, "username": "u", "password": "p"},
         "smtp": {"host": "127.0.0.1", "port": 9}}),
 }
 # Kinds with reads by id but no DELETE route.
 UNDELETABLE = {"import": "an import is cancelled, not deleted", "email": "mail is not deleted through the API",
-               "sms": "texts are not deleted through the API"}
+               "sms": "texts are not deleted through the API",
+               "document": "documents keep their numbers: they are voided, not deleted"}
 
 
 def _record_routes() -> dict[str, list[str]]:

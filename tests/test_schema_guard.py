@@ -77,6 +77,7 @@ INDEXES_WITHOUT_LEADING_ORG_ID: dict[str, str] = {
     "ix_emails_send_due": f"{_SWEEP} (mail.sync.due_emails: queued mail whose hand-over was lost, and retries)",
     "ix_automation_runs_queued": f"{_SWEEP} (automations.service.queued: runs whose job was lost)",
     "ix_sms_messages_send_due": f"{_SWEEP} (sms.sending.due: queued texts whose hand-over was lost, and retries)",
+    "ix_documents_render_due": f"{_SWEEP} (documents.rendering.pending: documents whose render job was lost)",
     "ix_mailboxes_sync_due": f"{_SWEEP} (mail.sync.due_mailboxes: the periodic sync of every mailbox)",
     "ix_activities_reminder_pending": f"{_SWEEP} (reminders.fire_due: activity.due)",
     "ix_activities_overdue_pending": f"{_SWEEP} (reminders.fire_overdue: activity.overdue)",

@@ -41,6 +41,8 @@ TAGS: dict[str, str] = {
     "automations": "Rules that hand work on: an event or a schedule, conditions, actions run in order by a worker, "
                    "each run logged (docs/automations.md).",
     "campaigns": "Segments (saved filters) and campaigns sent to them, every recipient's outcome kept.",
+    "documents": "Quotes, invoices, contracts and letters: templates, numbered documents rendered to PDF, payments "
+                 "and signed public links.",
 }
 
 IDEMPOTENCY_KEY = {
@@ -98,6 +100,7 @@ EXAMPLES: dict[str, Any] = {
     "updateSegment": {"filter": {"tags": ["vip"], "source": "referral"}},
     "updateCampaign": {"send_at": "2026-12-10T09:00:00+01:00"},
     "updateAutomation": {"enabled": False},
+    "updateDocumentTemplate": {"number_prefix": "RE", "name": "Invoice (German)"},
     "dryRunAutomation": {"object_id": _ID},
     "updateForm": {"allowed_origins": ["https://www.example.com"], "min_fill_seconds": 3},
     "submitForm": {"first_name": "Ana", "email": "ana@example.com", "_ts": "1764838800000", "_hp": ""},

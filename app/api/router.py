@@ -15,6 +15,7 @@ from app.api.v1 import (
     contacts,
     custom_fields,
     deals,
+    documents,
     emails,
     forms,
     imports,
@@ -42,4 +43,5 @@ routers: list[APIRouter] = [
                    deals, activities,
                    custom_fields, schema, webhooks, notifications, automations, mailboxes, emails, sms, templates,
                    public_unsubscribe, forms, public_forms, changes, imports, reports)
-] + [me.ping_router, campaigns.segments, campaigns.router, sms.settings_router]
+] + [me.ping_router, campaigns.segments, campaigns.router, sms.settings_router, documents.router, documents.templates_router,
+     documents.deal_router, documents.contact_router, documents.public_router]

@@ -38,6 +38,8 @@ from app.domain.contacts.models import Contact
 from app.domain.contacts.schemas import ContactRead
 from app.domain.deals.models import Deal
 from app.domain.deals.schemas import DealRead
+from app.domain.documents.models import Document, DocumentTemplate
+from app.domain.documents.schemas import DocumentRead, DocumentTemplateRead
 from app.domain.forms.models import Form
 from app.domain.forms.schemas import FormRead
 from app.domain.imports.models import Import
@@ -245,8 +247,24 @@ AUTOMATION = RecordType("automation", "automations", "Automation", Automation, A
 # SMS share the `mail` scopes: messages to clients, whatever the channel
 SMS = RecordType("sms", "sms", "SMS", Sms, SmsRead, area="mail", lifecycle=False, visible=_sms_visible)
 
+
+
+def _document_visible(columns: Any, who: Any, org: Any, reader: Any, all_: Any) -> ColumnElement[bool]:
+    """A document follows its deal (whoever may read the deal may read its documents); a contact's letter
+    follows the contact."""
+    deal = select(literal(1)).where(DEAL.readable(who), Deal.id == columns.deal_id).exists()
+    contact = select(literal(1)).where(CONTACT.readable(who), Contact.id == columns.contact_id).exists()
+    return or_(all_, and_(columns.deal_id.isnot(None), deal), and_(columns.deal_id.is_(None), contact))
+
+
+DOCUMENT_TEMPLATE = RecordType("document_template", "document-templates", "Document template", DocumentTemplate,
+                               DocumentTemplateRead, feed=False, area="documents")
+DOCUMENT = RecordType("document", "documents", "Document", Document, DocumentRead, area="documents", lifecycle=False,
+                      visible=_document_visible)
+
 ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT,
-                               TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN, SMS, AUTOMATION)
+                               TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN, SMS, AUTOMATION, DOCUMENT_TEMPLATE,
+                               DOCUMENT)
 BY_TYPE: dict[str, RecordType] = {k.object_type: k for k in ALL}
 BY_PLURAL: dict[str, RecordType] = {k.plural: k for k in ALL}
 

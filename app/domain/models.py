@@ -10,6 +10,7 @@ from app.domain.companies.models import Company
 from app.domain.contacts.models import Contact
 from app.domain.custom_fields.models import CustomField
 from app.domain.deals.models import Deal, StageMove
+from app.domain.documents.models import Document, DocumentCounter, DocumentPayment, DocumentTemplate
 from app.domain.events.models import Event, EventCommit, EventPosition
 from app.domain.external_refs import ExternalRef
 from app.domain.forms.models import Form, FormKey, FormSubmission, SlaTimer
@@ -25,6 +26,6 @@ from app.domain.teams.models import Team, TeamMember
 from app.domain.templates.models import Template
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-__all__ = ["Activity", "Automation", "AutomationRun", "ApiKey", "AuditEntry", "ApiKeyPrefix", "Base", "Campaign", "Company", "Contact", "CustomField", "Deal", "Event", "EventCommit", "EventPosition", "ExternalRef",
+__all__ = ["Activity", "Automation", "AutomationRun", "ApiKey", "AuditEntry", "ApiKeyPrefix", "Base", "Campaign", "Company", "Contact", "CustomField", "Deal", "Document", "DocumentCounter", "DocumentPayment", "DocumentTemplate", "Event", "EventCommit", "EventPosition", "ExternalRef",
            "Email", "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "Mailbox", "MailFolder", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "Recipient", "RefreshToken", "Segment", "Sms", "SmsGateway", "Stage", "StageMove",
            "Team", "TeamMember", "Template", "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]

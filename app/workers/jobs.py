@@ -15,6 +15,7 @@ from app.domain.automations import engine, schedules
 from app.domain.automations import service as automations
 from app.domain.campaigns import sending as campaigns
 from app.domain.campaigns import service as campaign_service
+from app.domain.documents import rendering as documents
 from app.domain.events import dispatch as dispatcher
 from app.domain.events.service import committed_event_ids
 from app.domain.flows import mail_intake
@@ -85,6 +86,7 @@ async def sweep_outbox(ctx: dict[str, Any]) -> None:
         pending_imports = await imports.unfinished(session, settings.outbox_sweep_grace_seconds)
         runs = await automations.queued(session, settings.outbox_sweep_grace_seconds,
                                         schedules.clock(settings.clock_offset_seconds))
+        renders = await documents.pending(session, settings.outbox_sweep_grace_seconds)
     await queue.dispatch_events(ctx["redis"], events)
     for org_id, delivery_id, _ in deliveries:
         await queue.deliver(ctx["redis"], org_id, delivery_id)
@@ -92,6 +94,8 @@ async def sweep_outbox(ctx: dict[str, Any]) -> None:
         await queue.mail_job(ctx["redis"], queue.RUN_AUTOMATION, org_id, run_id)
     for org_id, import_id in pending_imports:  # queued or interrupted imports (job ids dedupe running ones)
         await queue.run_import(ctx["redis"], org_id, import_id)
+    for org_id, document_id in renders:  # documents whose render job was lost (job ids dedupe running ones)
+        await queue.mail_job(ctx["redis"], queue.RENDER_DOCUMENT, org_id, document_id)
 
 
 async def sweep_timers(ctx: dict[str, Any], now: datetime | None = None) -> None:
@@ -150,6 +154,13 @@ async def _sent(ctx: dict[str, Any], job: str, org_id: str, record_id: str,
     if outcome.startswith("retry in "):
         await queue.mail_job(ctx["redis"], job, UUID(org_id), UUID(record_id),
                              defer_seconds=float(outcome.removeprefix("retry in ")))
+    return outcome
+
+
+async def render_document(ctx: dict[str, Any], org_id: str, document_id: str) -> str:
+    """A requested document rendered to PDF (`ready`) or not (`failed`); a document no longer pending is skipped."""
+    outcome, new = await documents.render_document(ctx["db"], ctx["settings"], UUID(org_id), UUID(document_id))
+    await queue.dispatch_events(ctx["redis"], new)
     return outcome
 
 

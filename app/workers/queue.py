@@ -14,6 +14,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.campaigns.service import committed_campaign_ids
+from app.domain.documents.service import committed_document_jobs
 from app.domain.events.service import committed_event_ids
 from app.domain.imports.service import committed_import_ids
 from app.domain.mail.service import committed_mail_jobs
@@ -29,6 +30,7 @@ SEND_EMAIL = "send_email"
 SEND_CAMPAIGN = "send_campaign"
 SEND_SMS = "send_sms"
 RUN_AUTOMATION = "run_automation"
+RENDER_DOCUMENT = "render_document"
 
 
 DISPATCH_BATCH = 100
@@ -69,9 +71,10 @@ async def run_import(redis: ArqRedis, org_id: UUID, import_id: UUID, part: int =
 
 async def mail_job(redis: ArqRedis, name: str, org_id: UUID, record_id: UUID, defer_seconds: float | None = None,
                    turn: str | None = None) -> None:
-    """`sync_mailbox`, `send_email`, `send_campaign`, `send_sms` or `run_automation` for one record (the job id
-    dedupes a queued or running one; a `turn` names a later one that a running job enqueues for itself)."""
-    assert name in (SYNC_MAILBOX, SEND_EMAIL, SEND_CAMPAIGN, SEND_SMS, RUN_AUTOMATION)
+    """`sync_mailbox`, `send_email`, `send_campaign`, `send_sms`, `run_automation` or `render_document` for one
+    record (the job id dedupes a queued or running one; a `turn` names a later one that a running job enqueues
+    for itself)."""
+    assert name in (SYNC_MAILBOX, SEND_EMAIL, SEND_CAMPAIGN, SEND_SMS, RUN_AUTOMATION, RENDER_DOCUMENT)
     job_id = f"{name}:{record_id}" + (f":{turn}" if turn else "")
     await redis.enqueue_job(name, str(org_id), str(record_id), _job_id=job_id, _defer_by=defer_seconds)
 
@@ -86,6 +89,7 @@ def hand_over(redis: ArqRedis | None, session: AsyncSession, limit_seconds: floa
     imports, mail = committed_import_ids(session), committed_mail_jobs(session)
     mail += [(SEND_CAMPAIGN, org_id, campaign_id) for org_id, campaign_id in committed_campaign_ids(session)]
     mail += [(SEND_SMS, org_id, sms_id) for org_id, sms_id in committed_sms_jobs(session)]
+    mail += [(RENDER_DOCUMENT, org_id, doc_id) for org_id, doc_id in committed_document_jobs(session)]
     if redis is None or not (events or deliveries or imports or mail):
         return
 

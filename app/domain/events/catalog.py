@@ -34,6 +34,13 @@ OTHER: dict[str, str] = {
     "email.failed": "an email could not be sent (the SMTP server refused it, or every retry failed): data.object.error",
     "sms.sent": "a text sent through POST /v1/sms was accepted by the org's SMS gateway",
     "sms.failed": "a text could not be sent (the gateway refused it, or every retry failed): data.object.error",
+    "document.created": "a document was requested for a deal or a contact: its number is taken, it is `pending`",
+    "document.ready": "a document's PDF was rendered (GET /v1/documents/{id}/file)",
+    "document.failed": "a document could not be rendered (data.object.error); it keeps its number",
+    "document.payment_recorded": "a payment was recorded against a document (data.payment; data.object has the new "
+                                 "paid_amount and payment_status)",
+    "document.paid": "a document's payments reached its total (once)",
+    "document.voided": "a document was voided (payment_status `void`); it keeps its number",
 }
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from app.domain.activities.schemas import ActivityRead
 from app.domain.contacts.schemas import ContactRead
 from app.domain.deals.schemas import DealRead
+from app.domain.documents.schemas import DocumentRead
 from app.domain.events.schemas import Envelope
 from app.domain.forms.schemas import SubmissionRead
 from app.domain.leads.schemas import LeadRead
@@ -31,6 +32,9 @@ class ContactExport(BaseModel):
     sms: list[SmsRead] = Field(description="texts linked to the contact or its leads (needs `mail:read`)")
     calls: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
     files: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
+    documents: list[DocumentRead] = Field(description=(
+        "letters to the contact and documents of its deals (needs `documents:read`); the PDFs are at "
+        "GET /v1/documents/{id}/file"))
     exported_at: datetime
 
 

@@ -54,6 +54,7 @@ from app.domain.auth.principal import Principal
 from app.domain.campaigns.models import Recipient
 from app.domain.contacts.models import Contact
 from app.domain.deals.models import Deal
+from app.domain.documents.models import Document
 from app.domain.events import service as events
 from app.domain.events.models import Event
 from app.domain.external_refs import ExternalRef
@@ -87,12 +88,13 @@ SMS_BLANK: dict[str, Any] = {"text": ERASED}
 CONTACT: Kind[Contact] = Kind.of(kinds.CONTACT)
 EMAIL = Kind.of(kinds.EMAIL)
 SMS = Kind.of(kinds.SMS)
+DOCUMENT = Kind.of(kinds.DOCUMENT)
 LEAD = Kind.of(kinds.LEAD)
 ACTIVITY = Kind.of(kinds.ACTIVITY)
 DEAL = Kind.of(kinds.DEAL)
 
 # The areas an export reads besides the contact: the caller must be allowed to read each of them.
-EXPORT_SCOPES = ("activities:read", "deals:read", "leads:read", "changes:read", "mail:read")
+EXPORT_SCOPES = ("activities:read", "deals:read", "leads:read", "changes:read", "mail:read", "documents:read")
 
 # Webhook deliveries are copies of the events: they take the scrubbed `data` (also those still to be sent).
 _COPY_SCRUBBED = text(
@@ -126,9 +128,14 @@ async def export(session: AsyncSession, who: Principal, contact_id: UUID) -> dic
                                       .where(_emails_of(contact.id, lead_ids)).order_by(Email.sent_at, Email.id)))
     texts = list(await session.scalars(SMS.readable(who, include_deleted=True)
                                        .where(_texts_of(contact.id, lead_ids)).order_by(Sms.created_at, Sms.id)))
+    deal_ids = [d.id for d in deals]
+    documents = list(await session.scalars(
+        DOCUMENT.readable(who, include_deleted=True).where(_documents_of(contact.id, deal_ids))
+        .order_by(Document.created_at, Document.id)))
     found = await session.scalars(_events_statement(
-        who.org_id, contact.id, lead_ids, [a.id for a in activities], [d.id for d in deals], [],
-        submissions, [e.id for e in mail], [t.id for t in texts]).order_by(Event.occurred_at, Event.id))
+        who.org_id, contact.id, lead_ids, [a.id for a in activities], deal_ids, [],
+        submissions, [e.id for e in mail], [t.id for t in texts], [d.id for d in documents])
+        .order_by(Event.occurred_at, Event.id))
     await audit.record(session, who, "export", "contact", contact.id)
     return {
         "contact": CONTACT.dump(contact),
@@ -138,6 +145,7 @@ async def export(session: AsyncSession, who: Principal, contact_id: UUID) -> dic
         "submissions": [SubmissionRead.model_validate(s).model_dump(mode="json") for s in submissions],
         "events": [envelope(e) for e in found],
         "emails": [EMAIL.dump(e) for e in mail], "sms": [SMS.dump(t) for t in texts], "calls": [], "files": [],
+        "documents": [DOCUMENT.dump(d) for d in documents],
         "exported_at": datetime.now(UTC).isoformat(),
     }
 
@@ -160,9 +168,14 @@ def _texts_of(contact_id: UUID, lead_ids: list[UUID]) -> Any:
     return or_(Sms.contact_id == contact_id, Sms.lead_id.in_(lead_ids) if lead_ids else false())
 
 
+def _documents_of(contact_id: UUID, deal_ids: list[UUID]) -> Any:
+    return or_(Document.contact_id == contact_id, Document.deal_id.in_(deal_ids) if deal_ids else false())
+
+
 def _events_statement(org_id: UUID, contact_id: UUID, lead_ids: list[UUID], activity_ids: list[UUID],
                       deal_ids: list[UUID], notification_ids: list[UUID], submissions: list[Any],
-                      email_ids: list[UUID] | None = None, sms_ids: list[UUID] | None = None) -> Any:
+                      email_ids: list[UUID] | None = None, sms_ids: list[UUID] | None = None,
+                      document_ids: list[UUID] | None = None) -> Any:
     """The events of these records: each branch is served by the (org_id, object_type, object_id) index."""
     def of(object_type: str, ids: list[UUID]) -> Any:
         return and_(Event.object_type == object_type, Event.object_id.in_(ids)) if ids else false()
@@ -173,7 +186,8 @@ def _events_statement(org_id: UUID, contact_id: UUID, lead_ids: list[UUID], acti
                      Event.data["object"]["id"].astext == _any(submission_ids)) if submissions else false()
     return select(Event).where(Event.org_id == org_id, or_(
         of("contact", [contact_id]), of("lead", lead_ids), of("activity", activity_ids), of("deal", deal_ids),
-        of("notification", notification_ids), of("email", email_ids or []), of("sms", sms_ids or []), submitted))
+        of("notification", notification_ids), of("email", email_ids or []), of("sms", sms_ids or []),
+        of("document", document_ids or []), submitted))
 
 
 def _any(values: list[str]) -> Any:

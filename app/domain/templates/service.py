@@ -69,19 +69,22 @@ async def delete(session: AsyncSession, who: Principal, template_id: UUID, expec
     await TEMPLATE.delete(session, who, template_id, None)
 
 
-async def context(session: AsyncSession, who: Principal | UUID, contact_id: UUID, deal_id: UUID | None = None,
+async def context(session: AsyncSession, who: Principal | UUID, contact_id: UUID | None, deal_id: UUID | None = None,
                   sender_id: UUID | None = None, unsubscribe_url: str | None = None) -> dict[str, Any]:
-    """What placeholders read: the records as the API shows them (the reader's visibility applies)."""
+    """What placeholders read: the records as the API shows them (the reader's visibility applies). Without a
+    contact (a document for a deal that has none) `contact.*` and `company.*` are empty."""
     contact_kind, company_kind, deal_kind = (Kind.of(kinds.named(t)) for t in ("contact", "company", "deal"))
-    contact = await require_ref(session, contact_kind, who, contact_id, "contact_id")
-    company = await company_kind.get(session, who, contact.company_id) if contact.company_id else None
+    contact = await require_ref(session, contact_kind, who, contact_id, "contact_id") if contact_id else None
+    company = await session.scalar(company_kind.readable(who).where(company_kind.model.id == contact.company_id)) \
+        if contact and contact.company_id else None  # a deleted company leaves `company.*` empty
     deal = await require_ref(session, deal_kind, who, deal_id, "deal_id") if deal_id else None
     org_id = kinds.org_of(who)
     org = await org_settings(session, org_id)
     sender = await session.scalar(select(User).where(User.org_id == org_id, User.id == sender_id)) \
         if sender_id else None
     return {
-        "contact": contact_kind.dump(contact), "company": company_kind.dump(company) if company else {},
+        "contact": contact_kind.dump(contact) if contact else {},
+        "company": company_kind.dump(company) if company else {},
         "deal": deal_kind.dump(deal) if deal else {},
         "user": {"id": str(sender.id), "name": sender.name, "email": sender.email} if sender else {},
         "org": {"id": str(org.id), "name": org.name, "timezone": org.timezone},

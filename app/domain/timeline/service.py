@@ -27,6 +27,7 @@ from app.domain.auth.scopes import grants
 from app.domain.contacts.models import Contact
 from app.domain.deals.models import Deal, StageMove
 from app.domain.deals.schemas import StageMoveRead
+from app.domain.documents.models import Document
 from app.domain.errors import ValidationFailed
 from app.domain.forms.models import FormSubmission
 from app.domain.forms.schemas import SubmissionRead
@@ -41,6 +42,7 @@ from app.domain.sms.models import Sms
 KINDS = {t.object_type: Kind.of(t) for t in kinds.having("timeline")}
 EMAIL_READ = Kind.of(kinds.EMAIL)
 SMS_READ = Kind.of(kinds.SMS)
+DOCUMENT_READ = Kind.of(kinds.DOCUMENT)
 
 
 def _readable(object_type: str) -> Any:
@@ -63,7 +65,8 @@ def _branches(object_type: str, object_id: Any) -> list[tuple[str, Any, str | No
     if object_type == "deal":
         return [("activity", Activity.deal_id == object_id, None), ("stage_change", StageMove.deal_id == object_id, None),
                 ("form_submission", S.deal_id == object_id, None),
-                ("email", Email.deal_ids.contains(array([object_id])), None), ("sms", Sms.deal_id == object_id, None)]
+                ("email", Email.deal_ids.contains(array([object_id])), None), ("sms", Sms.deal_id == object_id, None),
+                ("document", Document.deal_id == object_id, None)]
     if object_type == "lead":
         return [("activity", Activity.lead_id == object_id, None), ("form_submission", S.lead_id == object_id, None),
                 ("email", Email.lead_ids.contains(array([object_id])), None), ("sms", Sms.lead_id == object_id, None)]
@@ -75,19 +78,21 @@ def _branches(object_type: str, object_id: Any) -> list[tuple[str, Any, str | No
                 ("stage_change", Via(StageMove.deal_id, deals), "deal"),
                 ("form_submission", S.contact_id == object_id, None), ("form_submission", Via(S.lead_id, leads), "lead"),
                 ("email", Email.contact_ids.contains(array([object_id])), None),
-                ("sms", Sms.contact_id == object_id, None)]
+                ("sms", Sms.contact_id == object_id, None),
+                ("document", Document.contact_id == object_id, None), ("document", Via(Document.deal_id, deals), "deal")]
     contacts = select(Contact.id).where(_readable("contact"), Contact.company_id == object_id)
     deals = select(Deal.id).where(_readable("deal"), or_(Deal.company_id == object_id, Deal.contact_id.in_(contacts)))
     return [("activity", Activity.company_id == object_id, None),
             ("activity", Via(Activity.contact_id, contacts), "contact"),
             ("activity", Via(Activity.deal_id, deals), "deal"), ("stage_change", Via(StageMove.deal_id, deals), "deal"),
-            ("form_submission", Via(S.contact_id, contacts), "contact")]
+            ("form_submission", Via(S.contact_id, contacts), "contact"),
+            ("document", Via(Document.deal_id, deals), "deal"), ("document", Via(Document.contact_id, contacts), "contact")]
 
 
 # The scope each kind of entry, and each parent an entry is reached through, needs: a timeline shows only
 # what the caller's credential may read elsewhere (a `contacts:read` key sees no deals' stage moves).
 SCOPE_OF = {"activity": "activities:read", "stage_change": "deals:read", "form_submission": "forms:read",
-            "email": "mail:read", "sms": "mail:read",
+            "email": "mail:read", "sms": "mail:read", "document": "documents:read",
             "deal": "deals:read", "lead": "leads:read", "contact": "contacts:read"}
 
 
@@ -104,6 +109,7 @@ _COLUMNS = {
     "form_submission": (FormSubmission.received_at, FormSubmission.id, lambda org_id: FormSubmission.org_id == org_id),
     "email": (Email.sent_at, Email.id, lambda org_id: _readable("email")),
     "sms": (Sms.created_at, Sms.id, lambda org_id: _readable("sms")),
+    "document": (Document.created_at, Document.id, lambda org_id: _readable("document")),
 }
 
 
@@ -207,6 +213,9 @@ async def _hydrate(session: AsyncSession, org_id: UUID, rows: list[Any]) -> list
     sms_ids = [r.id for r in rows if r.kind == "sms"]
     texts = {t.id: t for t in await session.scalars(select(Sms).where(
         Sms.org_id == org_id, Sms.id.in_(sms_ids)))} if sms_ids else {}
+    document_ids = [r.id for r in rows if r.kind == "document"]
+    documents = {d.id: d for d in await session.scalars(select(Document).where(
+        Document.org_id == org_id, Document.id.in_(document_ids)))} if document_ids else {}
     submission_ids = [r.id for r in rows if r.kind == "form_submission"]
     submissions = {s.id: s for s in await session.scalars(select(FormSubmission).where(
         FormSubmission.org_id == org_id, FormSubmission.id.in_(submission_ids)))} if submission_ids else {}
@@ -233,6 +242,12 @@ async def _hydrate(session: AsyncSession, org_id: UUID, rows: list[Any]) -> list
                         "actor": {"type": "user", "id": str(t.created_by)} if t.created_by else None,
                         "summary": f"SMS to {t.to_phone}: {t.text}"[:300],
                         "object_type": "sms", "object_id": str(t.id), "data": SMS_READ.dump(t)})
+        elif r.kind == "document":
+            d = documents[r.id]
+            out.append({"id": str(d.id), "kind": "document", "occurred_at": r.occurred_at.isoformat(),
+                        "actor": {"type": "user", "id": str(d.created_by)} if d.created_by else None,
+                        "summary": f"{d.kind.capitalize()} {d.number} ({d.status})",
+                        "object_type": "document", "object_id": str(d.id), "data": DOCUMENT_READ.dump(d)})
         elif r.kind == "activity":
             a = activities[r.id]
             out.append({"id": str(a["id"]), "kind": "activity", "occurred_at": r.occurred_at.isoformat(),
