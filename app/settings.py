@@ -112,6 +112,12 @@ class Settings(BaseSettings):
 
     import_max_bytes: int = Field(1 << 30, ge=1024, description="largest import upload")
 
+    # Files attached to records (POST /v1/files).
+    max_file_mb: int = Field(25, ge=1, description="largest file upload in MiB (413 above)")
+    files_url: str | None = Field(None, description=(
+        "where uploaded files are kept: unset = CRM_DATA_DIR/files; `s3://bucket/prefix?endpoint=...&region=...` "
+        "= an S3-compatible bucket (credentials in the URL or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"))
+
     # Public lead forms.
     form_rate_limit: int = Field(10, ge=1, description="submissions per form and client IP per window")
     form_rate_window_seconds: int = Field(60, ge=1)
@@ -168,6 +174,10 @@ class Settings(BaseSettings):
         if url is None:
             raise RuntimeError("no database URL configured")
         return url
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_mb << 20
 
     @property
     def sweep_url(self) -> str:

@@ -12,6 +12,7 @@ from app.domain.custom_fields.models import CustomField
 from app.domain.deals.models import Deal, StageMove
 from app.domain.events.models import Event, EventCommit, EventPosition
 from app.domain.external_refs import ExternalRef
+from app.domain.files.models import StoredFile
 from app.domain.forms.models import Form, FormKey, FormSubmission, SlaTimer
 from app.domain.imports.models import Import, ImportKey
 from app.domain.leads.models import Lead
@@ -26,5 +27,5 @@ from app.domain.templates.models import Template
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Activity", "Automation", "AutomationRun", "ApiKey", "AuditEntry", "ApiKeyPrefix", "Base", "Campaign", "Company", "Contact", "CustomField", "Deal", "Event", "EventCommit", "EventPosition", "ExternalRef",
-           "Email", "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "Mailbox", "MailFolder", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "Recipient", "RefreshToken", "Segment", "Sms", "SmsGateway", "Stage", "StageMove",
+           "Email", "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "Mailbox", "MailFolder", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "Recipient", "RefreshToken", "Segment", "Sms", "SmsGateway", "Stage", "StageMove", "StoredFile",
            "Team", "TeamMember", "Template", "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]

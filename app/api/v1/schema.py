@@ -16,6 +16,7 @@ from app.domain.auth.principal import Principal
 from app.domain.custom_fields import service as custom_fields
 from app.domain.custom_fields.schemas import ObjectName
 from app.domain.deals.schemas import StageMoveRead
+from app.domain.files.schemas import FileRead
 from app.domain.forms.schemas import SubmissionRead
 from app.domain.mail.schemas import EmailRead
 from app.domain.schemas import Actor, ReadModel
@@ -75,9 +76,15 @@ class SmsEntry(_Entry):
     data: SmsRead
 
 
-TimelineEntry = Annotated[ActivityEntry | StageChangeEntry | FormSubmissionEntry | EmailEntry | SmsEntry,
+class FileEntry(_Entry):
+    kind: Literal["file"]
+    object_type: Literal["file"]
+    data: FileRead
+
+
+TimelineEntry = Annotated[ActivityEntry | StageChangeEntry | FormSubmissionEntry | EmailEntry | SmsEntry | FileEntry,
                           Field(discriminator="kind")]
-"""One entry of a timeline, typed by its `kind` (calls, documents and files join as their areas arrive)."""
+"""One entry of a timeline, typed by its `kind` (calls and documents join as their areas arrive)."""
 
 
 class TimelinePage(ListPage[TimelineEntry]):  # type: ignore[valid-type]
@@ -100,7 +107,7 @@ def _timeline_route(plural: str, object_type: str, area: str) -> None:
                                if object_type in ("contact", "company") else "") + ". Keyset-paginated. "
                             "Only entries the credential may read elsewhere are shown, the others are left out "
                             "(not refused): activities need `activities:read`, stage moves `deals:read`, form "
-                            "submissions `forms:read`, and entries reached through a related deal, lead or contact "
+                            "submissions `forms:read`, files attached to the record `files:read`, and entries reached through a related deal, lead or contact "
                             "need that kind's read scope too.")
     router.add_api_route(f"/v1/{plural}/{{record_id}}/timeline", get_timeline, methods=["GET"],
                          response_model=TimelinePage, operation_id=f"get{object_type.title()}Timeline",

@@ -34,6 +34,10 @@ OTHER: dict[str, str] = {
     "email.failed": "an email could not be sent (the SMTP server refused it, or every retry failed): data.object.error",
     "sms.sent": "a text sent through POST /v1/sms was accepted by the org's SMS gateway",
     "sms.failed": "a text could not be sent (the gateway refused it, or every retry failed): data.object.error",
+    "file.created": "a file was attached to a record (data.object = its metadata: object_type, object_id, name, "
+                    "type, size, sha256)",
+    "file.deleted": "a file was deleted (it can be restored for 30 days)",
+    "file.restored": "a deleted file was restored",
 }
 
 

@@ -10,6 +10,7 @@ from app.domain.activities.schemas import ActivityRead
 from app.domain.contacts.schemas import ContactRead
 from app.domain.deals.schemas import DealRead
 from app.domain.events.schemas import Envelope
+from app.domain.files.schemas import FileRead
 from app.domain.forms.schemas import SubmissionRead
 from app.domain.leads.schemas import LeadRead
 from app.domain.mail.schemas import EmailRead
@@ -30,7 +31,8 @@ class ContactExport(BaseModel):
     emails: list[EmailRead] = Field(description="mail linked to the contact or its leads (needs `mail:read`)")
     sms: list[SmsRead] = Field(description="texts linked to the contact or its leads (needs `mail:read`)")
     calls: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
-    files: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
+    files: list[FileRead] = Field(description="files attached to the contact or its leads (metadata; the "
+                                               "content at GET /v1/files/{id}/content; needs `files:read`)")
     exported_at: datetime
 
 
@@ -45,6 +47,7 @@ class ErasureCounts(BaseModel):
     emails: int = Field(0, description="emails whose subject, bodies, attachments and the person's addresses "
                                       "were erased")
     sms: int = Field(0, description="texts whose words (and the person's number) were erased")
+    files: int = Field(0, description="files attached to the contact or its leads, removed with their content")
 
 
 class ErasureResult(BaseModel):
