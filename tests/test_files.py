@@ -491,7 +491,7 @@ def test_a_50_mb_upload_keeps_the_servers_memory_flat(database_url, redis_server
         with http.stream("GET", f"/v1/files/{r.json()['id']}/content",
                          headers={"Authorization": f"Bearer {token}"}) as download:
             assert download.status_code == 200
-            for chunk in download.iter_raw():
+            for chunk in download.iter_bytes():
                 digest.update(chunk)
         assert digest.hexdigest() == sha
         assert _peak_rss(proc.pid) - before < 20 << 20

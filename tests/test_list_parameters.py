@@ -87,6 +87,11 @@ async def _fixtures(client, acct) -> dict[str, str]:
                                                       "segment_id": ids["segment_id"], "mailbox_id": ids["mailbox_id"]})
     ids["automation_id"] = await post("/v1/automations", {"name": "A", "trigger": {"event": "contact.created"},
                                                           "actions": [{"type": "add_tag", "tag": "x"}]})
+    from tests.test_files import PDF, upload
+
+    made = await upload(client, h, "contact", ids["contact_id"], PDF)
+    assert made.status_code == 201, made.text
+    ids["file_id"] = made.json()["id"]
     return ids
 
 

@@ -41,6 +41,8 @@ TAGS: dict[str, str] = {
     "automations": "Rules that hand work on: an event or a schedule, conditions, actions run in order by a worker, "
                    "each run logged (docs/automations.md).",
     "campaigns": "Segments (saved filters) and campaigns sent to them, every recipient's outcome kept.",
+    "files": "Files attached to contacts, companies, leads, deals and activities: streamed uploads, downloads as "
+             "attachments, on the records' timelines.",
 }
 
 IDEMPOTENCY_KEY = {
@@ -67,6 +69,7 @@ _ID = "0190a8f4-6c2e-7d4b-9a1f-3e5b2c7d8e90"
 _ID2 = "0190a8f4-6c2e-7d4b-9a1f-3e5b2c7d8e91"
 _BATCH = {"mode": "upsert", "items": [{"external_ids": [{"source": "erp", "id": "10042"}], "name": "Acme GmbH"}]}
 EXAMPLES: dict[str, Any] = {
+    "uploadFile": {"object_type": "deal", "object_id": _ID, "file": "(the file's bytes)"},
     # request body examples for operations whose schema carries none (by operation id, then media type)
     "createToken": {"username": "ana@example.com", "password": "correct horse battery 9", "grant_type": "password"},
     "refreshToken": {"refresh_token": "crm_rt_0190a8f4...secret"},
