@@ -185,6 +185,26 @@ async def test_fields_after_the_file_are_read_too(client, settings):
     assert [p.name for p in _stored(settings, acct.org_id)] == [made["id"]]
 
 
+async def test_lists_are_keyset_pages_with_filters(client):
+    acct = await signup(client)
+    contact = await _record(client, acct, "contacts", {"first_name": "Ana"})
+    deal = await _record(client, acct, "deals", {"title": "D"})
+    made = [await _ok(await upload(client, acct.headers, "contact", contact["id"], PDF, f"{i}.pdf"), 201)
+            for i in range(3)]
+    on_deal = await _ok(await upload(client, acct.headers, "deal", deal["id"], PDF), 201)
+    first = await _ok(await client.get("/v1/files", headers=acct.headers, params={
+        "object_type": "contact", "object_id": contact["id"], "limit": 2}))
+    assert [f["id"] for f in first["data"]] == [made[2]["id"], made[1]["id"]] and first["next_cursor"]
+    rest = await _ok(await client.get("/v1/files", headers=acct.headers, params={
+        "object_type": "contact", "object_id": contact["id"], "limit": 2, "cursor": first["next_cursor"]}))
+    assert [f["id"] for f in rest["data"]] == [made[0]["id"]] and rest["next_cursor"] is None
+    deals = await _ok(await client.get("/v1/files", headers=acct.headers, params={"object_type": "deal"}))
+    assert [f["id"] for f in deals["data"]] == [on_deal["id"]]
+    both = await _ok(await client.get("/v1/files", headers=acct.headers, params={
+        "ids": f"{made[0]['id']},{on_deal['id']}", "sort": "created_at"}))
+    assert [f["id"] for f in both["data"]] == [made[0]["id"], on_deal["id"]]
+
+
 # --- the limit --------------------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from app.api import scoping
 from app.api.deps import IfMatch, PageDep, SessionDep, SettingsDep, conditional, require
 from app.api.problems import AUTHED, NOT_FOUND, PRECONDITION, TOO_LARGE
-from app.api.records import JSONBytes, one
+from app.api.records import MAX_IDS, JSONBytes, one, parse_ids
 from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.api.uploads import StreamedForm
@@ -28,6 +28,7 @@ from app.domain.files.content import content_disposition
 from app.domain.files.models import PARENTS
 from app.domain.files.schemas import FileRead, ParentType
 from app.domain.files.storage import Missing, storage_for
+from app.domain.schemas import Instant
 
 router = Router(prefix="/v1/files", tags=["files"])
 Reader = Annotated[Principal, require("files:read")]
@@ -120,18 +121,22 @@ async def list_files(
     object_type: Annotated[ParentType | None, Query(description="files of records of this kind")] = None,
     object_id: Annotated[UUID | None, Query(description="files of this record (with `object_type`); 404 when "
                                                         "you may not read the record")] = None,
+    created_after: Annotated[Instant | None, Query(description="inclusive")] = None,
+    created_before: Annotated[Instant | None, Query(description="exclusive")] = None,
+    ids: Annotated[list[str] | None, Query(
+        description=f"only these file ids, comma-separated (or repeated), at most {MAX_IDS}")] = None,
 ) -> JSONBytes:
     """Files you may read (those of records you may read, of the kinds your credential may read), newest first
     by default (`sort` `created_at` or `-created_at`); keyset pages."""
-    if object_id is not None:
-        if object_type is None:
-            raise ValidationFailed("object_id needs object_type", loc=("query", "object_type"))
-        scoping.refuse_unreadable(who, [object_type], f"Listing a {object_type}'s files")
-        await service.parent(session, who, object_type, object_id)
-    types = [object_type] if object_type is not None else _readable_types(who)
+    if object_id is not None and object_type is None:
+        raise ValidationFailed("object_id needs object_type", loc=("query", "object_type"))
     if object_type is not None:
         scoping.refuse_unreadable(who, [object_type], f"Listing the files of {object_type} records")
-    result = await service.list_files(session, who, page, service.filters(object_type, object_id), types)
+    if object_id is not None:
+        await service.parent(session, who, object_type, object_id)  # 404 for a record you may not read
+    types = [object_type] if object_type is not None else _readable_types(who)
+    where = service.filters(object_type, object_id, created_after, created_before, parse_ids(ids))
+    result = await service.list_files(session, who, page, where, types)
     return JSONBytes(orjson.dumps({"data": [service.dump(f) for f in result.items], "next_cursor": result.next_cursor}))
 
 

@@ -78,8 +78,15 @@ async def _emit(session: AsyncSession, who: Principal | None, obj: StoredFile, a
         (f"file.{action}", "file", obj.id, obj.version, {"object": dump(obj)})])
 
 
-def filters(object_type: str | None, object_id: UUID | None) -> list[ColumnElement[bool]]:
+def filters(object_type: str | None, object_id: UUID | None, created_after: datetime | None = None,
+            created_before: datetime | None = None, ids: tuple[UUID, ...] | None = None) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
+    if created_after is not None:
+        where.append(StoredFile.created_at >= created_after)
+    if created_before is not None:
+        where.append(StoredFile.created_at < created_before)
+    if ids is not None:
+        where.append(StoredFile.id.in_(ids))
     if object_type is not None:
         where.append(StoredFile.object_type == object_type)
     if object_id is not None:
