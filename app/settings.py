@@ -8,6 +8,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -151,6 +152,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    @field_validator("files_url")
+    @classmethod
+    def _files_url(cls, value: str | None) -> str | None:
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme != "s3" or not parts.netloc.rpartition("@")[2]:
+                raise ValueError("CRM_FILES_URL must be s3://bucket/prefix?endpoint=...&region=... (or unset: the "
+                                 "data dir)")
+        return value or None
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -17,10 +17,15 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from app.api.deps import get_session
 from app.db import transaction
+from app.domain.files.content import content_disposition, safe_filename
+from app.domain.files.storage import S3Location
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import as_sweeper, savepoint_session
@@ -278,6 +283,33 @@ async def test_a_hostile_filename_is_kept_harmless(client):
     assert unquote(m.group(2)) == made["filename"]
     dots = await _ok(await upload(client, acct.headers, "contact", contact["id"], PDF, "../.."), 201)
     assert dots["filename"] == "file"
+
+
+@given(st.text(max_size=400))
+@hypothesis_settings(max_examples=300, deadline=None)
+def test_any_filename_becomes_a_safe_name_and_a_well_formed_header(raw):
+    name = safe_filename(raw)
+    assert name and len(name) <= 255 and "/" not in name and "\\" not in name
+    assert not re.search(r"[\x00-\x1f\x7f-\x9f]", name) and name == name.strip()
+    header = content_disposition(name)
+    m = re.fullmatch(r'attachment; filename="([^"\\]*)"; filename\*=UTF-8\'\'([A-Za-z0-9%._~-]+)', header)
+    assert m is not None and header.isascii(), header
+    assert unquote(m.group(2), errors="strict") == name
+
+
+def test_the_files_url_is_read_whole():
+    where = S3Location.parse("s3://AK%2F1:s%40cret@My-Bucket/a/b/?endpoint=http://127.0.0.1:9000&region=eu-west-1")
+    assert (where.bucket, where.prefix, where.endpoint, where.region) == ("My-Bucket", "a/b", "http://127.0.0.1:9000",
+                                                                          "eu-west-1")
+    assert (where.access_key, where.secret_key, where.key("o/f")) == ("AK/1", "s@cret", "a/b/o/f")
+    bare = S3Location.parse("s3://bucket")
+    assert (bare.prefix, bare.endpoint, bare.region, bare.access_key, bare.key("o/f")) == ("", None, "us-east-1",
+                                                                                           None, "o/f")
+    for bad in ("http://bucket/x", "s3:///x"):
+        with pytest.raises(ValueError):
+            Settings(env="test", files_url=bad)
+    with pytest.raises(ValueError):
+        S3Location.parse("s3://bucket?endpoint=http://x&acl=public")
 
 
 # --- who may read ---------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ TEXT_TYPES = re.compile(r"^(text/[a-z0-9.+-]+|application/([a-z0-9.-]+\+)?(json|
                         r"x-ndjson|ld\+json|rtf))$")
 _MEDIA_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]{1,127}/[a-z0-9!#$&^_.+-]{1,127}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_EDGES = re.compile(r"^[\s.]+|[\s.]+$")  # blanks and dots around a name (".." and " .bashrc")
 
 
 class Intake:
@@ -80,11 +81,13 @@ def safe_filename(raw: str | None) -> str:
     at most 255 characters (the extension kept); "file" when nothing is left."""
     name = unicodedata.normalize("NFC", raw or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _CONTROL.sub("", name).strip().strip(".").strip()
+    name = _CONTROL.sub("", name)
     name = "".join(c for c in name if unicodedata.category(c) not in ("Cs", "Co", "Cn", "Zl", "Zp"))
+    name = _EDGES.sub("", name)
     if len(name) > 255:
         stem, dot, ext = name.rpartition(".")
         name = (stem[:254 - len(ext)] + "." + ext) if dot and len(ext) <= 16 else name[:255]
+        name = _EDGES.sub("", name)
     return name or "file"
 
 

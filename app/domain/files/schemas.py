@@ -20,7 +20,8 @@ class FileRead(ReadModel):
         "created_at": "2026-12-04T10:00:00Z", "deleted_at": None, "version": 1}]})
 
     id: UUID
-    filename: str = Field(description="the uploaded name, without any directory part and control characters")
+    filename: str = Field(description=(
+        "the uploaded name, without any directory part, control characters, or dots and blanks at either end"))
     content_type: str = Field(description=(
         "found from the file's first bytes (a PNG is image/png whatever the client said); the type the client "
         "declared is used only for text that no signature identifies, else application/octet-stream"))
