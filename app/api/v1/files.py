@@ -25,7 +25,7 @@ from app.domain.auth.principal import Principal
 from app.domain.errors import NotFound, ValidationFailed
 from app.domain.files import service
 from app.domain.files.content import content_disposition
-from app.domain.files.models import PARENTS
+from app.domain.files.models import PARENTS, storage_key
 from app.domain.files.schemas import FileRead, ParentType
 from app.domain.files.storage import Missing, storage_for
 from app.domain.schemas import Instant
@@ -110,7 +110,7 @@ async def upload_file(request: Request, session: SessionDep, settings: SettingsD
         await session.commit()  # here, not after the response: the stored bytes go again if this fails
     except BaseException:
         with contextlib.suppress(Exception):
-            await storage.delete(f"{who.org_id}/{file_id}")
+            await storage.delete(storage_key(who.org_id, file_id))
         raise
     return one(data, obj.version, None, 201, {"Location": f"/v1/files/{obj.id}"})
 

@@ -35,4 +35,9 @@ class StoredFile(TenantRecord, Base):
 
     @property
     def storage_key(self) -> str:
-        return f"{self.org_id}/{self.id}"
+        return storage_key(self.org_id, self.id)
+
+
+def storage_key(org_id: UUID, file_id: UUID) -> str:
+    """Where a file's bytes are kept (`app.domain.files.storage`): one folder, or key prefix, per org."""
+    return f"{org_id}/{file_id}"

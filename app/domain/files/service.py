@@ -21,7 +21,7 @@ from app.domain.concurrency import check_version
 from app.domain.errors import Forbidden, NotFound
 from app.domain.events import service as events
 from app.domain.files.content import Intake, safe_filename, sniff
-from app.domain.files.models import PARENTS, StoredFile
+from app.domain.files.models import PARENTS, StoredFile, storage_key
 from app.domain.files.storage import Storage
 from app.domain.pagination import Page, PageRequest, keyset_page
 from app.domain.records import RESTORE_WINDOW, Kind, may_delete
@@ -51,7 +51,7 @@ async def store(storage: Storage, org_id: UUID, file_id: UUID, chunks: AsyncIter
         async for chunk in chunks:
             yield intake.take(chunk)
 
-    await storage.put(f"{org_id}/{file_id}", counted())
+    await storage.put(storage_key(org_id, file_id), counted())
     return intake
 
 
@@ -155,4 +155,4 @@ async def purge_deleted(session: AsyncSession, before: datetime) -> list[str]:
     removed; -> their storage keys, to delete once committed."""
     rows = (await session.execute(delete(StoredFile).where(StoredFile.deleted_at < before)
                                   .returning(StoredFile.org_id, StoredFile.id))).all()
-    return [f"{org_id}/{file_id}" for org_id, file_id in rows]
+    return [storage_key(org_id, file_id) for org_id, file_id in rows]
