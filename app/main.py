@@ -95,7 +95,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None, red
     idempotency.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       overrides={"/v1/imports": settings.import_max_bytes})
+                       overrides={"/v1/imports": settings.import_max_bytes,
+                                  # a file and its form fields (the file's own limit is checked as it streams)
+                                  "/v1/files": settings.max_file_bytes + 65_536})
     app.add_middleware(ApiCORSMiddleware, origins=settings.cors_origins, origin_regex=settings.cors_origin_regex)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics, trusted_proxies=settings.trusted_proxies)
 

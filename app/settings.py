@@ -8,6 +8,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -112,6 +113,12 @@ class Settings(BaseSettings):
 
     import_max_bytes: int = Field(1 << 30, ge=1024, description="largest import upload")
 
+    # Files attached to records (POST /v1/files).
+    max_file_mb: int = Field(25, ge=1, description="largest file upload in MiB (413 above)")
+    files_url: str | None = Field(None, description=(
+        "where uploaded files are kept: unset = CRM_DATA_DIR/files; `s3://bucket/prefix?endpoint=...&region=...` "
+        "= an S3-compatible bucket (credentials in the URL or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"))
+
     # Public lead forms.
     form_rate_limit: int = Field(10, ge=1, description="submissions per form and client IP per window")
     form_rate_window_seconds: int = Field(60, ge=1)
@@ -148,6 +155,16 @@ class Settings(BaseSettings):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
+    @field_validator("files_url")
+    @classmethod
+    def _files_url(cls, value: str | None) -> str | None:
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme != "s3" or not parts.netloc.rpartition("@")[2]:
+                raise ValueError("CRM_FILES_URL must be s3://bucket/prefix?endpoint=...&region=... (or unset: the "
+                                 "data dir)")
+        return value or None
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -170,6 +187,10 @@ class Settings(BaseSettings):
         if url is None:
             raise RuntimeError("no database URL configured")
         return url
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_mb << 20
 
     @property
     def sweep_url(self) -> str:

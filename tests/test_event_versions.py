@@ -160,6 +160,12 @@ async def _write_everything(c, acct, session, settings) -> None:
         await _ok(await c.post(f"/v1/documents/{document['id']}/payments", headers=h,
                                json={"amount": {"amount": amount}, "method": "bank_transfer"}))
     await _ok(await c.post(f"/v1/documents/{document['id']}/void", headers=h))
+    # files: attached, deleted, restored
+    from tests.test_files import PDF, upload
+
+    filed = await _ok(await upload(c, h, "deal", deals[0]["id"], PDF), 201)
+    await _ok(await c.delete(f"/v1/files/{filed['id']}", headers=h))
+    await _ok(await c.post(f"/v1/files/{filed['id']}/restore", headers=h))
 
     # a leaving rep hands everything over
     await _ok(await c.post(f"/v1/users/{rep.user_id}/deactivate", headers=h, json={"reassign_to": heir.user_id}))

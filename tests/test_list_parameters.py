@@ -92,6 +92,11 @@ async def _fixtures(client, acct) -> dict[str, str]:
     r = await client.post(f"/v1/deals/{ids['deal_id']}/documents", headers=h, json={"template_id": document_template})
     assert r.status_code == 202, r.text
     ids["document_id"] = r.json()["id"]
+    from tests.test_files import PDF, upload
+
+    made = await upload(client, h, "contact", ids["contact_id"], PDF)
+    assert made.status_code == 201, made.text
+    ids["file_id"] = made.json()["id"]
     return ids
 
 

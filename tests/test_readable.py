@@ -35,6 +35,15 @@ async def _campaign(client, acct) -> dict[str, Any]:
                                                        "segment_id": segment["id"], "mailbox_id": box["id"]})
 
 
+async def _file(client, acct) -> dict[str, Any]:
+    from tests.test_files import PDF, upload
+
+    contact = await _made(client, acct, "/v1/contacts", {"first_name": "Ana"})
+    r = await upload(client, acct.headers, "contact", contact["id"], PDF)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
 # How to make one record of each kind a caller can delete. A kind the registry lists with GET routes under
 # /v1/<plural>/{id} needs a maker here: the generic test below fails until it has one.
 MAKERS: dict[str, Callable[[Any, Any], Awaitable[dict[str, Any]]]] = {
@@ -54,6 +63,7 @@ MAKERS: dict[str, Callable[[Any, Any], Awaitable[dict[str, Any]]]] = {
         "name": "A", "trigger": {"event": "contact.created"}, "actions": [{"type": "add_tag", "tag": "x"}]}),
     "document_template": lambda c, a: _made(c, a, "/v1/document-templates", {
         "name": "Invoice", "kind": "invoice", "number_prefix": "INV", "body_html": "<p>{{ document.number }}</p>"}),
+    "file": lambda c, a: _file(c, a),
     "mailbox": lambda c, a: _made(c, a, "/v1/mailboxes", {
         "email": "sales@acme.example.com", "imap": {"host": "127.0.0.1", "port": 9, "username": "u", "password": "p"},
         "smtp": {"host": "127.0.0.1", "port": 9}}),

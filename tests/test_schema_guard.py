@@ -89,6 +89,7 @@ INDEXES_WITHOUT_LEADING_ORG_ID: dict[str, str] = {
     "ix_imports_unfinished": f"{_SWEEP} (imports.unfinished: queued or interrupted imports)",
     "ix_refresh_tokens_expires_at": f"{_SWEEP} (maintenance.purge_expired_refresh_tokens)",
     "ix_audit_log_occurred_at": f"{_SWEEP} (maintenance.purge_old_audit_entries: audit-log retention)",
+    "ix_files_purge_due": f"{_SWEEP} (maintenance.purge_deleted_files: deleted files past the restore window)",
 }
 
 

@@ -43,6 +43,8 @@ TAGS: dict[str, str] = {
     "campaigns": "Segments (saved filters) and campaigns sent to them, every recipient's outcome kept.",
     "documents": "Quotes, invoices, contracts and letters: templates, numbered documents rendered to PDF, payments "
                  "and signed public links.",
+    "files": "Files attached to contacts, companies, leads, deals and activities: streamed uploads, downloads as "
+             "attachments, on the records' timelines.",
 }
 
 IDEMPOTENCY_KEY = {
@@ -69,6 +71,7 @@ _ID = "0190a8f4-6c2e-7d4b-9a1f-3e5b2c7d8e90"
 _ID2 = "0190a8f4-6c2e-7d4b-9a1f-3e5b2c7d8e91"
 _BATCH = {"mode": "upsert", "items": [{"external_ids": [{"source": "erp", "id": "10042"}], "name": "Acme GmbH"}]}
 EXAMPLES: dict[str, Any] = {
+    "uploadFile": {"object_type": "deal", "object_id": _ID, "file": "(the file's bytes)"},
     # request body examples for operations whose schema carries none (by operation id, then media type)
     "createToken": {"username": "ana@example.com", "password": "correct horse battery 9", "grant_type": "password"},
     "refreshToken": {"refresh_token": "crm_rt_0190a8f4...secret"},

@@ -17,6 +17,7 @@ from app.api.v1 import (
     deals,
     documents,
     emails,
+    files,
     forms,
     imports,
     leads,
@@ -41,7 +42,7 @@ routers: list[APIRouter] = [
     module.router
     for module in (ops, problem_pages, auth, me, tokens, org, users, teams, api_keys, audit_log, contacts, companies, leads, pipelines,
                    deals, activities,
-                   custom_fields, schema, webhooks, notifications, automations, mailboxes, emails, sms, templates,
+                   custom_fields, schema, webhooks, notifications, automations, mailboxes, emails, sms, files, templates,
                    public_unsubscribe, forms, public_forms, changes, imports, reports)
 ] + [me.ping_router, campaigns.segments, campaigns.router, sms.settings_router, documents.router, documents.templates_router,
      documents.deal_router, documents.contact_router, documents.public_router]

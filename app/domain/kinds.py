@@ -40,6 +40,8 @@ from app.domain.deals.models import Deal
 from app.domain.deals.schemas import DealRead
 from app.domain.documents.models import Document, DocumentTemplate
 from app.domain.documents.schemas import DocumentRead, DocumentTemplateRead
+from app.domain.files.models import PARENTS, StoredFile
+from app.domain.files.schemas import FileRead
 from app.domain.forms.models import Form
 from app.domain.forms.schemas import FormRead
 from app.domain.imports.models import Import
@@ -135,6 +137,7 @@ class RecordType:
     lifecycle: bool = True  # its feed events include <object_type>.created/updated/deleted/restored
     # visibility of its own kind (columns, who, org, reader, sees-all): for records seen through others
     visible: Callable[[Any, Any, Any, Any, Any], ColumnElement[bool]] | None = None
+    visible_always: bool = False  # `visible` holds for every reader, also those who see everything (files)
 
     @property
     def scope_area(self) -> str:
@@ -170,7 +173,7 @@ class RecordType:
             rule = rule & columns.deleted_at.is_(None)
         if self.owners and (isinstance(who, _Bound) or not all_):
             rule = rule & _visible(tuple(getattr(columns, c) for c in self.owners), org, reader, all_)
-        if self.visible is not None and (isinstance(who, _Bound) or not all_):
+        if self.visible is not None and (self.visible_always or isinstance(who, _Bound) or not all_):
             rule = rule & self.visible(columns, who, org, reader, all_)
         return rule
 
@@ -262,9 +265,22 @@ DOCUMENT_TEMPLATE = RecordType("document_template", "document-templates", "Docum
 DOCUMENT = RecordType("document", "documents", "Document", Document, DocumentRead, area="documents", lifecycle=False,
                       visible=_document_visible)
 
+def _file_visible(columns: Any, who: Any, org: Any, reader: Any, all_: Any) -> ColumnElement[bool]:
+    """A file follows the record it is attached to: readable while that record is (its org, not deleted, record
+    visibility), for every reader; a deleted record's files come back with it."""
+    parents = {k.object_type: k for k in (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY)}
+    assert tuple(parents) == PARENTS
+    return or_(*[and_(columns.object_type == literal_column(f"'{name}'"), select(literal(1)).where(
+        kind.readable(who), kind.model.id == columns.object_id).exists()) for name, kind in parents.items()])
+
+
+# files share their own scopes (`files:read`, `files:write`); their events are file.created, .deleted, .restored
+FILE = RecordType("file", "files", "File", StoredFile, FileRead, lifecycle=False, visible=_file_visible,
+                  visible_always=True)
+
 ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT,
                                TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN, SMS, AUTOMATION, DOCUMENT_TEMPLATE,
-                               DOCUMENT)
+                               DOCUMENT, FILE)
 BY_TYPE: dict[str, RecordType] = {k.object_type: k for k in ALL}
 BY_PLURAL: dict[str, RecordType] = {k.plural: k for k in ALL}
 

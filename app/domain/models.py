@@ -13,6 +13,7 @@ from app.domain.deals.models import Deal, StageMove
 from app.domain.documents.models import Document, DocumentCounter, DocumentPayment, DocumentTemplate
 from app.domain.events.models import Event, EventCommit, EventPosition
 from app.domain.external_refs import ExternalRef
+from app.domain.files.models import StoredFile
 from app.domain.forms.models import Form, FormKey, FormSubmission, SlaTimer
 from app.domain.imports.models import Import, ImportKey
 from app.domain.leads.models import Lead
@@ -27,5 +28,5 @@ from app.domain.templates.models import Template
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Activity", "Automation", "AutomationRun", "ApiKey", "AuditEntry", "ApiKeyPrefix", "Base", "Campaign", "Company", "Contact", "CustomField", "Deal", "Document", "DocumentCounter", "DocumentPayment", "DocumentTemplate", "Event", "EventCommit", "EventPosition", "ExternalRef",
-           "Email", "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "Mailbox", "MailFolder", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "Recipient", "RefreshToken", "Segment", "Sms", "SmsGateway", "Stage", "StageMove",
+           "Email", "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "Mailbox", "MailFolder", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "Recipient", "RefreshToken", "Segment", "Sms", "SmsGateway", "Stage", "StageMove", "StoredFile",
            "Team", "TeamMember", "Template", "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]

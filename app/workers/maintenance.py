@@ -68,3 +68,18 @@ async def purge_old_spam_submissions(ctx: dict[str, Any]) -> int:
             delete(FormSubmission).where(FormSubmission.status == "spam", FormSubmission.received_at < cutoff))
     log.info("purged_spam_submissions", count=result.rowcount)
     return result.rowcount
+
+
+async def purge_deleted_files(ctx: dict[str, Any]) -> int:
+    """Files deleted longer ago than the restore window: their rows go, then (committed) their bytes."""
+    from app.domain.files.service import purge_deleted
+    from app.domain.files.storage import storage_for
+    from app.domain.records import RESTORE_WINDOW
+
+    async with ctx["db"].across_orgs() as session:
+        keys = await purge_deleted(session, datetime.now(UTC) - RESTORE_WINDOW)
+    storage = storage_for(ctx["settings"])
+    for key in keys:
+        await storage.delete(key)
+    log.info("purged_deleted_files", count=len(keys))
+    return len(keys)

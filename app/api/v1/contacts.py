@@ -56,10 +56,10 @@ async def export_contact(record_id: UUID, session: SessionDep,
     it, soft-deleted ones included: `activities` (of the contact and of its leads), `deals`, `leads` (linked to
     the contact, e.g. the lead it was converted from), `submissions` (form submissions of the contact and its
     leads), `emails` (mail linked to the contact or its leads), `documents` (letters to the contact and the
-    documents of its deals) and `events` (of all of these, oldest first, as the
-    changes feed shows them). `calls` and `files` are always `[]` for now: those areas are not stored yet. Needs `contacts:read`, and also
-    `activities:read`, `deals:read`, `leads:read`, `changes:read`, `mail:read` and `documents:read` (403 naming the
-    missing scope)."""
+    documents of its deals), `files` (attached to the contact or its leads: their metadata) and `events` (of all
+    of these, oldest first, as the changes feed shows them). `calls` is always `[]` for now: that area is not
+    stored yet. Needs `contacts:read`, and also `activities:read`, `deals:read`, `leads:read`, `changes:read`,
+    `mail:read`, `documents:read` and `files:read` (403 naming the missing scope)."""
     for scope in privacy.EXPORT_SCOPES:
         if not who.allows(scope):
             raise Forbidden(f"An export also reads other areas: this caller lacks {scope!r}", required_scope=scope)
@@ -73,11 +73,15 @@ async def erase_contact(record_id: UUID, session: SessionDep, settings: Settings
     """Admins only. Removes the person's personal data from the contact, the leads linked to it, the activities
     and form submissions of both, and from the payloads of their events (the changes feed and the webhook
     history, including deliveries still to be sent) and from their mail (subject, bodies, attachments and their
-    address); the person's name, email and phone are cut out of linked
+    address); files attached to the contact or its leads are removed with their content; the person's name,
+    email and phone are cut out of linked
     deals' titles and of notifications. Ids, timestamps, owners, statuses, deal values and stages stay, so
     reports and counts are unchanged. The contact stays as an anonymised, deleted tombstone (GET → 404; it is
     never restored) and a `contact.erased` event tells sync clients to drop what they hold about the person.
     The work is done when the response comes (in the request's transaction); 202 because copies outside this
     service (webhook receivers, backups) are not under its control. Calling it again changes nothing."""
     result = await privacy.erase(session, who, record_id, settings)
+    if result["counts"]["files"]:
+        await session.commit()  # the files' rows are gone for good: now their bytes may go
+        await privacy.forget_erased_files(session, settings)
     return JSONBytes(ErasureResult.model_validate(result).model_dump_json().encode(), status_code=202)

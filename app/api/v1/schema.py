@@ -17,6 +17,7 @@ from app.domain.custom_fields import service as custom_fields
 from app.domain.custom_fields.schemas import ObjectName
 from app.domain.deals.schemas import StageMoveRead
 from app.domain.documents.schemas import DocumentRead
+from app.domain.files.schemas import FileRead
 from app.domain.forms.schemas import SubmissionRead
 from app.domain.mail.schemas import EmailRead
 from app.domain.schemas import Actor, ReadModel
@@ -82,9 +83,17 @@ class DocumentEntry(_Entry):
     data: DocumentRead
 
 
+
+
+class FileEntry(_Entry):
+    kind: Literal["file"]
+    object_type: Literal["file"]
+    data: FileRead
+
+
 TimelineEntry = Annotated[ActivityEntry | StageChangeEntry | FormSubmissionEntry | EmailEntry | SmsEntry
-                          | DocumentEntry, Field(discriminator="kind")]
-"""One entry of a timeline, typed by its `kind` (calls and files join as their areas arrive)."""
+                          | DocumentEntry | FileEntry, Field(discriminator="kind")]
+"""One entry of a timeline, typed by its `kind` (calls join as their area arrives)."""
 
 
 class TimelinePage(ListPage[TimelineEntry]):  # type: ignore[valid-type]
@@ -107,7 +116,9 @@ def _timeline_route(plural: str, object_type: str, area: str) -> None:
                                if object_type in ("contact", "company") else "") + ". Keyset-paginated. "
                             "Only entries the credential may read elsewhere are shown, the others are left out "
                             "(not refused): activities need `activities:read`, stage moves `deals:read`, form "
-                            "submissions `forms:read`, emails and texts `mail:read`, documents `documents:read`, and entries reached through a related deal, lead or contact "
+                            "submissions `forms:read`, emails and texts `mail:read`, documents `documents:read`, "
+                            "files attached to the record `files:read`, and entries reached through a related deal, "
+                            "lead or contact "
                             "need that kind's read scope too.")
     router.add_api_route(f"/v1/{plural}/{{record_id}}/timeline", get_timeline, methods=["GET"],
                          response_model=TimelinePage, operation_id=f"get{object_type.title()}Timeline",

@@ -41,6 +41,10 @@ OTHER: dict[str, str] = {
                                  "paid_amount and payment_status)",
     "document.paid": "a document's payments reached its total (once)",
     "document.voided": "a document was voided (payment_status `void`); it keeps its number",
+    "file.created": "a file was attached to a record (data.object = its metadata: object_type, object_id, name, "
+                    "type, size, sha256)",
+    "file.deleted": "a file was deleted (it can be restored for 30 days)",
+    "file.restored": "a deleted file was restored",
 }
 
 

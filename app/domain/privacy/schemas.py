@@ -11,6 +11,7 @@ from app.domain.contacts.schemas import ContactRead
 from app.domain.deals.schemas import DealRead
 from app.domain.documents.schemas import DocumentRead
 from app.domain.events.schemas import Envelope
+from app.domain.files.schemas import FileRead
 from app.domain.forms.schemas import SubmissionRead
 from app.domain.leads.schemas import LeadRead
 from app.domain.mail.schemas import EmailRead
@@ -31,10 +32,11 @@ class ContactExport(BaseModel):
     emails: list[EmailRead] = Field(description="mail linked to the contact or its leads (needs `mail:read`)")
     sms: list[SmsRead] = Field(description="texts linked to the contact or its leads (needs `mail:read`)")
     calls: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
-    files: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
     documents: list[DocumentRead] = Field(description=(
         "letters to the contact and documents of its deals (needs `documents:read`); the PDFs are at "
         "GET /v1/documents/{id}/file"))
+    files: list[FileRead] = Field(description="files attached to the contact or its leads (metadata; the "
+                                               "content at GET /v1/files/{id}/content; needs `files:read`)")
     exported_at: datetime
 
 
@@ -49,6 +51,7 @@ class ErasureCounts(BaseModel):
     emails: int = Field(0, description="emails whose subject, bodies, attachments and the person's addresses "
                                       "were erased")
     sms: int = Field(0, description="texts whose words (and the person's number) were erased")
+    files: int = Field(0, description="files attached to the contact or its leads, removed with their content")
 
 
 class ErasureResult(BaseModel):

@@ -23,6 +23,8 @@ so counts and reports stay as they were):
 - notifications about these records: their titles.
 - mail (see `_erase_mail`) and texts (SMS): a text's words, and the person's number it went to; campaign
   recipient rows keep their outcome but not the address or number.
+- files attached to the contact or its leads: their rows and their bytes (the bytes once the erasure has
+  committed, `forget_erased_files`); their names are cleared from their events.
 - lookups that would still find the person: external_refs rows, import dedupe keys (email, phone).
 
 Erasure runs inline, in the request's transaction, before the 202: the work is bounded by one person's
@@ -58,6 +60,9 @@ from app.domain.documents.models import Document
 from app.domain.events import service as events
 from app.domain.events.models import Event
 from app.domain.external_refs import ExternalRef
+from app.domain.files import service as files
+from app.domain.files.models import StoredFile
+from app.domain.files.storage import storage_for
 from app.domain.forms.models import FormSubmission
 from app.domain.forms.schemas import SubmissionRead
 from app.domain.imports.models import ImportKey
@@ -84,6 +89,8 @@ SUBMISSION_BLANK: dict[str, Any] = {
     "user_agent": None, "ip": None}
 NOTIFICATION_BLANK: dict[str, Any] = {"title": ERASED}
 SMS_BLANK: dict[str, Any] = {"text": ERASED}
+FILE_BLANK: dict[str, Any] = {"filename": ERASED}
+ERASED_FILES = "erased_file_keys"  # session.info: storage keys whose bytes go once the erasure has committed
 
 CONTACT: Kind[Contact] = Kind.of(kinds.CONTACT)
 EMAIL = Kind.of(kinds.EMAIL)
@@ -94,7 +101,8 @@ ACTIVITY = Kind.of(kinds.ACTIVITY)
 DEAL = Kind.of(kinds.DEAL)
 
 # The areas an export reads besides the contact: the caller must be allowed to read each of them.
-EXPORT_SCOPES = ("activities:read", "deals:read", "leads:read", "changes:read", "mail:read", "documents:read")
+EXPORT_SCOPES = ("activities:read", "deals:read", "leads:read", "changes:read", "mail:read", "documents:read",
+                 "files:read")
 
 # Webhook deliveries are copies of the events: they take the scrubbed `data` (also those still to be sent).
 _COPY_SCRUBBED = text(
@@ -132,9 +140,13 @@ async def export(session: AsyncSession, who: Principal, contact_id: UUID) -> dic
     documents = list(await session.scalars(
         DOCUMENT.readable(who, include_deleted=True).where(_documents_of(contact.id, deal_ids))
         .order_by(Document.created_at, Document.id)))
+    # the files of the contact and of the leads above (deleted ones too): those records are the caller's to read
+    attached = list(await session.scalars(select(StoredFile).where(
+        StoredFile.org_id == who.org_id, files.of_person(contact.id, lead_ids))
+        .order_by(StoredFile.created_at, StoredFile.id)))
     found = await session.scalars(_events_statement(
         who.org_id, contact.id, lead_ids, [a.id for a in activities], deal_ids, [],
-        submissions, [e.id for e in mail], [t.id for t in texts], [d.id for d in documents])
+        submissions, [e.id for e in mail], [t.id for t in texts], [d.id for d in documents], [f.id for f in attached])
         .order_by(Event.occurred_at, Event.id))
     await audit.record(session, who, "export", "contact", contact.id)
     return {
@@ -144,8 +156,8 @@ async def export(session: AsyncSession, who: Principal, contact_id: UUID) -> dic
         "leads": [LEAD.dump(x) for x in leads],
         "submissions": [SubmissionRead.model_validate(s).model_dump(mode="json") for s in submissions],
         "events": [envelope(e) for e in found],
-        "emails": [EMAIL.dump(e) for e in mail], "sms": [SMS.dump(t) for t in texts], "calls": [], "files": [],
-        "documents": [DOCUMENT.dump(d) for d in documents],
+        "emails": [EMAIL.dump(e) for e in mail], "sms": [SMS.dump(t) for t in texts], "calls": [],
+        "files": [files.dump(f) for f in attached], "documents": [DOCUMENT.dump(d) for d in documents],
         "exported_at": datetime.now(UTC).isoformat(),
     }
 
@@ -175,7 +187,7 @@ def _documents_of(contact_id: UUID, deal_ids: list[UUID]) -> Any:
 def _events_statement(org_id: UUID, contact_id: UUID, lead_ids: list[UUID], activity_ids: list[UUID],
                       deal_ids: list[UUID], notification_ids: list[UUID], submissions: list[Any],
                       email_ids: list[UUID] | None = None, sms_ids: list[UUID] | None = None,
-                      document_ids: list[UUID] | None = None) -> Any:
+                      document_ids: list[UUID] | None = None, file_ids: list[UUID] | None = None) -> Any:
     """The events of these records: each branch is served by the (org_id, object_type, object_id) index."""
     def of(object_type: str, ids: list[UUID]) -> Any:
         return and_(Event.object_type == object_type, Event.object_id.in_(ids)) if ids else false()
@@ -187,7 +199,7 @@ def _events_statement(org_id: UUID, contact_id: UUID, lead_ids: list[UUID], acti
     return select(Event).where(Event.org_id == org_id, or_(
         of("contact", [contact_id]), of("lead", lead_ids), of("activity", activity_ids), of("deal", deal_ids),
         of("notification", notification_ids), of("email", email_ids or []), of("sms", sms_ids or []),
-        of("document", document_ids or []), submitted))
+        of("document", document_ids or []), of("file", file_ids or []), submitted))
 
 
 def _any(values: list[str]) -> Any:
@@ -275,7 +287,7 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
     await session.refresh(contact, with_for_update=True)
     org_id = contact.org_id
     counts = dict.fromkeys(("activities", "leads", "submissions", "deals", "events", "webhook_deliveries",
-                            "notifications", "emails", "sms"), 0)
+                            "notifications", "emails", "sms", "files"), 0)
     if contact.erased_at is not None:
         return {"id": contact.id, "status": "erased", "erased_at": contact.erased_at, "counts": counts}
 
@@ -316,6 +328,8 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
                 status=case((Sms.status == "queued", "failed"), else_=Sms.status),  # not sent after all
                 error=case((Sms.status == "queued", "the recipient's data was erased"), else_=Sms.error),
                 version=Sms.version + 1, updated_at=now).returning(Sms.id)))
+    removed = await files.remove_rows(session, org_id, files.of_person(contact.id, lead_ids))
+    session.info.setdefault(ERASED_FILES, []).extend(f.storage_key for f in removed)
     # a campaign's row keeps its outcome for the stats, not the address it went to
     await session.execute(update(Recipient).where(Recipient.org_id == org_id, Recipient.contact_id == contact.id)
                           .values(address=None))
@@ -351,11 +365,13 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
     blanks.update({str(n): NOTIFICATION_BLANK for n in notifications})
     blanks.update(mail)
     blanks.update({str(t): SMS_BLANK for t in texts})
+    blanks.update({str(f.id): FILE_BLANK for f in removed})
     changed: list[UUID] = []
     deal_ids = list(await session.scalars(select(Deal.id).where(Deal.org_id == org_id, Deal.contact_id == contact.id)))
     for event in await session.scalars(_events_statement(org_id, contact.id, lead_ids, [a.id for a in activities],
                                                          deal_ids, notifications, submissions,
-                                                         [UUID(i) for i in mail], texts).with_for_update()):
+                                                         [UUID(i) for i in mail], texts,
+                                                         file_ids=[f.id for f in removed]).with_for_update()):
         data = scrub_event(event.data, event.object_id, blanks, redact)
         if data != event.data:
             event.data = data
@@ -381,5 +397,14 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
     ])
     counts.update(activities=len(activities), leads=len(leads), submissions=len(submissions), deals=len(retitled),
                   events=len(changed), webhook_deliveries=deliveries, notifications=len(notifications),
-                  emails=len(mail), sms=len(texts))
+                  emails=len(mail), sms=len(texts), files=len(removed))
     return {"id": contact.id, "status": "erased", "erased_at": now, "counts": counts}
+
+
+async def forget_erased_files(session: AsyncSession, settings: Settings) -> int:
+    """After the erasure's transaction committed: delete the bytes of the files it removed. -> how many."""
+    keys = session.info.pop(ERASED_FILES, [])
+    storage = storage_for(settings)
+    for key in keys:
+        await storage.delete(key)
+    return len(keys)

@@ -29,6 +29,7 @@ from app.domain.deals.models import Deal, StageMove
 from app.domain.deals.schemas import StageMoveRead
 from app.domain.documents.models import Document
 from app.domain.errors import ValidationFailed
+from app.domain.files.models import StoredFile
 from app.domain.forms.models import FormSubmission
 from app.domain.forms.schemas import SubmissionRead
 from app.domain.kinds import BOUND, Reader, org_of, reader_params
@@ -43,6 +44,7 @@ KINDS = {t.object_type: Kind.of(t) for t in kinds.having("timeline")}
 EMAIL_READ = Kind.of(kinds.EMAIL)
 SMS_READ = Kind.of(kinds.SMS)
 DOCUMENT_READ = Kind.of(kinds.DOCUMENT)
+FILE_READ = Kind.of(kinds.FILE)
 
 
 def _readable(object_type: str) -> Any:
@@ -62,14 +64,16 @@ def _branches(object_type: str, object_id: Any) -> list[tuple[str, Any, str | No
     """-> [(kind, filter, parent kind)]: each filter is served by one index, directly or per parent (see Via,
     and its parent kind); parents are the records the reader may read."""
     S = FormSubmission
+    files = ("file", and_(StoredFile.object_type == literal(object_type, String), StoredFile.object_id == object_id),
+             None)
     if object_type == "deal":
         return [("activity", Activity.deal_id == object_id, None), ("stage_change", StageMove.deal_id == object_id, None),
                 ("form_submission", S.deal_id == object_id, None),
                 ("email", Email.deal_ids.contains(array([object_id])), None), ("sms", Sms.deal_id == object_id, None),
-                ("document", Document.deal_id == object_id, None)]
+                ("document", Document.deal_id == object_id, None), files]
     if object_type == "lead":
         return [("activity", Activity.lead_id == object_id, None), ("form_submission", S.lead_id == object_id, None),
-                ("email", Email.lead_ids.contains(array([object_id])), None), ("sms", Sms.lead_id == object_id, None)]
+                ("email", Email.lead_ids.contains(array([object_id])), None), ("sms", Sms.lead_id == object_id, None), files]
     if object_type == "contact":
         deals = select(Deal.id).where(_readable("deal"), Deal.contact_id == object_id)
         leads = select(Lead.id).where(_readable("lead"), Lead.contact_id == object_id)
@@ -79,20 +83,22 @@ def _branches(object_type: str, object_id: Any) -> list[tuple[str, Any, str | No
                 ("form_submission", S.contact_id == object_id, None), ("form_submission", Via(S.lead_id, leads), "lead"),
                 ("email", Email.contact_ids.contains(array([object_id])), None),
                 ("sms", Sms.contact_id == object_id, None),
-                ("document", Document.contact_id == object_id, None), ("document", Via(Document.deal_id, deals), "deal")]
+                ("document", Document.contact_id == object_id, None), ("document", Via(Document.deal_id, deals), "deal"),
+                files]
     contacts = select(Contact.id).where(_readable("contact"), Contact.company_id == object_id)
     deals = select(Deal.id).where(_readable("deal"), or_(Deal.company_id == object_id, Deal.contact_id.in_(contacts)))
     return [("activity", Activity.company_id == object_id, None),
             ("activity", Via(Activity.contact_id, contacts), "contact"),
             ("activity", Via(Activity.deal_id, deals), "deal"), ("stage_change", Via(StageMove.deal_id, deals), "deal"),
             ("form_submission", Via(S.contact_id, contacts), "contact"),
-            ("document", Via(Document.deal_id, deals), "deal"), ("document", Via(Document.contact_id, contacts), "contact")]
+            ("document", Via(Document.deal_id, deals), "deal"), ("document", Via(Document.contact_id, contacts), "contact"),
+            files]
 
 
 # The scope each kind of entry, and each parent an entry is reached through, needs: a timeline shows only
 # what the caller's credential may read elsewhere (a `contacts:read` key sees no deals' stage moves).
 SCOPE_OF = {"activity": "activities:read", "stage_change": "deals:read", "form_submission": "forms:read",
-            "email": "mail:read", "sms": "mail:read", "document": "documents:read",
+            "email": "mail:read", "sms": "mail:read", "document": "documents:read", "file": "files:read",
             "deal": "deals:read", "lead": "leads:read", "contact": "contacts:read"}
 
 
@@ -110,6 +116,7 @@ _COLUMNS = {
     "email": (Email.sent_at, Email.id, lambda org_id: _readable("email")),
     "sms": (Sms.created_at, Sms.id, lambda org_id: _readable("sms")),
     "document": (Document.created_at, Document.id, lambda org_id: _readable("document")),
+    "file": (StoredFile.created_at, StoredFile.id, lambda org_id: _readable("file")),
 }
 
 
@@ -216,6 +223,9 @@ async def _hydrate(session: AsyncSession, org_id: UUID, rows: list[Any]) -> list
     document_ids = [r.id for r in rows if r.kind == "document"]
     documents = {d.id: d for d in await session.scalars(select(Document).where(
         Document.org_id == org_id, Document.id.in_(document_ids)))} if document_ids else {}
+    file_ids = [r.id for r in rows if r.kind == "file"]
+    files = {f.id: f for f in await session.scalars(select(StoredFile).where(
+        StoredFile.org_id == org_id, StoredFile.id.in_(file_ids)))} if file_ids else {}
     submission_ids = [r.id for r in rows if r.kind == "form_submission"]
     submissions = {s.id: s for s in await session.scalars(select(FormSubmission).where(
         FormSubmission.org_id == org_id, FormSubmission.id.in_(submission_ids)))} if submission_ids else {}
@@ -248,6 +258,12 @@ async def _hydrate(session: AsyncSession, org_id: UUID, rows: list[Any]) -> list
                         "actor": {"type": "user", "id": str(d.created_by)} if d.created_by else None,
                         "summary": f"{d.kind.capitalize()} {d.number} ({d.status})",
                         "object_type": "document", "object_id": str(d.id), "data": DOCUMENT_READ.dump(d)})
+        elif r.kind == "file":
+            f = files[r.id]
+            out.append({"id": str(f.id), "kind": "file", "occurred_at": r.occurred_at.isoformat(),
+                        "actor": {"type": "user", "id": str(f.created_by)} if f.created_by else None,
+                        "summary": f"File {f.filename} ({f.content_type}, {f.size} bytes)"[:300],
+                        "object_type": "file", "object_id": str(f.id), "data": FILE_READ.dump(f)})
         elif r.kind == "activity":
             a = activities[r.id]
             out.append({"id": str(a["id"]), "kind": "activity", "occurred_at": r.occurred_at.isoformat(),
