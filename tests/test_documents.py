@@ -403,3 +403,25 @@ async def test_a_render_that_never_finishes_fails_after_its_attempts_and_keeps_i
     async with running_worker(fast_settings):
         failed = await _ready(api, acct, doc["id"], "failed")
     assert "did not finish in 3 attempts" in failed["error"] and failed["number"] == doc["number"]
+
+
+async def test_erasing_a_contact_erases_its_letters_and_keeps_its_deals_invoices(api, fast_settings):
+    acct = await signup(api)
+    h = acct.headers
+    deal, contact = await _deal(api, acct)
+    invoice_template, letter_template = await _template(api, acct), await _template(api, acct, "letter", "LET", LETTER)
+    async with running_worker(fast_settings):
+        invoice = await _ok(await api.post(f"/v1/deals/{deal['id']}/documents", headers=h,
+                                           json={"template_id": invoice_template["id"]}), 202)
+        letter = await _ok(await api.post(f"/v1/contacts/{contact['id']}/documents", headers=h,
+                                          json={"template_id": letter_template["id"]}), 202)
+        await _ready(api, acct, invoice["id"])
+        await _ready(api, acct, letter["id"])
+    assert "Ana" in _pdf_text((await api.get(f"/v1/documents/{letter['id']}/file", headers=h)).content)
+    erased = await _ok(await api.post(f"/v1/contacts/{contact['id']}/erase", headers=h), 202)
+    assert erased["counts"]["letters"] == 1 and erased["counts"]["documents_kept"] == 1
+    gone = await _ok(await api.get(f"/v1/documents/{letter['id']}", headers=h))
+    assert gone["number"] == letter["number"] and gone["voided_at"] is not None  # the number stays taken
+    assert (await api.get(f"/v1/documents/{letter['id']}/file", headers=h)).status_code in (404, 409)
+    kept = await api.get(f"/v1/documents/{invoice['id']}/file", headers=h)
+    assert kept.status_code == 200 and "Acme" in _pdf_text(kept.content)

@@ -81,7 +81,7 @@ async def erase_contact(record_id: UUID, session: SessionDep, settings: Settings
     The work is done when the response comes (in the request's transaction); 202 because copies outside this
     service (webhook receivers, backups) are not under its control. Calling it again changes nothing."""
     result = await privacy.erase(session, who, record_id, settings)
-    if result["counts"]["files"]:
-        await session.commit()  # the files' rows are gone for good: now their bytes may go
+    if result["counts"]["files"] or result["counts"]["letters"]:
+        await session.commit()  # the rows no longer point at the bytes: now the bytes may go
         await privacy.forget_erased_files(session, settings)
     return JSONBytes(ErasureResult.model_validate(result).model_dump_json().encode(), status_code=202)

@@ -52,6 +52,10 @@ class ErasureCounts(BaseModel):
                                       "were erased")
     sms: int = Field(0, description="texts whose words (and the person's number) were erased")
     files: int = Field(0, description="files attached to the contact or its leads, removed with their content")
+    letters: int = Field(0, description="letters to the contact: their text and PDF erased, their number kept, voided")
+    documents_kept: int = Field(0, description=(
+        "quotes, invoices and contracts of the contact's deals, kept as the business records the law requires "
+        "(GDPR art. 17(3)(b)); the contact's erasure leaves them as issued"))
 
 
 class ErasureResult(BaseModel):

@@ -44,7 +44,22 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import DateTime, String, and_, any_, bindparam, case, cast, delete, false, or_, select, text, update
+from sqlalchemy import (
+    DateTime,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,6 +71,7 @@ from app.domain.auth.principal import Principal
 from app.domain.campaigns.models import Recipient
 from app.domain.contacts.models import Contact
 from app.domain.deals.models import Deal
+from app.domain.documents import storage as document_storage
 from app.domain.documents.models import Document
 from app.domain.events import service as events
 from app.domain.events.models import Event
@@ -91,6 +107,7 @@ NOTIFICATION_BLANK: dict[str, Any] = {"title": ERASED}
 SMS_BLANK: dict[str, Any] = {"text": ERASED}
 FILE_BLANK: dict[str, Any] = {"filename": ERASED}
 ERASED_FILES = "erased_file_keys"  # session.info: storage keys whose bytes go once the erasure has committed
+ERASED_LETTERS = "erased_letter_keys"  # session.info: the PDFs of letters to the person, likewise
 
 CONTACT: Kind[Contact] = Kind.of(kinds.CONTACT)
 EMAIL = Kind.of(kinds.EMAIL)
@@ -287,7 +304,7 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
     await session.refresh(contact, with_for_update=True)
     org_id = contact.org_id
     counts = dict.fromkeys(("activities", "leads", "submissions", "deals", "events", "webhook_deliveries",
-                            "notifications", "emails", "sms", "files"), 0)
+                            "notifications", "emails", "sms", "files", "letters", "documents_kept"), 0)
     if contact.erased_at is not None:
         return {"id": contact.id, "status": "erased", "erased_at": contact.erased_at, "counts": counts}
 
@@ -330,6 +347,20 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
                 version=Sms.version + 1, updated_at=now).returning(Sms.id)))
     removed = await files.remove_rows(session, org_id, files.of_person(contact.id, lead_ids))
     session.info.setdefault(ERASED_FILES, []).extend(f.storage_key for f in removed)
+    # Letters to the person are theirs alone: their words and PDFs go (the number stays taken, voided). Quotes,
+    # invoices and contracts of their deals are business records the law makes the organisation keep (GDPR
+    # art. 17(3)(b)): they stay, and the result counts them.
+    letters = list(await session.scalars(select(Document).where(
+        Document.org_id == org_id, Document.contact_id == contact.id, Document.kind == "letter").with_for_update()))
+    session.info.setdefault(ERASED_LETTERS, []).extend(d.file_key for d in letters if d.file_key)
+    for letter in letters:
+        letter.body_html, letter.context, letter.error = "", {}, "erased with the person's data"
+        letter.file_key = letter.file_size = letter.sha256 = None
+        letter.voided_at = letter.voided_at or now
+        letter.version, letter.updated_at = letter.version + 1, now
+    kept = await session.scalar(select(func.count()).select_from(Document).where(
+        Document.org_id == org_id, Document.deal_id.in_(
+            select(Deal.id).where(Deal.org_id == org_id, Deal.contact_id == contact.id))))
     # a campaign's row keeps its outcome for the stats, not the address it went to
     await session.execute(update(Recipient).where(Recipient.org_id == org_id, Recipient.contact_id == contact.id)
                           .values(address=None))
@@ -393,16 +424,20 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
         *[("activity.updated", "activity", a.id, a.version, {"object": ACTIVITY.dump(a)}) for a in activities],
         *[("lead.updated", "lead", x.id, x.version, {"object": LEAD.dump(x)}) for x in leads],
         *[("deal.updated", "deal", d.id, d.version, {"object": DEAL.dump(d)}) for d in retitled],
+        *[("document.voided", "document", d.id, d.version, {"object": DOCUMENT.dump(d)}) for d in letters],
         ("contact.erased", "contact", contact.id, contact.version, {"object": CONTACT.dump(contact)}),
     ])
     counts.update(activities=len(activities), leads=len(leads), submissions=len(submissions), deals=len(retitled),
                   events=len(changed), webhook_deliveries=deliveries, notifications=len(notifications),
-                  emails=len(mail), sms=len(texts), files=len(removed))
+                  emails=len(mail), sms=len(texts), files=len(removed), letters=len(letters),
+                  documents_kept=int(kept or 0))
     return {"id": contact.id, "status": "erased", "erased_at": now, "counts": counts}
 
 
 async def forget_erased_files(session: AsyncSession, settings: Settings) -> int:
     """After the erasure's transaction committed: delete the bytes of the files it removed. -> how many."""
+    for key in session.info.pop(ERASED_LETTERS, []):
+        document_storage.delete(settings, key)
     keys = session.info.pop(ERASED_FILES, [])
     storage = storage_for(settings)
     for key in keys:
