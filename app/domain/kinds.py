@@ -32,6 +32,8 @@ from app.domain.automations.models import Automation
 from app.domain.automations.schemas import AutomationRead
 from app.domain.campaigns.models import Campaign, Segment
 from app.domain.campaigns.schemas import CampaignRead, SegmentRead
+from app.domain.catalog.models import Product, RefList
+from app.domain.catalog.schemas import ProductRead, RefListRead
 from app.domain.companies.models import Company
 from app.domain.companies.schemas import CompanyRead
 from app.domain.contacts.models import Contact
@@ -245,8 +247,13 @@ AUTOMATION = RecordType("automation", "automations", "Automation", Automation, A
 # SMS share the `mail` scopes: messages to clients, whatever the channel
 SMS = RecordType("sms", "sms", "SMS", Sms, SmsRead, area="mail", lifecycle=False, visible=_sms_visible)
 
+# The catalogue: products are read by everyone and written by admins; reference lists are settings (the
+# `custom_fields` scopes: they say which values some fields take), in the audit log but not in the feed.
+PRODUCT = RecordType("product", "products", "Product", Product, ProductRead)
+LIST = RecordType("list", "lists", "List", RefList, RefListRead, feed=False, area="custom_fields")
+
 ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT,
-                               TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN, SMS, AUTOMATION)
+                               TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN, SMS, AUTOMATION, PRODUCT, LIST)
 BY_TYPE: dict[str, RecordType] = {k.object_type: k for k in ALL}
 BY_PLURAL: dict[str, RecordType] = {k.plural: k for k in ALL}
 

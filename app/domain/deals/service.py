@@ -7,16 +7,17 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Uuid, bindparam, case, func, insert, literal, or_, select, text
+from sqlalchemy import Uuid, bindparam, case, exists, func, insert, literal, or_, select, text
 from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import locks
 from app.domain.auth.principal import Principal
+from app.domain.catalog import rules as reference_lists
 from app.domain.companies.service import COMPANY
 from app.domain.concurrency import check_version
 from app.domain.contacts.service import CONTACT
-from app.domain.deals.models import Deal, StageMove
+from app.domain.deals.models import Deal, LineItem, StageMove
 from app.domain.deals.schemas import DealCreate, DealRead, DealUpdate
 from app.domain.errors import ValidationFailed
 from app.domain.events import service as events
@@ -97,6 +98,7 @@ async def create(session: AsyncSession, actor: Principal, body: DealCreate, **se
     value = data.pop("value") or {}
     lost_reason = data.pop("lost_reason")
     forecast_category = data.pop("forecast_category") or stage.forecast_category
+    await reference_lists.check_values(session, actor, {"lost_reason": lost_reason})
     values = await prepare_values(session, actor, "deal", data)
     await _check_refs(session, actor.org_id, values)
     now = _now()
@@ -112,6 +114,11 @@ async def create(session: AsyncSession, actor: Principal, body: DealCreate, **se
         await DEAL.emit(session, actor, deal, type_.split(".", 1)[1])
     await session.flush()
     return deal
+
+
+async def has_line_items(session: AsyncSession, deal: Deal) -> bool:
+    return bool(await session.scalar(select(exists().where(LineItem.org_id == deal.org_id,
+                                                           LineItem.deal_id == deal.id))))
 
 
 def _who(actor: Principal | None) -> dict[str, Any]:
@@ -150,6 +157,10 @@ async def update(session: AsyncSession, actor: Principal, deal_id: UUID, patch: 
                                loc=("body", "stage_id"))
     values = await prepare_values(session, actor, "deal", changes, deal)
     await _check_refs(session, actor.org_id, values, deal)
+    await reference_lists.check_values(session, actor, {"lost_reason": lost_reason})
+    if value is not None and await has_line_items(session, deal):
+        raise ValidationFailed("the value of a deal with line items is the sum of its items: change the items",
+                               loc=("body", "value"))
     apply(deal, values, required=("title",))
     if value is not None:
         deal.value_amount = value["amount"]
