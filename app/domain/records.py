@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import external_refs, kinds
 from app.domain.audit import service as audit
-from app.domain.catalog import rules as reference_lists
 from app.domain.auth.models import Role, User
 from app.domain.auth.principal import Principal
+from app.domain.catalog import rules as reference_lists
 from app.domain.concurrency import check_version
 from app.domain.contacts.models import NO_CONSENT
 from app.domain.custom_fields import service as custom_fields
