@@ -52,6 +52,7 @@ MAKERS: dict[str, Callable[[Any, Any], Awaitable[dict[str, Any]]]] = {
     "campaign": lambda c, a: _campaign(c, a),
     "automation": lambda c, a: _made(c, a, "/v1/automations", {
         "name": "A", "trigger": {"event": "contact.created"}, "actions": [{"type": "add_tag", "tag": "x"}]}),
+    "product": lambda c, a: _made(c, a, "/v1/products", {"name": "Seat", "external_ids": [EXTERNAL]}),
     "mailbox": lambda c, a: _made(c, a, "/v1/mailboxes", {
         "email": "sales@acme.example.com", "imap": {"host": "127.0.0.1", "port": 9, "username": "u", "password": "p"},
         "smtp": {"host": "127.0.0.1", "port": 9}}),
