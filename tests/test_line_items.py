@@ -5,6 +5,7 @@ visibility."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import pytest
@@ -291,3 +292,19 @@ async def test_three_digit_currencies_keep_their_third_digit(client):
     assert got["value"] == {"amount": "3.702", "currency": "KWD"}
     board = await _ok(await client.get(f"/v1/pipelines/{deal['pipeline_id']}/summary", headers=acct.headers))
     assert {"amount": "3.702", "currency": "KWD"} in board["totals"]["other_currencies"]
+
+
+async def test_concurrent_item_writes_on_one_deal_lose_nothing(api):
+    """Each item write holds the deal's row: writers racing on one deal queue, and the sums hold every item."""
+    acct = await signup(api)
+    deal = await _deal(api, acct)
+    url = f"/v1/deals/{deal['id']}/line-items"
+    prices = [f"{n}.{n:02d}" for n in range(1, 9)]
+    answers = await asyncio.gather(*(api.post(url, headers=acct.headers, json={
+        "name": f"Item {p}", "unit_price": {"amount": p}, "tax_rate": "10"}) for p in prices))
+    assert [r.status_code for r in answers] == [201] * len(prices), [r.text for r in answers]
+    got = await _ok(await api.get(f"/v1/deals/{deal['id']}", headers=acct.headers))
+    total = sum(Decimal(p) for p in prices)
+    with_tax = sum((Decimal(p) * Decimal("1.1")).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) for p in prices)
+    assert got["value"]["amount"] == str(total) and got["value_with_tax"]["amount"] == str(with_tax)
+    assert got["version"] == deal["version"] + len(prices)

@@ -118,6 +118,14 @@ async def test_industry_and_source_follow_their_lists(client):
         _names(await client.patch(f"/v1/{plural}/{made['id']}", headers=h, json={"source": "billboard"}), "source")
         # sources the system gives always pass
         assert (await client.post(f"/v1/{plural}", headers=h, json={**body, "source": "import"})).status_code == 201
+    # a lead converted after its source left the list keeps it on its contact
+    lead = await _ok(await client.post("/v1/leads", headers=h, json={"first_name": "Old", "source": "fair"}), 201)
+    items = (await _ok(await client.get("/v1/lists/lead_sources/items", headers=h)))["data"]
+    fair = next(i for i in items if i["value"] == "fair")
+    await _ok(await client.patch(f"/v1/lists/lead_sources/items/{fair['id']}", headers=h, json={"active": False}))
+    converted = await _ok(await client.post(f"/v1/leads/{lead['id']}/convert", headers=h, json={}))
+    assert converted["contact"]["source"] == "fair"
+    _names(await client.post("/v1/leads", headers=h, json={"first_name": "New", "source": "fair"}), "source")
     # a web form's lead is made whatever the list says
     form = await _ok(await client.post("/v1/forms", headers=h, json={"name": "Contact us"}), 201)
     submitted = await client.post(f"/v1/public/forms/{form['public_key']}/submissions", json={"email": "x@example.com"})

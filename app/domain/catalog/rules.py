@@ -4,6 +4,8 @@ must be one of that list's active values. It sits low (models only): the records
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,10 +21,26 @@ FIELDS = {"lost_reason": "lost_reasons", "industry": "industries", "source": "le
 SYSTEM_SOURCES = frozenset({"web_form", "email", "phone", "import", "api"})
 
 
+_CARRIED = "reference_values_carried"
+
+
+@contextmanager
+def carried_over(session: AsyncSession) -> Iterator[None]:
+    """Writes within take their values from another record (a lead's source onto the contact it becomes), which
+    were checked when first written: a list changed since does not stop them."""
+    session.info[_CARRIED] = True
+    try:
+        yield
+    finally:
+        session.info.pop(_CARRIED, None)
+
+
 async def check_values(session: AsyncSession, who: Reader, values: dict[str, Any]) -> None:
     """Each of `lost_reason`, `industry` and `source` given a value in `values` must be an active value of its
     list once that list has items (a source the system gives, such as `web_form`, always passes); 422 naming
     the field otherwise."""
+    if session.info.get(_CARRIED):
+        return
     for field, key in FIELDS.items():
         value = values.get(field)
         if not value or (field == "source" and value in SYSTEM_SOURCES):
