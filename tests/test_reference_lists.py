@@ -51,6 +51,8 @@ async def test_lists_and_items_crud(client):
                                                               "position": 2}), 201)
     assert price["active"] is True and price["list_id"] == ref["id"]
     timing = await _ok(await client.post(url, headers=h, json={"value": "timing", "position": 1}), 201)
+    assert (await _ok(await client.get(f"{url}/{timing['id']}", headers=h))) == timing
+    assert (await client.get(f"/v1/lists/{ref['id']}/items/{price['id']}", headers=h)).status_code == 200
     assert (await client.post(url, headers=h, json={"value": "price"})).status_code == 409
     assert [i["value"] for i in (await _ok(await client.get(url, headers=h)))["data"]] == ["timing", "price"]
     off = await _ok(await client.patch(f"{url}/{timing['id']}", headers=h, json={"active": False}))
@@ -150,7 +152,9 @@ async def test_admins_write_lists_everyone_reads_them_other_orgs_get_404(client)
         assert (await getattr(client, method)(path, headers=member.headers, **kwargs)).status_code == 403, path
     assert (await client.get("/v1/lists")).status_code == 401
     other = await signup(client, "Other")
-    for path in ("/v1/lists/industries", f"/v1/lists/{ref['id']}", "/v1/lists/industries/items"):
+    item_id = (await _ok(await client.get("/v1/lists/industries/items", headers=acct.headers)))["data"][0]["id"]
+    for path in ("/v1/lists/industries", f"/v1/lists/{ref['id']}", "/v1/lists/industries/items",
+                 f"/v1/lists/industries/items/{item_id}"):
         r = await client.get(path, headers=other.headers)
         assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json", path
     assert (await client.delete(f"/v1/lists/{ref['id']}", headers=other.headers)).status_code == 404

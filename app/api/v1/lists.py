@@ -96,6 +96,15 @@ async def create_item(key: Key, body: RefListItemCreate, session: SessionDep, wh
     return one(service.dump_item(item), item.version, None, 201)
 
 
+@router.get("/{key}/items/{item_id}", response_model=RefListItemRead, operation_id="getReferenceListItem",
+            responses={**AUTHED, **NOT_FOUND})
+async def get_item(key: Key, item_id: UUID, request: Request, session: SessionDep, who: Reader) -> Response:
+    """One item of the list."""
+    item = await service.get_item(session, who, key, item_id)
+    conditional(request, item.version)
+    return one(service.dump_item(item), item.version, None)
+
+
 @router.patch("/{key}/items/{item_id}", response_model=RefListItemRead, operation_id="updateReferenceListItem",
               responses={**AUTHED, **NOT_FOUND, **PRECONDITION, **CONFLICT})
 async def update_item(key: Key, item_id: UUID, body: RefListItemUpdate, session: SessionDep, who: Admin,

@@ -94,9 +94,14 @@ async def items(session: AsyncSession, who: Reader, key_or_id: str) -> list[RefL
         RefListItem.position, RefListItem.value)))
 
 
-async def _item(session: AsyncSession, ref: RefList, item_id: UUID) -> RefListItem:
-    item = await session.scalar(select(RefListItem).where(
-        RefListItem.org_id == ref.org_id, RefListItem.list_id == ref.id, RefListItem.id == item_id).with_for_update())
+async def get_item(session: AsyncSession, who: Reader, key_or_id: str, item_id: UUID) -> RefListItem:
+    return await _item(session, await get(session, who, key_or_id), item_id, for_update=False)
+
+
+async def _item(session: AsyncSession, ref: RefList, item_id: UUID, for_update: bool = True) -> RefListItem:
+    stmt = select(RefListItem).where(
+        RefListItem.org_id == ref.org_id, RefListItem.list_id == ref.id, RefListItem.id == item_id)
+    item = await session.scalar(stmt.with_for_update() if for_update else stmt)
     if item is None:
         raise NotFound("List item not found")
     return item
