@@ -292,6 +292,14 @@ async def test_three_digit_currencies_keep_their_third_digit(client):
     assert got["value"] == {"amount": "3.702", "currency": "KWD"}
     board = await _ok(await client.get(f"/v1/pipelines/{deal['pipeline_id']}/summary", headers=acct.headers))
     assert {"amount": "3.702", "currency": "KWD"} in board["totals"]["other_currencies"]
+    # a deal without items takes a value with three places in such a currency, and two in others
+    plain = await _deal(client, acct, "KWD")
+    set_ = await client.patch(f"/v1/deals/{plain['id']}", headers=acct.headers, json={"value": {"amount": "7.125"}})
+    assert (await _ok(set_))["value"] == {"amount": "7.125", "currency": "KWD"}
+    _names(await client.patch(f"/v1/deals/{plain['id']}", headers=acct.headers,
+                              json={"value": {"amount": "7.125", "currency": "EUR"}}), "value", "amount")
+    _names(await client.post("/v1/deals", headers=acct.headers, json={
+        "title": "JPY", "value": {"amount": "7.1255", "currency": "KWD"}}), "value", "amount")
 
 
 async def test_concurrent_item_writes_on_one_deal_lose_nothing(api):

@@ -151,6 +151,20 @@ def _money_amount(value: Decimal) -> Decimal:
 
 Amount = Annotated[Decimal, AfterValidator(_money_amount), Field(examples=["1200.00"])]
 
+
+def _money_amount_any_currency(value: Decimal) -> Decimal:
+    if not value.is_finite() or value < 0 or value >= Decimal("1e16"):
+        raise ValueError("amount must be between 0 and 9999999999999999.999")
+    if value != value.quantize(Decimal("0.001")):
+        raise ValueError("amount has at most 3 decimal places (2 for most currencies)")
+    return value
+
+
+CurrencyAmount = Annotated[Decimal, AfterValidator(_money_amount_any_currency), Field(
+    examples=["1200.00"], description="a decimal string (numbers accepted): at most 2 places, 3 for currencies with "
+                                      "three minor digits (BHD, KWD...)")]
+"""An amount whose places depend on its currency: checked again once the currency is known (`amount_places`)."""
+
 _CURRENCIES = frozenset(list_currencies())  # ISO 4217, as CLDR (through babel) knows it
 
 
