@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.auth.principal import Principal
+from app.domain.catalog.models import Product
 from app.domain.catalog.schemas import PRICE_MAX
 from app.domain.catalog.service import PRODUCT, price_in
 from app.domain.concurrency import check_version
@@ -83,13 +84,13 @@ def _unit_price(deal: Deal, given: dict[str, Any]) -> Decimal:
     return amount
 
 
-async def _product_price(session: AsyncSession, who: Principal, deal: Deal, product_id: UUID) -> tuple[Any, Decimal]:
-    product = await require_ref(session, PRODUCT, who, product_id, "product_id")
+def _product_price(product: Product, deal: Deal) -> Decimal:
+    """The product's price in the deal's currency, else 422 naming `unit_price`."""
     price = price_in(product, deal.currency)
     if price is None:
         raise ValidationFailed(f"the product has no price in the deal's currency ({deal.currency}): give unit_price",
                                loc=("body", "unit_price"))
-    return product, Decimal(price)
+    return Decimal(price)
 
 
 def _compute(item: LineItem, currency: str) -> None:
@@ -111,8 +112,8 @@ async def add(session: AsyncSession, actor: Principal, deal_id: UUID, body: Line
         product = await require_ref(session, PRODUCT, actor, body.product_id, "product_id")
     if body.unit_price is not None:
         unit_price = _unit_price(deal, body.unit_price.model_dump())
-    elif body.product_id is not None:
-        product, unit_price = await _product_price(session, actor, deal, body.product_id)
+    elif product is not None:
+        unit_price = _product_price(product, deal)
     else:
         raise ValidationFailed("unit_price is required without product_id", loc=("body", "unit_price"))
     name = body.name or (product.name if product is not None else None)
@@ -143,10 +144,9 @@ async def update(session: AsyncSession, actor: Principal, deal_id: UUID, item_id
     if "unit_price" in changes and changes["unit_price"] is None:
         raise ValidationFailed("unit_price cannot be cleared", loc=("body", "unit_price"))
     if changes.get("product_id") is not None and changes["product_id"] != item.product_id:
-        if "unit_price" in changes:
-            await require_ref(session, PRODUCT, actor, changes["product_id"], "product_id")
-        else:
-            _, item.unit_price_amount = await _product_price(session, actor, deal, changes["product_id"])
+        product = await require_ref(session, PRODUCT, actor, changes["product_id"], "product_id")
+        if "unit_price" not in changes:
+            item.unit_price_amount = _product_price(product, deal)
     if "product_id" in changes:
         item.product_id = changes["product_id"]
     if changes.get("unit_price") is not None:
