@@ -30,6 +30,7 @@ from app.domain.reports.people import (
 )
 from app.domain.reports.sales import (
     customers_statement,
+    products_statement,
     rotting_statement,
     stage_durations_statement,
     velocity_statement,
@@ -91,6 +92,8 @@ async def main(org: UUID, repeat: int) -> dict[str, Any]:
         "emails by month, last year": emails_statement(ReportParams(org, group_by="month", **year)),
         "customers, all time": customers_statement(ReportParams(org)),
         "customers, last quarter": customers_statement(ReportParams(org, **quarter)),
+        "products, last year": products_statement(ReportParams(org, **year)),
+        "products, one owner, all time": products_statement(ReportParams(org, owner_id=owner)),
     }
     report = []
     for name, statement in cases.items():

@@ -425,3 +425,19 @@ async def test_erasing_a_contact_erases_its_letters_and_keeps_its_deals_invoices
     assert (await api.get(f"/v1/documents/{letter['id']}/file", headers=h)).status_code in (404, 409)
     kept = await api.get(f"/v1/documents/{invoice['id']}/file", headers=h)
     assert kept.status_code == 200 and "Acme" in _pdf_text(kept.content)
+
+
+async def test_a_deal_with_line_items_is_billed_its_value_with_tax(api):
+    acct = await signup(api)
+    h = acct.headers
+    deal, _ = await _deal(api, acct, amount="1.00")
+    await _ok(await api.post(f"/v1/deals/{deal['id']}/line-items", headers=h, json={
+        "name": "Seat", "quantity": "3", "unit_price": {"amount": "33.33", "currency": "EUR"}, "discount_percent": "10",
+        "tax_rate": "19"}), 201)
+    after = await _ok(await api.get(f"/v1/deals/{deal['id']}", headers=h))
+    # 3 × 33.33 × 0.9 = 89.991 → 89.99; × 1.19 = 107.0881 → 107.09
+    assert after["value"]["amount"] == "89.99" and after["value_with_tax"]["amount"] == "107.09"
+    invoice = await _ok(await api.post(f"/v1/deals/{deal['id']}/documents", headers=h,
+                                       json={"template_id": (await _template(api, acct))["id"]}), 202)
+    document = await _ok(await api.get(f"/v1/documents/{invoice['id']}", headers=h))
+    assert document["total"] == {"amount": "107.09", "currency": "EUR"}

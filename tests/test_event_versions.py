@@ -35,6 +35,11 @@ NOT_EVENTED = {
     "sms_gateways": "gateway settings are not in the event catalogue",
     "document_templates": "document templates are not in the event catalogue (their documents are: document.*)",
     "automations": "rules are not in the event catalogue (their runs are logged at /v1/automations/{id}/runs)",
+    "reference_lists": "reference lists are settings, not in the event catalogue (the audit log has them)",
+    "reference_list_items": "items of a reference list are settings, not in the event catalogue (the audit log has "
+                            "them)",
+    "deal_line_items": "line items change inside their deal: each item write is a new version of the deal and a "
+                       "deal.updated (tests/test_line_items.py)",
 }
 
 RECORDS = {
@@ -166,6 +171,21 @@ async def _write_everything(c, acct, session, settings) -> None:
     filed = await _ok(await upload(c, h, "deal", deals[0]["id"], PDF), 201)
     await _ok(await c.delete(f"/v1/files/{filed['id']}", headers=h))
     await _ok(await c.post(f"/v1/files/{filed['id']}/restore", headers=h))
+    # the catalogue: products through every path, and line items on a deal (each a deal.updated)
+    product = await _ok(await c.post("/v1/products", headers=h, json={
+        "name": "Seat", "prices": [{"amount": "10.00", "currency": "EUR"}]}))
+    await _ok(await c.patch(f"/v1/products/{product['id']}", headers=h, json={"tax_rate": "19"}))
+    await _ok(await c.delete(f"/v1/products/{product['id']}", headers=h))
+    await _ok(await c.post(f"/v1/products/{product['id']}/restore", headers=h))
+    await _ok(await c.put("/v1/products/by-external-id/erp/products-1", headers=h, json={"name": "Kit"}))
+    await _ok(await c.put("/v1/products/by-external-id/erp/products-1", headers=h, json={"name": "Kit 2"}))
+    made = await _ok(await c.post("/v1/products/batch", headers=h, json={"items": [{"name": "Cable"}]}))
+    await _ok(await c.post("/v1/products/batch", headers=h, json={
+        "mode": "update", "items": [{"id": made["results"][0]["id"], "active": False}]}))
+    item = await _ok(await c.post(f"/v1/deals/{deals[2]['id']}/line-items", headers=h,
+                                  json={"product_id": product["id"], "quantity": 2}))
+    await _ok(await c.patch(f"/v1/deals/{deals[2]['id']}/line-items/{item['id']}", headers=h, json={"quantity": 3}))
+    await _ok(await c.delete(f"/v1/deals/{deals[2]['id']}/line-items/{item['id']}", headers=h))
 
     # a leaving rep hands everything over
     await _ok(await c.post(f"/v1/users/{rep.user_id}/deactivate", headers=h, json={"reassign_to": heir.user_id}))

@@ -100,7 +100,7 @@ def test_the_registry_is_the_source_of_every_list_of_kinds():
     assert set(_literal(changes.ObjectType)) == {k.object_type for k in kinds.ALL if k.feed}
     # custom-field objects: every kind with a custom_fields column, in the model, the schema and the API
     assert CUSTOM_FIELD_OBJECTS == _literal(ObjectName) == kinds.names("custom_fields")
-    assert set(kinds.names("custom_fields")) == {"contact", "company", "lead", "deal", "activity"}
+    assert set(kinds.names("custom_fields")) == {"contact", "company", "lead", "deal", "activity", "product"}
     # import objects
     assert import_service.OBJECTS == _literal(imports.ObjectName) == tuple(k.plural for k in kinds.having("importable"))
     # what an activity can be about: one column per flagged kind

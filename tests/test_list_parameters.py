@@ -85,6 +85,7 @@ async def _fixtures(client, acct) -> dict[str, str]:
     ids["segment_id"] = await post("/v1/segments", {"name": "All"})
     ids["campaign_id"] = await post("/v1/campaigns", {"name": "C", "template_id": ids["template_id"],
                                                       "segment_id": ids["segment_id"], "mailbox_id": ids["mailbox_id"]})
+    ids["product_id"] = await post("/v1/products", {"name": "Seat", "sku": "SEAT"})
     ids["automation_id"] = await post("/v1/automations", {"name": "A", "trigger": {"event": "contact.created"},
                                                           "actions": [{"type": "add_tag", "tag": "x"}]})
     document_template = await post("/v1/document-templates", {
@@ -103,7 +104,7 @@ async def _fixtures(client, acct) -> dict[str, str]:
 def _path_ids(path: str, ids: dict[str, str]) -> str | None:
     """`/v1/deals/{record_id}/timeline` → the deal's id; None when a path parameter names nothing we made."""
     singular = {"contacts": "contact", "companies": "company", "leads": "lead", "deals": "deal",
-                "activities": "activity", "pipelines": "pipeline"}
+                "activities": "activity", "pipelines": "pipeline", "products": "product"}
     parts = path.strip("/").split("/")
     for i, part in enumerate(parts):
         if part.startswith("{"):

@@ -64,6 +64,7 @@ MAKERS: dict[str, Callable[[Any, Any], Awaitable[dict[str, Any]]]] = {
     "document_template": lambda c, a: _made(c, a, "/v1/document-templates", {
         "name": "Invoice", "kind": "invoice", "number_prefix": "INV", "body_html": "<p>{{ document.number }}</p>"}),
     "file": lambda c, a: _file(c, a),
+    "product": lambda c, a: _made(c, a, "/v1/products", {"name": "Seat", "external_ids": [EXTERNAL]}),
     "mailbox": lambda c, a: _made(c, a, "/v1/mailboxes", {
         "email": "sales@acme.example.com", "imap": {"host": "127.0.0.1", "port": 9, "username": "u", "password": "p"},
         "smtp": {"host": "127.0.0.1", "port": 9}}),

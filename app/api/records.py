@@ -3,6 +3,7 @@ ETags, sparse `fields=` and the common filters. Each area's router adds its own 
 
 import csv
 import hashlib
+import inspect
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
@@ -25,6 +26,7 @@ from app.api.user_filter import ME_DOC, UserRef, user_id_of
 from app.db import Database, set_org
 from app.domain import bulk
 from app.domain.audit import service as audit
+from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
 from app.domain.errors import ValidationFailed
 from app.domain.events import feed
@@ -123,6 +125,12 @@ def filter_query(kind: Kind[Any], searches: str) -> Callable[..., Awaitable[List
                          ids=parse_ids(ids))
 
     common_filters.query_prefixes = ("cf.",)  # type: ignore[attr-defined]  # app/api/query_check.py
+    # kinds without an owner or imports (products) take neither filter
+    absent = {name for name in ("owner_id", "import_id") if not hasattr(kind.model, name)}
+    if absent:
+        signature = inspect.signature(common_filters)
+        common_filters.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[p for p in signature.parameters.values() if p.name not in absent])
     return common_filters
 
 
@@ -286,7 +294,8 @@ def conditional_list(request: Request, body: bytes) -> Response:
 def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str, create_schema: type,
                   update_schema: type, create: Callable[..., Any], update: Callable[..., Any],
                   sorts: dict[str, Any], searches: str,
-                  filters: Callable[..., list[ColumnElement[bool]]] = no_filters, sort_doc: str = "") -> None:
+                  filters: Callable[..., list[ColumnElement[bool]]] = no_filters, sort_doc: str = "",
+                  write_role: Role = Role.viewer) -> None:
     """Add `GET /`, `POST /`, `GET /{id}`, `PATCH /{id}`, `DELETE /{id}`, `POST /{id}/restore` to `router`.
     `searches` names what `q` looks in (the fields of the kind's `search` column)."""
     common_query = list_query(kind, searches, sorts)
@@ -295,7 +304,7 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
     expander = expand.expand_query(kind.object_type) if related else expand.nothing
     shown = expand.read_with_expanded(kind.object_type, read) if related else read
     Reader = Annotated[Principal, require(f"{area}:read")]
-    Writer = Annotated[Principal, require(f"{area}:write")]
+    Writer = Annotated[Principal, require(f"{area}:write", write_role)]
     Name = kind.label.replace(" ", "")
     Names = plural[0].upper() + plural[1:]
 

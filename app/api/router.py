@@ -21,11 +21,13 @@ from app.api.v1 import (
     forms,
     imports,
     leads,
+    lists,
     mailboxes,
     me,
     notifications,
     org,
     pipelines,
+    products,
     public_forms,
     public_unsubscribe,
     reports,
@@ -41,7 +43,7 @@ from app.api.v1 import (
 routers: list[APIRouter] = [
     module.router
     for module in (ops, problem_pages, auth, me, tokens, org, users, teams, api_keys, audit_log, contacts, companies, leads, pipelines,
-                   deals, activities,
+                   deals, activities, products, lists,
                    custom_fields, schema, webhooks, notifications, automations, mailboxes, emails, sms, files, templates,
                    public_unsubscribe, forms, public_forms, changes, imports, reports)
 ] + [me.ping_router, campaigns.segments, campaigns.router, sms.settings_router, documents.router, documents.templates_router,

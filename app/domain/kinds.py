@@ -32,6 +32,8 @@ from app.domain.automations.models import Automation
 from app.domain.automations.schemas import AutomationRead
 from app.domain.campaigns.models import Campaign, Segment
 from app.domain.campaigns.schemas import CampaignRead, SegmentRead
+from app.domain.catalog.models import Product, RefList
+from app.domain.catalog.schemas import ProductRead, RefListRead
 from app.domain.companies.models import Company
 from app.domain.companies.schemas import CompanyRead
 from app.domain.contacts.models import Contact
@@ -265,6 +267,7 @@ DOCUMENT_TEMPLATE = RecordType("document_template", "document-templates", "Docum
 DOCUMENT = RecordType("document", "documents", "Document", Document, DocumentRead, area="documents", lifecycle=False,
                       visible=_document_visible)
 
+
 def _file_visible(columns: Any, who: Any, org: Any, reader: Any, all_: Any) -> ColumnElement[bool]:
     """A file follows the record it is attached to: readable while that record is (its org, not deleted, record
     visibility), for every reader; a deleted record's files come back with it."""
@@ -278,9 +281,15 @@ def _file_visible(columns: Any, who: Any, org: Any, reader: Any, all_: Any) -> C
 FILE = RecordType("file", "files", "File", StoredFile, FileRead, lifecycle=False, visible=_file_visible,
                   visible_always=True)
 
+
+# The catalogue: products are read by everyone and written by admins; reference lists are settings (the
+# `custom_fields` scopes: they say which values some fields take), in the audit log but not in the feed.
+PRODUCT = RecordType("product", "products", "Product", Product, ProductRead)
+LIST = RecordType("list", "lists", "List", RefList, RefListRead, feed=False, area="custom_fields")
+
 ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT,
                                TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN, SMS, AUTOMATION, DOCUMENT_TEMPLATE,
-                               DOCUMENT, FILE)
+                               DOCUMENT, FILE, PRODUCT, LIST)
 BY_TYPE: dict[str, RecordType] = {k.object_type: k for k in ALL}
 BY_PLURAL: dict[str, RecordType] = {k.plural: k for k in ALL}
 

@@ -6,10 +6,11 @@ from app.domain.auth.models import ApiKey, ApiKeyPrefix, LoginEmail, RefreshToke
 from app.domain.automations.models import Automation, AutomationRun
 from app.domain.base import Base
 from app.domain.campaigns.models import Campaign, Recipient, Segment
+from app.domain.catalog.models import Product, RefList, RefListItem
 from app.domain.companies.models import Company
 from app.domain.contacts.models import Contact
 from app.domain.custom_fields.models import CustomField
-from app.domain.deals.models import Deal, StageMove
+from app.domain.deals.models import Deal, LineItem, StageMove
 from app.domain.documents.models import Document, DocumentCounter, DocumentPayment, DocumentTemplate
 from app.domain.events.models import Event, EventCommit, EventPosition
 from app.domain.external_refs import ExternalRef
@@ -28,5 +29,5 @@ from app.domain.templates.models import Template
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Activity", "Automation", "AutomationRun", "ApiKey", "AuditEntry", "ApiKeyPrefix", "Base", "Campaign", "Company", "Contact", "CustomField", "Deal", "Document", "DocumentCounter", "DocumentPayment", "DocumentTemplate", "Event", "EventCommit", "EventPosition", "ExternalRef",
-           "Email", "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LoginEmail", "Mailbox", "MailFolder", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "Recipient", "RefreshToken", "Segment", "Sms", "SmsGateway", "Stage", "StageMove", "StoredFile",
+           "Email", "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LineItem", "LoginEmail", "Mailbox", "MailFolder", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "Product", "Recipient", "RefList", "RefListItem", "RefreshToken", "Segment", "Sms", "SmsGateway", "Stage", "StageMove", "StoredFile",
            "Team", "TeamMember", "Template", "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]

@@ -18,6 +18,7 @@ from app.domain import external_refs, kinds
 from app.domain.audit import service as audit
 from app.domain.auth.models import Role, User
 from app.domain.auth.principal import Principal
+from app.domain.catalog import rules as reference_lists
 from app.domain.concurrency import check_version
 from app.domain.contacts.models import NO_CONSENT
 from app.domain.custom_fields import service as custom_fields
@@ -314,6 +315,8 @@ async def prepare_values(session: AsyncSession, actor: Principal, object_type: s
         values["utm"] = {k: v for k, v in values["utm"].items() if v is not None} or None
     if "tags" in values and values["tags"] is not None:
         values["tags"] = list(dict.fromkeys(values["tags"]))
+    if values.get("industry") or values.get("source"):  # reference lists (`app.domain.catalog.rules`)
+        await reference_lists.check_values(session, actor, {f: values.get(f) for f in ("industry", "source")})
     return values
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from babel.numbers import list_currencies
+from babel.numbers import get_currency_precision, list_currencies
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -151,6 +151,20 @@ def _money_amount(value: Decimal) -> Decimal:
 
 Amount = Annotated[Decimal, AfterValidator(_money_amount), Field(examples=["1200.00"])]
 
+
+def _money_amount_any_currency(value: Decimal) -> Decimal:
+    if not value.is_finite() or value < 0 or value >= Decimal("1e16"):
+        raise ValueError("amount must be between 0 and 9999999999999999.999")
+    if value != value.quantize(Decimal("0.001")):
+        raise ValueError("amount has at most 3 decimal places (2 for most currencies)")
+    return value
+
+
+CurrencyAmount = Annotated[Decimal, AfterValidator(_money_amount_any_currency), Field(
+    examples=["1200.00"], description="a decimal string (numbers accepted): at most 2 places, 3 for currencies with "
+                                      "three minor digits (BHD, KWD...)")]
+"""An amount whose places depend on its currency: checked again once the currency is known (`amount_places`)."""
+
 _CURRENCIES = frozenset(list_currencies())  # ISO 4217, as CLDR (through babel) knows it
 
 
@@ -199,6 +213,27 @@ class Actor(BaseModel):
     depth: int | None = Field(None, description="automations only", exclude_if=lambda v: v is None)
 
 
+def minor_digits(currency: str) -> int:
+    """Digits after the decimal point of the currency's minor unit (ISO 4217 as CLDR knows it): 0 for JPY, 2 for
+    most, 3 for BHD, KWD, OMR, TND..."""
+    return get_currency_precision(currency.upper())
+
+
+def amount_places(currency: str) -> int:
+    """Places an amount of this currency is written with: 2, or 3 for currencies with three minor digits (an
+    amount in yen is written "1200.00", as every other amount with cents)."""
+    return max(2, minor_digits(currency))
+
+
+def round_money(value: Decimal, currency: str) -> Decimal:
+    """`value` rounded half-up to the currency's minor unit, written with `amount_places` places."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        rounded = value.quantize(Decimal(1).scaleb(-minor_digits(currency)), rounding=ROUND_HALF_UP)
+        return rounded.quantize(Decimal(1).scaleb(-amount_places(currency)))
+
+
 class Money(ReadModel):
-    amount: Decimal = Field(examples=["1200.00"], description="decimal string, 2 places")
+    amount: Decimal = Field(examples=["1200.00"], description=(
+        "decimal string, 2 places (3 for currencies with three minor digits, such as BHD and KWD)"))
     currency: str = Field(examples=["EUR"])

@@ -3,19 +3,26 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import orjson
-from fastapi import Query
+from fastapi import Query, Response
 from sqlalchemy import ColumnElement
 
-from app.api.deps import AnyCaller, SessionDep, require
-from app.api.problems import AUTHED, NOT_FOUND
-from app.api.records import JSONBytes, record_routes
+from app.api.deps import AnyCaller, IfMatch, SessionDep, require
+from app.api.problems import AUTHED, NOT_FOUND, PRECONDITION
+from app.api.records import JSONBytes, one, record_routes
 from app.api.routing import Router
 from app.api.schemas import ListPage
 from app.domain import kinds
 from app.domain.auth.principal import Principal
-from app.domain.deals import service
+from app.domain.deals import line_items, service
 from app.domain.deals.models import Deal
-from app.domain.deals.schemas import DealCreate, DealUpdate, StageMoveRead
+from app.domain.deals.schemas import (
+    DealCreate,
+    DealUpdate,
+    LineItemCreate,
+    LineItemRead,
+    LineItemUpdate,
+    StageMoveRead,
+)
 from app.domain.listing import belongs_to
 from app.domain.pipelines.schemas import ForecastCategory
 
@@ -66,3 +73,47 @@ async def stage_history(record_id: UUID, session: SessionDep,
     moves = await service.history(session, who, record_id)
     data = [StageMoveRead.model_validate(m).model_dump(mode="json") for m in moves]
     return JSONBytes(orjson.dumps({"data": data, "next_cursor": None}))
+
+
+DealsReader = Annotated[Principal, require("deals:read")]
+DealsWriter = Annotated[Principal, require("deals:write")]
+
+
+@router.get("/{record_id}/line-items", response_model=ListPage[LineItemRead], operation_id="listDealLineItems",
+            responses={**AUTHED, **NOT_FOUND})
+async def list_line_items(record_id: UUID, session: SessionDep, who: DealsReader) -> JSONBytes:
+    """The deal's line items in order (`position`), for whoever may read the deal."""
+    found = await line_items.list_items(session, who, record_id)
+    return JSONBytes(orjson.dumps({"data": [line_items.dump(i) for i in found], "next_cursor": None}))
+
+
+@router.post("/{record_id}/line-items", status_code=201, response_model=LineItemRead,
+             operation_id="createDealLineItem", responses={**AUTHED, **NOT_FOUND})
+async def create_line_item(record_id: UUID, body: LineItemCreate, session: SessionDep, who: DealsWriter) -> Response:
+    """Add a line item. The deal's `value` becomes Σ round(quantity × unit_price × (1 − discount_percent/100))
+    and its `value_with_tax` Σ round(item value × (1 + tax_rate/100)), each item rounded half-up to the minor
+    unit of the deal's currency (JPY: none; BHD, KWD: 3 digits), in the same transaction, with a `deal.updated`
+    event. With `product_id` and no `unit_price` the item takes the product's price in the deal's currency (422
+    naming `unit_price` when it has none); a `unit_price` in another currency than the deal's is a 422."""
+    item = await line_items.add(session, who, record_id, body)
+    return one(line_items.dump(item), item.version, None, 201,
+               {"Location": f"/v1/deals/{record_id}/line-items/{item.id}"})
+
+
+@router.patch("/{record_id}/line-items/{item_id}", response_model=LineItemRead, operation_id="updateDealLineItem",
+              responses={**AUTHED, **NOT_FOUND, **PRECONDITION})
+async def update_line_item(record_id: UUID, item_id: UUID, body: LineItemUpdate, session: SessionDep,
+                           who: DealsWriter, expected: IfMatch) -> Response:
+    """Change a line item (merge patch); the deal's value and value_with_tax follow at once."""
+    item = await line_items.update(session, who, record_id, item_id, body, expected)
+    return one(line_items.dump(item), item.version, None)
+
+
+@router.delete("/{record_id}/line-items/{item_id}", status_code=204, response_class=Response,
+               operation_id="deleteDealLineItem", responses={**AUTHED, **NOT_FOUND, **PRECONDITION})
+async def delete_line_item(record_id: UUID, item_id: UUID, session: SessionDep, who: DealsWriter,
+                           expected: IfMatch) -> Response:
+    """Remove a line item; the deal's sums follow. Without items left, `value` stays as it was and
+    `value_with_tax` is null."""
+    await line_items.remove(session, who, record_id, item_id, expected)
+    return Response(status_code=204)

@@ -36,6 +36,7 @@ from app.domain.reports.schemas import (
     LeadGroupBy,
     LeadSourcesReport,
     PeriodGroupBy,
+    ProductsReport,
     ResponseGroupBy,
     ResponseTimesReport,
     RottingReport,
@@ -334,6 +335,14 @@ so is a contact that is deleted or that the caller may not read), closed in the 
 `closed_at`, in the organisation's time zone): `won_deals`, `lifetime_value` (Σ their values, in the report's
 currency), `first_won_at` and `last_won_at` (their earliest and latest `closed_at`) and `repeat`
 (won_deals ≥ 2). Rows come by lifetime value, highest first.""",
+        DEALS),
+    Report(
+        "products", "getProductsReport", "Products report", ProductsReport, sales.products,
+        """What the catalogue sold: per product, the line items of the deals **won** in the period (`from`/`to`
+on `closed_at`, in the organisation's time zone; a deal moving on among its pipeline's won stages counts once),
+in the report's currency: `quantity` (Σ the items' quantities), `revenue` (Σ the items' values, after discount
+and before tax) and `deals` (won deals with an item of the product). Items without a product are left out; a
+deleted deal counts no more, a deleted product's past sales still do. Rows come by revenue, highest first.""",
         DEALS),
 )
 

@@ -18,7 +18,7 @@ from app.domain.deals.service import DEAL
 from app.domain.listing import ListQuery, filtered
 from app.domain.pipelines.models import Pipeline
 from app.domain.pipelines.schemas import StageKind
-from app.domain.schemas import Money, ReadModel
+from app.domain.schemas import Money, ReadModel, amount_places
 
 
 class Totals(ReadModel):
@@ -56,7 +56,8 @@ class BoardSummary(ReadModel):
 
 
 def _money(amount: Decimal | None, currency: str) -> dict[str, Any]:
-    return {"amount": f"{(amount or Decimal(0)):.2f}", "currency": currency}
+    return {"amount": str((amount or Decimal(0)).quantize(Decimal(1).scaleb(-amount_places(currency)))),
+            "currency": currency}
 
 
 async def summary(session: AsyncSession, who: Principal, pipeline: Pipeline, query: ListQuery,

@@ -5,15 +5,35 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, CheckConstraint, Computed, Date, ForeignKey, Index, Numeric, String, Uuid, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Computed,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.domain.base import Base, SalesRecord, jsonb_gin, owner_fk, ref_fk
+from app.domain.base import Base, SalesRecord, Timestamps, Versioned, jsonb_gin, owner_fk, ref_fk
 from app.domain.pipelines.models import FORECAST_CATEGORIES
+from app.domain.schemas import amount_places
 from app.ids import new_id
 
 STATUSES = ("open", "won", "lost")
+
+
+def written(amount: Decimal | None, currency: str | None) -> Decimal | None:
+    """An amount as the API writes it: with the currency's places (2, or 3 for BHD, KWD...)."""
+    if amount is None or currency is None:
+        return amount
+    return Decimal(amount).quantize(Decimal(1).scaleb(-amount_places(currency)))
 
 
 class Deal(SalesRecord, Base):
@@ -53,7 +73,10 @@ class Deal(SalesRecord, Base):
     title: Mapped[str] = mapped_column(String(200))
     pipeline_id: Mapped[UUID] = mapped_column()
     stage_id: Mapped[UUID] = mapped_column()
-    value_amount: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal("0.00"), server_default="0")
+    # written with the currency's places (`app.domain.schemas.amount_places`: 2, or 3 for BHD, KWD...)
+    value_amount: Mapped[Decimal] = mapped_column(Numeric, default=Decimal("0.00"), server_default="0")
+    # Σ the line items' values with tax; null while the deal has no line items
+    value_with_tax_amount: Mapped[Decimal | None] = mapped_column(Numeric, default=None)
     currency: Mapped[str] = mapped_column(String(3))
     expected_close_date: Mapped[date | None] = mapped_column(Date)
     contact_id: Mapped[UUID | None] = mapped_column()
@@ -73,7 +96,13 @@ class Deal(SalesRecord, Base):
 
     @property
     def value(self) -> dict[str, Any]:
-        return {"amount": self.value_amount, "currency": self.currency}
+        return {"amount": written(self.value_amount, self.currency), "currency": self.currency}
+
+    @property
+    def value_with_tax(self) -> dict[str, Any] | None:
+        if self.value_with_tax_amount is None:
+            return None
+        return {"amount": written(self.value_with_tax_amount, self.currency), "currency": self.currency}
 
 
 class StageMove(Base):
@@ -95,3 +124,46 @@ class StageMove(Base):
     moved_at: Mapped[datetime] = mapped_column()
     moved_by: Mapped[dict[str, Any]] = mapped_column(JSONB)
     seconds_in_previous: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class LineItem(Timestamps, Versioned, Base):
+    """deal_line_items: what a deal sells. `amount` (quantity × unit price × (1 − discount), rounded half-up to the
+    currency's minor unit) and `amount_with_tax` (amount × (1 + tax rate), rounded the same) are kept on the row;
+    the deal's value is their sum (`app.domain.deals.line_items`)."""
+
+    __tablename__ = "deal_line_items"
+    __table_args__ = (
+        ref_fk("deal_line_items", "deal_id", "deals", ondelete="CASCADE"),
+        ref_fk("deal_line_items", "product_id", "products"),
+        CheckConstraint("quantity > 0", name="quantity"),
+        CheckConstraint("discount_percent >= 0 AND discount_percent <= 100", name="discount_percent"),
+        CheckConstraint("tax_rate >= 0", name="tax_rate"),
+        Index(None, "org_id", "deal_id", "position", "id"),
+        Index(None, "org_id", "product_id", postgresql_where=text("product_id IS NOT NULL")),
+    )
+
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True, sort_order=-10)
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id, sort_order=-9)
+    deal_id: Mapped[UUID] = mapped_column()
+    product_id: Mapped[UUID | None] = mapped_column()
+    name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(12, 3))
+    unit_price_amount: Mapped[Decimal] = mapped_column(Numeric(19, 3))
+    currency: Mapped[str] = mapped_column(String(3))
+    discount_percent: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("0.00"), server_default="0")
+    tax_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("0.00"), server_default="0")
+    amount: Mapped[Decimal] = mapped_column(Numeric)
+    amount_with_tax: Mapped[Decimal] = mapped_column(Numeric)
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    @property
+    def unit_price(self) -> dict[str, Any]:
+        return {"amount": written(self.unit_price_amount, self.currency), "currency": self.currency}
+
+    @property
+    def value(self) -> dict[str, Any]:
+        return {"amount": written(self.amount, self.currency), "currency": self.currency}
+
+    @property
+    def value_with_tax(self) -> dict[str, Any]:
+        return {"amount": written(self.amount_with_tax, self.currency), "currency": self.currency}

@@ -7,22 +7,24 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Uuid, bindparam, case, func, insert, literal, or_, select, text
+from sqlalchemy import Uuid, bindparam, case, exists, func, insert, literal, or_, select, text
 from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import locks
 from app.domain.auth.principal import Principal
+from app.domain.catalog import rules as reference_lists
 from app.domain.companies.service import COMPANY
 from app.domain.concurrency import check_version
 from app.domain.contacts.service import CONTACT
-from app.domain.deals.models import Deal, StageMove
+from app.domain.deals.models import Deal, LineItem, StageMove
 from app.domain.deals.schemas import DealCreate, DealRead, DealUpdate
 from app.domain.errors import ValidationFailed
 from app.domain.events import service as events
 from app.domain.kinds import Reader, org_of
 from app.domain.pipelines.models import Pipeline, Stage
 from app.domain.records import Kind, apply, changed, prepare_values, reassign_owner, require_ref
+from app.domain.schemas import amount_places
 from app.ids import new_id
 
 
@@ -97,12 +99,14 @@ async def create(session: AsyncSession, actor: Principal, body: DealCreate, **se
     value = data.pop("value") or {}
     lost_reason = data.pop("lost_reason")
     forecast_category = data.pop("forecast_category") or stage.forecast_category
+    await reference_lists.check_values(session, actor, {"lost_reason": lost_reason})
     values = await prepare_values(session, actor, "deal", data)
     await _check_refs(session, actor.org_id, values)
     now = _now()
+    currency = (value.get("currency") or pipeline.currency).upper()
     deal = Deal(org_id=actor.org_id, pipeline_id=pipeline.id, stage_id=stage.id, stage_entered_at=now,
                 entered_stage_ids=[stage.id],
-                value_amount=value.get("amount") or Decimal("0.00"), currency=(value.get("currency") or pipeline.currency).upper(),
+                value_amount=_amount(value.get("amount") or Decimal(0), currency), currency=currency,
                 status="open", forecast_category=forecast_category, **values, **server_fields)
     _enter(deal, stage, now, lost_reason)
     await DEAL.created(session, actor, deal)
@@ -112,6 +116,21 @@ async def create(session: AsyncSession, actor: Principal, body: DealCreate, **se
         await DEAL.emit(session, actor, deal, type_.split(".", 1)[1])
     await session.flush()
     return deal
+
+
+def _amount(amount: Decimal, currency: str) -> Decimal:
+    """A deal's value in its currency: at most the places amounts of that currency are written with (2, or 3 for
+    BHD, KWD...), else 422 naming `value.amount`."""
+    places = amount_places(currency)
+    if amount != amount.quantize(Decimal(1).scaleb(-places)):
+        raise ValidationFailed(f"amount has at most {places} decimal places in {currency}",
+                               loc=("body", "value", "amount"))
+    return amount.quantize(Decimal(1).scaleb(-places))
+
+
+async def has_line_items(session: AsyncSession, deal: Deal) -> bool:
+    return bool(await session.scalar(select(exists().where(LineItem.org_id == deal.org_id,
+                                                           LineItem.deal_id == deal.id))))
 
 
 def _who(actor: Principal | None) -> dict[str, Any]:
@@ -150,11 +169,15 @@ async def update(session: AsyncSession, actor: Principal, deal_id: UUID, patch: 
                                loc=("body", "stage_id"))
     values = await prepare_values(session, actor, "deal", changes, deal)
     await _check_refs(session, actor.org_id, values, deal)
+    await reference_lists.check_values(session, actor, {"lost_reason": lost_reason})
+    if value is not None and await has_line_items(session, deal):
+        raise ValidationFailed("the value of a deal with line items is the sum of its items: change the items",
+                               loc=("body", "value"))
     apply(deal, values, required=("title",))
     if value is not None:
-        deal.value_amount = value["amount"]
         if value.get("currency"):
             deal.currency = value["currency"].upper()
+        deal.value_amount = _amount(value["amount"], deal.currency)
     extra: list[tuple[str, dict[str, Any]]] = []
     if new_stage is not None and new_stage != deal.stage_id:
         if target is None or target.id != (new_pipeline or deal.pipeline_id):

@@ -101,11 +101,9 @@ async def delete_template(session: AsyncSession, who: Principal, template_id: UU
 
 
 def deal_total(deal: Deal) -> tuple[Decimal, str]:
-    """What a deal's document totals: its `value_with_tax` when it has line items, else its `value`.
-
-    Line items bring a nullable `deals.value_with_tax` (null while a deal has no items); until they are here
-    every deal is one without items. With them this becomes:
-    `return (deal.value_with_tax if deal.value_with_tax is not None else deal.value_amount), deal.currency`"""
+    """What a deal's document totals: its `value_with_tax` when it has line items, else its `value`."""
+    if deal.value_with_tax_amount is not None:
+        return deal.value_with_tax_amount, deal.currency
     return deal.value_amount, deal.currency
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import locks
 from app.domain.auth.principal import Principal
+from app.domain.catalog import rules as reference_lists
 from app.domain.companies import service as companies
 from app.domain.companies.models import Company
 from app.domain.companies.schemas import CompanyCreate
@@ -50,11 +51,12 @@ async def convert(session: AsyncSession, actor: Principal, lead_id: UUID, body: 
 
     contact = await contacts.find_by_email_or_phone(session, actor.org_id, lead.email, lead.phone)
     if contact is None:
-        contact = await contacts.create(session, owner, {
-            "first_name": lead.first_name, "last_name": lead.last_name or (None if lead.first_name else lead.title),
-            "email": lead.email, "phone": lead.phone, "source": lead.source, "utm": lead.utm,
-            "company_id": company.id if company else None,
-        })
+        with reference_lists.carried_over(session):  # the lead's source was checked when the lead got it
+            contact = await contacts.create(session, owner, {
+                "first_name": lead.first_name, "last_name": lead.last_name or (None if lead.first_name else lead.title),
+                "email": lead.email, "phone": lead.phone, "source": lead.source, "utm": lead.utm,
+                "company_id": company.id if company else None,
+            })
     elif company is not None and contact.company_id is None:
         contact_before = contacts.CONTACT.dump(contact)
         contact.company_id = company.id

@@ -8,8 +8,8 @@ from pydantic import Field
 
 from app.domain.contacts.schemas import ExternalIds, PersonName, Phone
 from app.domain.schemas import (
-    Amount,
     Currency,
+    CurrencyAmount,
     CustomFieldValues,
     Email,
     InputModel,
@@ -83,7 +83,7 @@ class LeadRead(RecordRead):
 
 
 class MoneyIn(InputModel):
-    amount: Amount
+    amount: CurrencyAmount
     currency: Currency | None = Field(None, description="ISO 4217; default: the pipeline's currency")
 
 

@@ -18,7 +18,10 @@ FORECAST_DOC = ("where deals in this stage count in the forecast; deals copy it 
 class StageCreate(InputModel):
     name: Name
     probability: int = Field(ge=0, le=100, description="win likelihood in percent, for the weighted forecast")
-    kind: StageKind = "open"
+    kind: StageKind = Field("open", description=(
+        "a deal's status follows its stage's kind. A pipeline may hold several won stages in order (e.g. Won → "
+        "Installation → Done): a deal is won from the first it enters, and moves among them keep its `closed_at` "
+        "(recorded in the stage history; reports count it once)"))
     rotting_days: int | None = Field(None, ge=1, le=3650, description="a deal idle this long is rotting")
     position: int | None = Field(
         None, ge=-(2**31), le=2**31 - 1,

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 
 from app.domain.errors import NotFound
 from app.domain.kinds import DEAL, LEAD, PIPELINE, TEAM, Reader, reader_params
-from app.domain.schemas import Money
+from app.domain.schemas import Money, amount_places
 
 CENT = Decimal("0.01")
 
@@ -192,7 +192,7 @@ def check_found(row: Any) -> None:
 
 
 def money(amount: Any, currency: str) -> Money:
-    return Money(amount=Decimal(amount).quantize(CENT), currency=currency)
+    return Money(amount=Decimal(amount).quantize(Decimal(1).scaleb(-amount_places(currency))), currency=currency)
 
 
 def maybe_money(amount: Any, currency: str) -> Money | None:

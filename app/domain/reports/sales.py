@@ -24,6 +24,9 @@ from app.domain.reports.schemas import (
     CustomersReport,
     CustomersRow,
     CustomersTotals,
+    ProductsReport,
+    ProductsRow,
+    ProductsTotals,
     RottingReport,
     RottingRow,
     RottingTotals,
@@ -205,3 +208,35 @@ async def customers(session: AsyncSession, p: ReportParams) -> CustomersReport:
               for r in rows if r["level"] == 0],
         totals=CustomersTotals(customers=total["customers"], repeat_customers=total["repeat_customers"],
                                won_deals=total["won_deals"], lifetime_value=money(total["lifetime_value"], cur)))
+
+
+def products_statement(p: ReportParams) -> TextClause:
+    """Per product: the line items of the deals won in the period (`closed_at` in the org's time zone; a deal
+    counts once, whichever of its pipeline's won stages it is in), in the report's currency; items without a
+    product are left out. Σ quantity, Σ item value (revenue, before tax) and the number of such deals; rows by
+    `level`: 0 a product, 1 the totals."""
+    q = Sql(p)
+    sql = f"""
+WITH {q.org_cte(timestamps=True)},
+sold AS MATERIALIZED (
+    SELECT i.product_id, i.quantity, i.amount, i.deal_id
+    FROM deals d JOIN deal_line_items i ON i.org_id = :org_id AND i.deal_id = d.id AND i.product_id IS NOT NULL
+    WHERE {q.deal_where("closed_at")} AND d.status = 'won')
+SELECT GROUPING(s.product_id) AS level, s.product_id, min(pr.name) AS name, sum(s.quantity) AS quantity,
+       coalesce(sum(s.amount), 0) AS revenue, count(DISTINCT s.deal_id) AS deals,
+       count(DISTINCT s.product_id) AS products, (SELECT currency FROM org) AS currency, {q.found()}
+FROM sold s LEFT JOIN products pr ON pr.org_id = :org_id AND pr.id = s.product_id
+GROUP BY GROUPING SETS ((s.product_id), ())
+ORDER BY level, revenue DESC, s.product_id"""
+    return q.statement(sql)
+
+
+async def products(session: AsyncSession, p: ReportParams) -> ProductsReport:
+    rows = (await session.execute(products_statement(p))).mappings().all()
+    total = rows[-1]
+    check_found(total)
+    cur = total["currency"]
+    return ProductsReport(
+        rows=[ProductsRow(product_id=r["product_id"], name=r["name"], quantity=r["quantity"],
+                          revenue=money(r["revenue"], cur), deals=r["deals"]) for r in rows if r["level"] == 0],
+        totals=ProductsTotals(products=total["products"], deals=total["deals"], revenue=money(total["revenue"], cur)))

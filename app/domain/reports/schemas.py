@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -352,3 +353,32 @@ class EmailsReport(BaseModel):
 
     rows: list[EmailsRow] = Field(description="by period, then user")
     totals: EmailsTotals
+
+
+# --- products (the catalogue) --------------------------------------------------------------------------------
+
+_PRODUCT = "0192b7a0-7c1e-7d8a-9a51-5d7e6f1c2b3d"
+
+
+class ProductsRow(BaseModel):
+    product_id: UUID = Field(description="the line items' product")
+    name: str = Field(examples=["Pro seat (annual)"], description="the product's name now")
+    quantity: Decimal = Field(examples=["120.000"], description="Σ the items' quantities (a decimal string)")
+    revenue: Money = Field(description="Σ the items' values (after discount, before tax)")
+    deals: int = Field(examples=[7], description="won deals with at least one item of the product")
+
+
+class ProductsTotals(BaseModel):
+    products: int = Field(description="products sold")
+    deals: int = Field(description="won deals with at least one item of a product")
+    revenue: Money
+
+
+class ProductsReport(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "rows": [{"product_id": _PRODUCT, "name": "Pro seat (annual)", "quantity": "120.000", "revenue": _EUR,
+                  "deals": 7}],
+        "totals": {"products": 1, "deals": 7, "revenue": _EUR}}]}}
+
+    rows: list[ProductsRow] = Field(description="highest revenue first")
+    totals: ProductsTotals
