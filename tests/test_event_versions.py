@@ -33,6 +33,8 @@ NOT_EVENTED = {
     "sms_messages": "sending states (queued, retries) are the text's own status; sms.sent and sms.failed mark "
                     "what partners need (tests/test_sms.py)",
     "sms_gateways": "gateway settings are not in the event catalogue",
+    "telephony_settings": "telephony settings are not in the event catalogue",
+    "call_originations": "click-to-call requests are handed to the provider; the call itself is call.created",
     "automations": "rules are not in the event catalogue (their runs are logged at /v1/automations/{id}/runs)",
 }
 

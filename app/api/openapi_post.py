@@ -41,6 +41,8 @@ TAGS: dict[str, str] = {
     "automations": "Rules that hand work on: an event or a schedule, conditions, actions run in order by a worker, "
                    "each run logged (docs/automations.md).",
     "campaigns": "Segments (saved filters) and campaigns sent to them, every recipient's outcome kept.",
+    "telephony": "Calls logged onto timelines (by the API or the provider's signed events), the screen pop for a "
+                 "ringing number, click-to-call, and the provider's settings.",
 }
 
 IDEMPOTENCY_KEY = {
@@ -102,6 +104,8 @@ EXAMPLES: dict[str, Any] = {
     "updateForm": {"allowed_origins": ["https://www.example.com"], "min_fill_seconds": 3},
     "submitForm": {"first_name": "Ana", "email": "ana@example.com", "_ts": "1764838800000", "_hp": ""},
     "previewImport": {"object": "contacts", "file": "contacts.csv"},
+    "receiveCallEvent": {"direction": "inbound", "from": "+4915112345678", "to": "+4930901820",
+                         "started_at": "2026-12-04T10:15:00+01:00", "duration_seconds": 0, "status": "missed"},
     "createImport": {"object": "contacts", "file": "contacts.csv", "dedupe_by": "email", "on_duplicate": "update"},
 }
 

@@ -9,6 +9,7 @@ from app.api.v1 import (
     audit_log,
     auth,
     automations,
+    calls,
     campaigns,
     changes,
     companies,
@@ -25,6 +26,7 @@ from app.api.v1 import (
     org,
     pipelines,
     public_forms,
+    public_telephony,
     public_unsubscribe,
     reports,
     schema,
@@ -41,5 +43,6 @@ routers: list[APIRouter] = [
     for module in (ops, problem_pages, auth, me, tokens, org, users, teams, api_keys, audit_log, contacts, companies, leads, pipelines,
                    deals, activities,
                    custom_fields, schema, webhooks, notifications, automations, mailboxes, emails, sms, templates,
-                   public_unsubscribe, forms, public_forms, changes, imports, reports)
-] + [me.ping_router, campaigns.segments, campaigns.router, sms.settings_router]
+                   public_unsubscribe, forms, public_forms, calls, public_telephony, changes, imports, reports)
+] + [me.ping_router, campaigns.segments, campaigns.router, sms.settings_router,
+      calls.settings_router]

@@ -56,6 +56,8 @@ from app.domain.sms.models import Sms
 from app.domain.sms.schemas import SmsRead
 from app.domain.teams.models import Team, TeamMember
 from app.domain.teams.schemas import TeamRead
+from app.domain.telephony.models import Call
+from app.domain.telephony.schemas import CallRead
 from app.domain.templates.models import Template
 from app.domain.templates.schemas import TemplateRead
 from app.domain.webhooks.models import WebhookEndpoint
@@ -245,8 +247,21 @@ AUTOMATION = RecordType("automation", "automations", "Automation", Automation, A
 # SMS share the `mail` scopes: messages to clients, whatever the channel
 SMS = RecordType("sms", "sms", "SMS", Sms, SmsRead, area="mail", lifecycle=False, visible=_sms_visible)
 
+
+
+def _call_visible(columns: Any, who: Any, org: Any, reader: Any, all_: Any) -> ColumnElement[bool]:
+    """A call is visible as the `call` activity logging it is (its owner and assignee: whoever took the call,
+    else the owner of the record it belongs to), even after that activity was deleted."""
+    logged = select(literal(1)).where(ACTIVITY.readable(who, include_deleted=True),
+                                      Activity.id == columns.activity_id).exists()
+    return or_(all_, logged)
+
+
+# calls: only created (`call.created`); never edited or deleted through the API
+CALL = RecordType("call", "calls", "Call", Call, CallRead, lifecycle=False, visible=_call_visible)
+
 ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT,
-                               TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN, SMS, AUTOMATION)
+                               TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN, SMS, AUTOMATION, CALL)
 BY_TYPE: dict[str, RecordType] = {k.object_type: k for k in ALL}
 BY_PLURAL: dict[str, RecordType] = {k.plural: k for k in ALL}
 

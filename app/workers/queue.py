@@ -18,6 +18,7 @@ from app.domain.events.service import committed_event_ids
 from app.domain.imports.service import committed_import_ids
 from app.domain.mail.service import committed_mail_jobs
 from app.domain.sms.service import committed_sms_jobs
+from app.domain.telephony.service import committed_originate_jobs
 from app.domain.webhooks.service import committed_delivery_ids
 from app.logging import log
 
@@ -28,6 +29,7 @@ SYNC_MAILBOX = "sync_mailbox"
 SEND_EMAIL = "send_email"
 SEND_CAMPAIGN = "send_campaign"
 SEND_SMS = "send_sms"
+ORIGINATE_CALL = "originate_call"
 RUN_AUTOMATION = "run_automation"
 
 
@@ -68,9 +70,9 @@ async def run_import(redis: ArqRedis, org_id: UUID, import_id: UUID, part: int =
 
 
 async def mail_job(redis: ArqRedis, name: str, org_id: UUID, record_id: UUID, defer_seconds: float | None = None) -> None:
-    """`sync_mailbox`, `send_email`, `send_campaign`, `send_sms` or `run_automation` for one record (the job id
-    dedupes a queued or running one)."""
-    assert name in (SYNC_MAILBOX, SEND_EMAIL, SEND_CAMPAIGN, SEND_SMS, RUN_AUTOMATION)
+    """`sync_mailbox`, `send_email`, `send_campaign`, `send_sms`, `originate_call` or `run_automation` for one
+    record (the job id dedupes a queued or running one)."""
+    assert name in (SYNC_MAILBOX, SEND_EMAIL, SEND_CAMPAIGN, SEND_SMS, ORIGINATE_CALL, RUN_AUTOMATION)
     await redis.enqueue_job(name, str(org_id), str(record_id), _job_id=f"{name}:{record_id}", _defer_by=defer_seconds)
 
 
@@ -84,6 +86,7 @@ def hand_over(redis: ArqRedis | None, session: AsyncSession, limit_seconds: floa
     imports, mail = committed_import_ids(session), committed_mail_jobs(session)
     mail += [(SEND_CAMPAIGN, org_id, campaign_id) for org_id, campaign_id in committed_campaign_ids(session)]
     mail += [(SEND_SMS, org_id, sms_id) for org_id, sms_id in committed_sms_jobs(session)]
+    mail += [(ORIGINATE_CALL, org_id, row_id) for org_id, row_id in committed_originate_jobs(session)]
     if redis is None or not (events or deliveries or imports or mail):
         return
 
