@@ -209,6 +209,8 @@ async def record_call(session: AsyncSession, who: Principal, body: CallCreate,
 
 def _maybe_e164(raw: str, region: str | None) -> str:
     """Our side of a call: E.164 when it is a phone number, else as given (an extension, `anonymous`)."""
+    if sum(ch.isdigit() for ch in raw) < 6:  # an extension (`200`) is no number of the region
+        return raw[:40]
     try:
         return normalize_phone(raw, region)
     except ValueError:
