@@ -151,6 +151,12 @@ async def _write_everything(c, acct, session, settings) -> None:
     await _ok(await c.post("/v1/teams", headers=h, json={"name": "South", "manager_id": heir.user_id}))
     await _ok(await c.delete(f"/v1/teams/{team['id']}", headers=h))
 
+    # calls: a known number (the form's lead), a stranger's missed call (a lead and its call-back task)
+    for caller, status in (("+4930901820", "answered"), ("+4915100000999", "missed")):
+        await _ok(await c.post("/v1/calls", headers=h, json={
+            "direction": "inbound", "from": caller, "to": "+4930000000", "started_at": "2026-12-04T10:00:00Z",
+            "duration_seconds": 30, "status": status}))
+
     # a leaving rep hands everything over
     await _ok(await c.post(f"/v1/users/{rep.user_id}/deactivate", headers=h, json={"reassign_to": heir.user_id}))
 
