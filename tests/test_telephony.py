@@ -376,6 +376,25 @@ async def test_the_providers_signed_events_are_stored_once_and_unsigned_ones_ref
     assert len((await client.get("/v1/calls", headers=h)).json()["data"]) == 1
 
 
+async def test_a_persons_calls_are_in_their_export_and_lose_the_number_on_erasure(client, session):
+    acct = await signup(client)
+    h = acct.headers
+    ana = await _ok(await client.post("/v1/contacts", headers=h, json={"first_name": "Ana", "phone": "+4915112345678"}),
+                    201)
+    call = await _ok(await client.post("/v1/calls", headers=h, json=_call(
+        recording_url="https://pbx.example.com/r/ana.mp3")), 201)
+    export = await _ok(await client.get(f"/v1/contacts/{ana['id']}/export", headers=h))
+    assert [c["id"] for c in export["calls"]] == [call["id"]] and export["calls"][0] == call
+    assert [e["type"] for e in export["events"] if e["object_type"] == "call"] == ["call.created"]
+    erased = await _ok(await client.post(f"/v1/contacts/{ana['id']}/erase", headers=h), 202)
+    assert erased["counts"]["calls"] == 1
+    after = await _ok(await client.get(f"/v1/calls/{call['id']}", headers=h))
+    assert (after["from"], after["to"], after["recording_url"]) == ("", "+4930901820", None)
+    assert (after["status"], after["duration_seconds"]) == ("answered", 65)
+    payloads = json.dumps([e.data for e in await _call_events(session, acct)])
+    assert "15112345678" not in payloads and "ana.mp3" not in payloads
+
+
 @pytest.fixture
 def provider():
     r = Receiver()

@@ -55,9 +55,10 @@ async def export_contact(record_id: UUID, session: SessionDep,
     """One JSON object with the contact and every linked record the caller may read, each as its own GET returns
     it, soft-deleted ones included: `activities` (of the contact and of its leads), `deals`, `leads` (linked to
     the contact, e.g. the lead it was converted from), `submissions` (form submissions of the contact and its
-    leads), `emails` (mail linked to the contact or its leads) and `events` (of all of these, oldest first, as the
-    changes feed shows them). `calls` and `files` are always `[]` for now: those areas are not stored yet. Needs `contacts:read`, and also
-    `activities:read`, `deals:read`, `leads:read`, `changes:read` and `mail:read` (403 naming the missing scope)."""
+    leads), `emails` (mail linked to the contact or its leads), `calls` (with the contact or its leads) and
+    `events` (of all of these, oldest first, as the changes feed shows them). `files` is always `[]` for now: that
+    area is not stored yet. Needs `contacts:read`, and also `activities:read`, `deals:read`, `leads:read`,
+    `changes:read`, `mail:read` and `calls:read` (403 naming the missing scope)."""
     for scope in privacy.EXPORT_SCOPES:
         if not who.allows(scope):
             raise Forbidden(f"An export also reads other areas: this caller lacks {scope!r}", required_scope=scope)

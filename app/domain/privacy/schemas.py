@@ -14,6 +14,7 @@ from app.domain.forms.schemas import SubmissionRead
 from app.domain.leads.schemas import LeadRead
 from app.domain.mail.schemas import EmailRead
 from app.domain.sms.schemas import SmsRead
+from app.domain.telephony.schemas import CallRead
 
 NOT_YET_STORED = "always [] for now: this area is not stored yet (arrives with mail, telephony and files)"
 
@@ -29,7 +30,7 @@ class ContactExport(BaseModel):
     events: list[Envelope] = Field(description="the events of all of the above, oldest first")
     emails: list[EmailRead] = Field(description="mail linked to the contact or its leads (needs `mail:read`)")
     sms: list[SmsRead] = Field(description="texts linked to the contact or its leads (needs `mail:read`)")
-    calls: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
+    calls: list[CallRead] = Field(description="calls with the contact or its leads (needs `calls:read`)")
     files: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
     exported_at: datetime
 
@@ -45,6 +46,7 @@ class ErasureCounts(BaseModel):
     emails: int = Field(0, description="emails whose subject, bodies, attachments and the person's addresses "
                                       "were erased")
     sms: int = Field(0, description="texts whose words (and the person's number) were erased")
+    calls: int = Field(0, description="calls whose number (the person's) and recording link were erased")
 
 
 class ErasureResult(BaseModel):
