@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from app.domain.events.models import Event
+from app.domain.telephony.models import CallOrigination
 from app.domain.webhooks import signing
 from tests.factories import signup
 from tests.servers import Receiver
@@ -437,6 +438,22 @@ async def test_a_busy_provider_is_asked_again(api, fast_settings):
         assert [json.loads(r["body"])["id"] for r in provider.requests] == [queued["id"]] * 3
     finally:
         provider.stop()
+
+
+async def test_a_provider_on_an_internal_address_is_refused_not_called(api, fast_settings, provider, database):
+    acct = await signup(api)
+    await _configure(api, acct, originate_url=provider.url)  # 127.0.0.1: only where private networks are allowed
+    queued = await _ok(await api.post("/v1/calls/originate", headers=acct.headers, json={"to": "+4915112345678"}),
+                       202)
+
+    async def failed():
+        async with database.sessions() as s:
+            row = await s.get(CallOrigination, (uuid.UUID(acct.org_id), uuid.UUID(queued["id"])))
+            return row if row is not None and row.status == "failed" else None
+
+    async with running_worker(fast_settings.model_copy(update={"allow_private_networks": False})):
+        done = await eventually(failed)
+    assert "non-public address" in done.error and done.attempts == 1 and provider.requests == []
 
 
 async def _true(value):
