@@ -5,7 +5,9 @@ real HTTP receiver, and the provider's signed call events (refused unsigned, sto
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
 import time
 import uuid
 
@@ -13,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from app.domain.events.models import Event
-from app.domain.telephony.models import CallOrigination
+from app.domain.telephony.models import CallOrigination, TelephonySettings
 from app.domain.webhooks import signing
 from tests.factories import signup
 from tests.servers import Receiver
@@ -454,6 +456,38 @@ async def test_a_provider_on_an_internal_address_is_refused_not_called(api, fast
     async with running_worker(fast_settings.model_copy(update={"allow_private_networks": False})):
         done = await eventually(failed)
     assert "non-public address" in done.error and done.attempts == 1 and provider.requests == []
+
+
+async def test_the_secrets_are_sealed_at_rest_and_a_key_rotation_reseals_them(api, settings, database,
+                                                                             redis_server, tmp_path):
+    from cryptography.fernet import Fernet
+    from pydantic import SecretStr
+
+    from app.domain.sealing import Unsealable, _keys, unseal
+    from tests.servers import crm_command, crm_env
+
+    acct = await signup(api)
+    await _configure(api, acct)
+
+    async def stored() -> str:
+        async with database.sessions() as s:
+            return await s.scalar(select(TelephonySettings.sealed_secrets).where(
+                TelephonySettings.org_id == uuid.UUID(acct.org_id)))
+
+    sealed = await stored()
+    assert "pbx_live_42" not in sealed and SECRET not in sealed
+    assert unseal(settings, sealed) == {"auth_header": "Bearer pbx_live_42", "webhook_secret": SECRET}
+    new, old = Fernet.generate_key().decode(), _keys(settings)[0]
+    env = crm_env(settings.migration_url, redis_server.url, tmp_path, CRM_SECRET_KEYS=f"{new},{old}",
+                  CRM_ENV="test", CRM_JWT_SECRET=settings.jwt_key())
+    ran = await asyncio.to_thread(subprocess.run, [*crm_command(), "reseal"], env=env, capture_output=True,
+                                  text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert json.loads(ran.stdout)["telephony_settings"] >= 1
+    rotated = settings.model_copy(update={"secret_keys": [SecretStr(new)]})
+    assert unseal(rotated, await stored())["webhook_secret"] == SECRET  # the new key alone opens it
+    with pytest.raises(Unsealable):
+        unseal(settings, await stored())
 
 
 async def _true(value):
