@@ -69,13 +69,19 @@ Reader = Principal | UUID
 
 class _Bound:
     """Stands for the reader in statements built once: its values come as bound parameters
-    (`reader_params`), so one statement serves every reader."""
+    (`reader_params`), so one statement serves every reader. `BOUND_UNLIMITED` serves only readers whom record
+    visibility does not limit (`sees_all`): its statement carries no visibility rule (only `:org_id`), so it
+    is smaller to plan."""
+
+    def __init__(self, limited: bool = True) -> None:
+        self.limited = limited
 
     def __repr__(self) -> str:
-        return "BOUND"
+        return "BOUND" if self.limited else "BOUND_UNLIMITED"
 
 
 BOUND = _Bound()
+BOUND_UNLIMITED = _Bound(limited=False)
 
 
 def org_of(who: Reader) -> UUID:
@@ -168,9 +174,10 @@ class RecordType:
         rule: ColumnElement[bool] = columns.org_id == org
         if self.soft_delete and not include_deleted:
             rule = rule & columns.deleted_at.is_(None)
-        if self.owners and (isinstance(who, _Bound) or not all_):
+        limited = who.limited if isinstance(who, _Bound) else not all_
+        if self.owners and limited:
             rule = rule & _visible(tuple(getattr(columns, c) for c in self.owners), org, reader, all_)
-        if self.visible is not None and (isinstance(who, _Bound) or not all_):
+        if self.visible is not None and limited:
             rule = rule & self.visible(columns, who, org, reader, all_)
         return rule
 
@@ -281,5 +288,5 @@ def names(flag: str) -> tuple[str, ...]:
     return tuple(k.object_type for k in having(flag))
 
 
-__all__ = ["ALL", "BOUND", "sees_all", "BY_PLURAL", "BY_TYPE", "Reader", "RecordType", "having", "named", "names", "org_of",
+__all__ = ["ALL", "BOUND", "BOUND_UNLIMITED", "sees_all", "BY_PLURAL", "BY_TYPE", "Reader", "RecordType", "having", "named", "names", "org_of",
            "reader_params"]
