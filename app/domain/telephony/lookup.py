@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, String, bindparam, or_, select, true, union_all
+from sqlalchemy import Select, String, bindparam, literal_column, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -49,7 +49,8 @@ def statement(limited: bool) -> Select[Any]:
                     .order_by(Contact.created_at, Contact.id).limit(1).lateral("contact"))
     contact = aliased(Contact, contact_rows)
     lead = aliased(Lead, select(Lead).where(kinds.LEAD.readable(who), Lead.phone == phone,
-                                            Lead.status.in_(OPEN_STATUSES))
+                                            # written out: an expanding IN would be rendered anew each time
+                                            Lead.status.in_([literal_column(repr(s)) for s in OPEN_STATUSES]))
                    .order_by(Lead.created_at, Lead.id).limit(1).lateral("lead"))
     company_rows = select(Company).where(
         kinds.COMPANY.readable(who),
