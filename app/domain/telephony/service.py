@@ -155,9 +155,6 @@ async def record_call(session: AsyncSession, who: Principal, body: CallCreate,
     else:
         to_phone = customer
         from_phone = _maybe_e164(from_phone, region)
-    user_id = body.user_id or (who.user_id if who.type == "user" else None)
-    if body.user_id is not None:
-        await require_user(session, org_id, body.user_id, "user_id")
     keys = locks.person(org_id, None, customer)
     if event_id is not None:
         keys.append(f"telephony-event:{org_id}:{event_id}")
@@ -166,6 +163,9 @@ async def record_call(session: AsyncSession, who: Principal, body: CallCreate,
         found = await existing_event(session, org_id, event_id)
         if found is not None:
             return found, False
+    user_id = body.user_id or (who.user_id if who.type == "user" else None)
+    if body.user_id is not None:
+        await require_user(session, org_id, body.user_id, "user_id")
 
     contact = await contacts.find_by_email_or_phone(session, org_id, None, customer)
     lead = None if contact is not None else await leads.find_open_by_email_or_phone(session, org_id, None, customer)
