@@ -209,7 +209,7 @@ def reseal() -> None:
     from sqlalchemy import select
 
     from app.db import Database
-    from app.domain.models import Mailbox, SmsGateway  # every table: the foreign keys resolve
+    from app.domain.models import Mailbox, SmsGateway, TelephonySettings  # every table: the foreign keys resolve
     from app.domain.sealing import reseal as reseal_one
 
     settings = _settings()
@@ -227,7 +227,10 @@ def reseal() -> None:
                 gateways = (await session.scalars(select(SmsGateway).with_for_update())).all()
                 for gateway in gateways:
                     gateway.sealed_headers = reseal_one(settings, gateway.sealed_headers)
-                return {"mailboxes": len(boxes), "sms_gateways": len(gateways)}
+                telephony = (await session.scalars(select(TelephonySettings).with_for_update())).all()
+                for row in telephony:
+                    row.sealed_secrets = reseal_one(settings, row.sealed_secrets)
+                return {"mailboxes": len(boxes), "sms_gateways": len(gateways), "telephony_settings": len(telephony)}
         finally:
             await db.dispose()
 

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 import asyncpg
@@ -565,6 +566,26 @@ async def timeline(run: Run, cap: Capture, get_deal: dict[str, Any]) -> None:
                      statements=len(sql)))
 
 
+async def call_lookup(run: Run, cap: Capture, floor: dict[str, Any]) -> None:
+    """The screen pop for a ringing number (`GET /v1/calls/lookup`): contacts' numbers, one in four unknown."""
+    known = [r["phone"] for r in await run.sql(
+        "SELECT phone FROM contacts WHERE org_id = $1 AND deleted_at IS NULL AND phone IS NOT NULL "
+        "ORDER BY random() LIMIT 750", run.org_id)]
+    phones = list(known)
+    for i in range(0, len(known), 3):  # unknown numbers, which answer nulls
+        phones.insert(i * 4 // 3, f"+4989{7000000 + i}")
+    paths = [f"/v1/calls/lookup?phone={quote(p)}" for p in phones]
+    api = run.load(paths)
+    r, sql = await cap.statements("GET", paths[0])
+    assert r.status_code == 200, r.text
+    run.round_trips["GET /v1/calls/lookup"] = len(sql)
+    raw = await run.raw(lambda i: substitute(sql, phones[0], phones[i % len(phones)]))
+    ratio = api["rps"] / floor["rps"]
+    run.add(scenario("call_lookup", ">= 0.5 x floor req/s (the screen pop: one statement)", ratio,
+                     ratio >= 0.5 and api["errors"] == 0, api=api, raw_sql=raw,
+                     api_vs_raw_sql=round(api["rps"] / raw["rps"], 3), statements=len(sql)))
+
+
 async def drain_changes(run: Run, cap: Capture) -> None:
     """Read N events through /v1/changes (1,000 a page, keep-alive) vs asyncpg paging the same statement."""
     want = run.profile["drain_events"]
@@ -832,7 +853,8 @@ def machine() -> dict[str, Any]:
             "python": sys.version.split()[0], "wrk": wrk_version.strip()}
 
 
-ONLY = {"mail": lambda run: _mail(run), "reports": lambda run: _reports(run)}  # `--only X`: one group of scenarios
+ONLY = {"mail": lambda run: _mail(run), "reports": lambda run: _reports(run),  # `--only X`: one group of scenarios
+        "telephony": lambda run: _telephony(run)}
 
 
 async def _mail(run: Run) -> None:
@@ -844,6 +866,14 @@ async def _reports(run: Run) -> None:
     async with Capture(run.stack) as cap:
         await reports(run, cap)
     await automation_latency(run)
+
+
+async def _telephony(run: Run) -> None:
+    async with Capture(run.stack) as cap:
+        floor = run.load(["/v1/ping"])
+        run.add(scenario("floor", "the ceiling: GET /v1/ping (API-key auth, nothing else read)", None, None,
+                         api=floor))
+        await call_lookup(run, cap, floor)
 
 
 async def run_all(profile_name: str, data_dir: Path, only: str | None = None) -> dict[str, Any]:
@@ -865,6 +895,7 @@ async def run_all(profile_name: str, data_dir: Path, only: str | None = None) ->
             await list_deals(run, cap)
             await row_level_security(run)
             await timeline(run, cap, get_deal)
+            await call_lookup(run, cap, floor)
             await post_lead(run, floor)
             await public_form(run, floor)
             await drain_changes(run, cap)

@@ -34,6 +34,8 @@ NOT_EVENTED = {
                     "what partners need (tests/test_sms.py)",
     "sms_gateways": "gateway settings are not in the event catalogue",
     "document_templates": "document templates are not in the event catalogue (their documents are: document.*)",
+    "telephony_settings": "telephony settings are not in the event catalogue",
+    "call_originations": "click-to-call requests are handed to the provider; the call itself is call.created",
     "automations": "rules are not in the event catalogue (their runs are logged at /v1/automations/{id}/runs)",
     "reference_lists": "reference lists are settings, not in the event catalogue (the audit log has them)",
     "reference_list_items": "items of a reference list are settings, not in the event catalogue (the audit log has "
@@ -186,6 +188,11 @@ async def _write_everything(c, acct, session, settings) -> None:
                                   json={"product_id": product["id"], "quantity": 2}))
     await _ok(await c.patch(f"/v1/deals/{deals[2]['id']}/line-items/{item['id']}", headers=h, json={"quantity": 3}))
     await _ok(await c.delete(f"/v1/deals/{deals[2]['id']}/line-items/{item['id']}", headers=h))
+    # calls: a known number (the form's lead), a stranger's missed call (a lead and its call-back task)
+    for caller, status in (("+4930901820", "answered"), ("+4915100000999", "missed")):
+        await _ok(await c.post("/v1/calls", headers=h, json={
+            "direction": "inbound", "from": caller, "to": "+4930000000", "started_at": "2026-12-04T10:00:00Z",
+            "duration_seconds": 30, "status": status}))
 
     # a leaving rep hands everything over
     await _ok(await c.post(f"/v1/users/{rep.user_id}/deactivate", headers=h, json={"reassign_to": heir.user_id}))

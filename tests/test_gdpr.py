@@ -134,7 +134,7 @@ async def test_export_access_and_tenancy(client, session):
     r = await client.get(url, headers=narrow)
     assert r.status_code == 403 and "activities:read" in r.json()["detail"]
     full = await s["acct"].api_key(["contacts:read", "activities:read", "deals:read", "leads:read", "changes:read",
-                                          "mail:read", "documents:read", "files:read"])
+                                          "mail:read", "calls:read", "documents:read", "files:read"])
     assert (await client.get(url, headers=full)).status_code == 200
 
 

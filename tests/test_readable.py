@@ -71,7 +71,7 @@ MAKERS: dict[str, Callable[[Any, Any], Awaitable[dict[str, Any]]]] = {
 }
 # Kinds with reads by id but no DELETE route.
 UNDELETABLE = {"import": "an import is cancelled, not deleted", "email": "mail is not deleted through the API",
-               "sms": "texts are not deleted through the API",
+               "sms": "texts are not deleted through the API", "call": "calls are not deleted through the API",
                "document": "documents keep their numbers: they are voided, not deleted"}
 
 

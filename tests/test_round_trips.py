@@ -58,6 +58,8 @@ CASES = [
     ("list contacts q", "GET", "/v1/contacts?q=c1", None, 5),
     ("list pipelines", "GET", "/v1/pipelines", None, 4),
     ("contact timeline", "GET", "/v1/contacts/{contact}/timeline?limit=50", None, 5),
+    # the screen pop for a ringing number: one statement (the org's phone region comes along in it)
+    ("call lookup", "GET", "/v1/calls/lookup?phone=%2B4930123456", None, 3),
     ("create contact", "POST", "/v1/contacts", {"first_name": "New", "phone": "+4930123456"}, 7),
     ("create lead", "POST", "/v1/leads", {"first_name": "L", "email": "l@x.io", "source": "web_form"}, 7),
     ("move deal", "PATCH", "/v1/deals/{deal}", {"stage_id": "{stage2}"}, 8),

@@ -79,6 +79,7 @@ INDEXES_WITHOUT_LEADING_ORG_ID: dict[str, str] = {
     "ix_campaigns_due": f"{_SWEEP} (campaigns.sending.due: scheduled campaigns whose time came, and sending ones)",
     "ix_emails_send_due": f"{_SWEEP} (mail.sync.due_emails: queued mail whose hand-over was lost, and retries)",
     "ix_automation_runs_queued": f"{_SWEEP} (automations.service.queued: runs whose job was lost)",
+    "ix_call_originations_send_due": f"{_SWEEP} (telephony.originate.due: click-to-call requests to hand over)",
     "ix_sms_messages_send_due": f"{_SWEEP} (sms.sending.due: queued texts whose hand-over was lost, and retries)",
     "ix_documents_render_due": f"{_SWEEP} (documents.rendering.pending: documents whose render job was lost)",
     "ix_mailboxes_sync_due": f"{_SWEEP} (mail.sync.due_mailboxes: the periodic sync of every mailbox)",

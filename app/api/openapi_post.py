@@ -47,6 +47,8 @@ TAGS: dict[str, str] = {
                  "and signed public links.",
     "files": "Files attached to contacts, companies, leads, deals and activities: streamed uploads, downloads as "
              "attachments, on the records' timelines.",
+    "telephony": "Calls logged onto timelines (by the API or the provider's signed events), the screen pop for a "
+                 "ringing number, click-to-call, and the provider's settings.",
 }
 
 IDEMPOTENCY_KEY = {
@@ -117,6 +119,8 @@ EXAMPLES: dict[str, Any] = {
     "updateForm": {"allowed_origins": ["https://www.example.com"], "min_fill_seconds": 3},
     "submitForm": {"first_name": "Ana", "email": "ana@example.com", "_ts": "1764838800000", "_hp": ""},
     "previewImport": {"object": "contacts", "file": "contacts.csv"},
+    "receiveCallEvent": {"direction": "inbound", "from": "+4915112345678", "to": "+4930901820",
+                         "started_at": "2026-12-04T10:15:00+01:00", "duration_seconds": 0, "status": "missed"},
     "createImport": {"object": "contacts", "file": "contacts.csv", "dedupe_by": "email", "on_duplicate": "update"},
 }
 

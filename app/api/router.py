@@ -9,6 +9,7 @@ from app.api.v1 import (
     audit_log,
     auth,
     automations,
+    calls,
     campaigns,
     changes,
     companies,
@@ -29,6 +30,7 @@ from app.api.v1 import (
     pipelines,
     products,
     public_forms,
+    public_telephony,
     public_unsubscribe,
     reports,
     schema,
@@ -45,6 +47,6 @@ routers: list[APIRouter] = [
     for module in (ops, problem_pages, auth, me, tokens, org, users, teams, api_keys, audit_log, contacts, companies, leads, pipelines,
                    deals, activities, products, lists,
                    custom_fields, schema, webhooks, notifications, automations, mailboxes, emails, sms, files, templates,
-                   public_unsubscribe, forms, public_forms, changes, imports, reports)
+                   public_unsubscribe, forms, public_forms, calls, public_telephony, changes, imports, reports)
 ] + [me.ping_router, campaigns.segments, campaigns.router, sms.settings_router, documents.router, documents.templates_router,
-     documents.deal_router, documents.contact_router, documents.public_router]
+     documents.deal_router, documents.contact_router, documents.public_router, calls.settings_router]

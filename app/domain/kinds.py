@@ -62,6 +62,8 @@ from app.domain.sms.models import Sms
 from app.domain.sms.schemas import SmsRead
 from app.domain.teams.models import Team, TeamMember
 from app.domain.teams.schemas import TeamRead
+from app.domain.telephony.models import Call
+from app.domain.telephony.schemas import CallRead
 from app.domain.templates.models import Template
 from app.domain.templates.schemas import TemplateRead
 from app.domain.webhooks.models import WebhookEndpoint
@@ -73,13 +75,19 @@ Reader = Principal | UUID
 
 class _Bound:
     """Stands for the reader in statements built once: its values come as bound parameters
-    (`reader_params`), so one statement serves every reader."""
+    (`reader_params`), so one statement serves every reader. `BOUND_UNLIMITED` serves only readers whom record
+    visibility does not limit (`sees_all`): its statement carries no visibility rule (only `:org_id`), so it
+    is smaller to plan."""
+
+    def __init__(self, limited: bool = True) -> None:
+        self.limited = limited
 
     def __repr__(self) -> str:
-        return "BOUND"
+        return "BOUND" if self.limited else "BOUND_UNLIMITED"
 
 
 BOUND = _Bound()
+BOUND_UNLIMITED = _Bound(limited=False)
 
 
 def org_of(who: Reader) -> UUID:
@@ -173,9 +181,10 @@ class RecordType:
         rule: ColumnElement[bool] = columns.org_id == org
         if self.soft_delete and not include_deleted:
             rule = rule & columns.deleted_at.is_(None)
-        if self.owners and (isinstance(who, _Bound) or not all_):
+        limited = who.limited if isinstance(who, _Bound) else not all_
+        if self.owners and limited:
             rule = rule & _visible(tuple(getattr(columns, c) for c in self.owners), org, reader, all_)
-        if self.visible is not None and (self.visible_always or isinstance(who, _Bound) or not all_):
+        if self.visible is not None and (self.visible_always or limited):
             rule = rule & self.visible(columns, who, org, reader, all_)
         return rule
 
@@ -287,9 +296,22 @@ FILE = RecordType("file", "files", "File", StoredFile, FileRead, lifecycle=False
 PRODUCT = RecordType("product", "products", "Product", Product, ProductRead)
 LIST = RecordType("list", "lists", "List", RefList, RefListRead, feed=False, area="custom_fields")
 
+
+
+def _call_visible(columns: Any, who: Any, org: Any, reader: Any, all_: Any) -> ColumnElement[bool]:
+    """A call is visible as the `call` activity logging it is (its owner and assignee: whoever took the call,
+    else the owner of the record it belongs to), even after that activity was deleted."""
+    logged = select(literal(1)).where(ACTIVITY.readable(who, include_deleted=True),
+                                      Activity.id == columns.activity_id).exists()
+    return or_(all_, logged)
+
+
+# calls: only created (`call.created`); never edited or deleted through the API
+CALL = RecordType("call", "calls", "Call", Call, CallRead, lifecycle=False, visible=_call_visible)
+
 ALL: tuple[RecordType, ...] = (CONTACT, COMPANY, LEAD, DEAL, ACTIVITY, PIPELINE, FORM, WEBHOOK, NOTIFICATION, IMPORT,
                                TEAM, MAILBOX, EMAIL, TEMPLATE, SEGMENT, CAMPAIGN, SMS, AUTOMATION, DOCUMENT_TEMPLATE,
-                               DOCUMENT, FILE, PRODUCT, LIST)
+                               DOCUMENT, FILE, PRODUCT, LIST, CALL)
 BY_TYPE: dict[str, RecordType] = {k.object_type: k for k in ALL}
 BY_PLURAL: dict[str, RecordType] = {k.plural: k for k in ALL}
 
@@ -309,5 +331,5 @@ def names(flag: str) -> tuple[str, ...]:
     return tuple(k.object_type for k in having(flag))
 
 
-__all__ = ["ALL", "BOUND", "sees_all", "BY_PLURAL", "BY_TYPE", "Reader", "RecordType", "having", "named", "names", "org_of",
+__all__ = ["ALL", "BOUND", "BOUND_UNLIMITED", "sees_all", "BY_PLURAL", "BY_TYPE", "Reader", "RecordType", "having", "named", "names", "org_of",
            "reader_params"]

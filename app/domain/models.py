@@ -25,9 +25,10 @@ from app.domain.pipelines.models import Pipeline, Stage
 from app.domain.reminders.models import TimerFailure
 from app.domain.sms.models import Sms, SmsGateway
 from app.domain.teams.models import Team, TeamMember
+from app.domain.telephony.models import Call, CallOrigination, TelephonySettings
 from app.domain.templates.models import Template
 from app.domain.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Activity", "Automation", "AutomationRun", "ApiKey", "AuditEntry", "ApiKeyPrefix", "Base", "Campaign", "Company", "Contact", "CustomField", "Deal", "Document", "DocumentCounter", "DocumentPayment", "DocumentTemplate", "Event", "EventCommit", "EventPosition", "ExternalRef",
            "Email", "Form", "FormKey", "FormSubmission", "Import", "ImportKey", "Lead", "LineItem", "LoginEmail", "Mailbox", "MailFolder", "SlaTimer", "Notification", "OnceMark", "Org", "Pipeline", "Product", "Recipient", "RefList", "RefListItem", "RefreshToken", "Segment", "Sms", "SmsGateway", "Stage", "StageMove", "StoredFile",
-           "Team", "TeamMember", "Template", "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]
+           "Team", "TeamMember", "Call", "CallOrigination", "TelephonySettings", "Template", "TimerFailure", "User", "WebhookDelivery", "WebhookEndpoint"]

@@ -25,6 +25,7 @@ from app.domain.mail import sync as mail
 from app.domain.reminders import isolation
 from app.domain.reminders import service as reminders
 from app.domain.sms import sending as sms
+from app.domain.telephony import originate as telephony
 from app.domain.webhooks import service as webhooks
 from app.ids import new_id
 from app.logging import log
@@ -146,6 +147,12 @@ async def send_sms(ctx: dict[str, Any], org_id: str, sms_id: str) -> str:
         ctx["db"], settings, ctx["http"], UUID(org_id), UUID(sms_id), 2 * settings.mail_timeout_seconds + 30))
 
 
+async def originate_call(ctx: dict[str, Any], org_id: str, origination_id: str) -> str:
+    settings = ctx["settings"]
+    return await _sent(ctx, queue.ORIGINATE_CALL, org_id, origination_id, telephony.send(
+        ctx["db"], settings, ctx["http"], UUID(org_id), UUID(origination_id), 2 * settings.mail_timeout_seconds + 30))
+
+
 async def _sent(ctx: dict[str, Any], job: str, org_id: str, record_id: str,
                 attempt: Awaitable[tuple[str, list[tuple[UUID, UUID]]]]) -> str:
     """One attempt of an outgoing message (`app.domain.outgoing`): its events dispatched, a retry enqueued."""
@@ -203,11 +210,13 @@ async def send_campaign(ctx: dict[str, Any], org_id: str, campaign_id: str) -> s
 
 
 async def sweep_mail(ctx: dict[str, Any]) -> None:
-    """Mailboxes due for a sync, emails and texts due to be sent (new, retried, or left by a dead worker),
-    scheduled campaigns whose time came, and sending ones (their job may have died with a worker)."""
+    """Mailboxes due for a sync, emails, texts and click-to-call requests due to be sent (new, retried, or left
+    by a dead worker), scheduled campaigns whose time came, and sending ones (their job may have died with a
+    worker)."""
     async with ctx["db"].across_orgs() as session:
         boxes, emails = await mail.due_mailboxes(session), await mail.due_emails(session)
         texts = await sms.due(session)
+        originations = await telephony.due(session)
         scheduled, sending = await campaigns.due(session)
     for campaign in scheduled:
         async with ctx["db"].for_org(campaign.org_id) as session:
@@ -228,3 +237,5 @@ async def sweep_mail(ctx: dict[str, Any]) -> None:
         await queue.mail_job(ctx["redis"], queue.SEND_EMAIL, org_id, email_id)
     for org_id, sms_id in texts:
         await queue.mail_job(ctx["redis"], queue.SEND_SMS, org_id, sms_id)
+    for org_id, origination_id in originations:
+        await queue.mail_job(ctx["redis"], queue.ORIGINATE_CALL, org_id, origination_id)

@@ -19,6 +19,7 @@ from app.domain.events.service import committed_event_ids
 from app.domain.imports.service import committed_import_ids
 from app.domain.mail.service import committed_mail_jobs
 from app.domain.sms.service import committed_sms_jobs
+from app.domain.telephony.service import committed_originate_jobs
 from app.domain.webhooks.service import committed_delivery_ids
 from app.logging import log
 
@@ -29,6 +30,7 @@ SYNC_MAILBOX = "sync_mailbox"
 SEND_EMAIL = "send_email"
 SEND_CAMPAIGN = "send_campaign"
 SEND_SMS = "send_sms"
+ORIGINATE_CALL = "originate_call"
 RUN_AUTOMATION = "run_automation"
 RENDER_DOCUMENT = "render_document"
 
@@ -71,10 +73,10 @@ async def run_import(redis: ArqRedis, org_id: UUID, import_id: UUID, part: int =
 
 async def mail_job(redis: ArqRedis, name: str, org_id: UUID, record_id: UUID, defer_seconds: float | None = None,
                    turn: str | None = None) -> None:
-    """`sync_mailbox`, `send_email`, `send_campaign`, `send_sms`, `run_automation` or `render_document` for one
-    record (the job id dedupes a queued or running one; a `turn` names a later one that a running job enqueues
+    """`sync_mailbox`, `send_email`, `send_campaign`, `send_sms`, `originate_call`, `run_automation` or
+    `render_document` for one record (the job id dedupes a queued or running one; a `turn` names a later one that a running job enqueues
     for itself)."""
-    assert name in (SYNC_MAILBOX, SEND_EMAIL, SEND_CAMPAIGN, SEND_SMS, RUN_AUTOMATION, RENDER_DOCUMENT)
+    assert name in (SYNC_MAILBOX, SEND_EMAIL, SEND_CAMPAIGN, SEND_SMS, ORIGINATE_CALL, RUN_AUTOMATION, RENDER_DOCUMENT)
     job_id = f"{name}:{record_id}" + (f":{turn}" if turn else "")
     await redis.enqueue_job(name, str(org_id), str(record_id), _job_id=job_id, _defer_by=defer_seconds)
 
@@ -90,6 +92,7 @@ def hand_over(redis: ArqRedis | None, session: AsyncSession, limit_seconds: floa
     mail += [(SEND_CAMPAIGN, org_id, campaign_id) for org_id, campaign_id in committed_campaign_ids(session)]
     mail += [(SEND_SMS, org_id, sms_id) for org_id, sms_id in committed_sms_jobs(session)]
     mail += [(RENDER_DOCUMENT, org_id, doc_id) for org_id, doc_id in committed_document_jobs(session)]
+    mail += [(ORIGINATE_CALL, org_id, row_id) for org_id, row_id in committed_originate_jobs(session)]
     if redis is None or not (events or deliveries or imports or mail):
         return
 

@@ -73,6 +73,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             func(jobs.send_email, keep_result=0, timeout=timeout, max_tries=1000),
             func(jobs.send_campaign, keep_result=0, timeout=timeout, max_tries=1000),
             func(jobs.send_sms, keep_result=0, timeout=timeout, max_tries=1000),
+            func(jobs.originate_call, keep_result=0, timeout=timeout, max_tries=1000),
             func(jobs.run_automation, keep_result=0, timeout=timeout, max_tries=1000),
             func(jobs.render_document, keep_result=0, timeout=timeout, max_tries=1000),
             maintenance.purge_expired_refresh_tokens,

@@ -55,11 +55,11 @@ async def export_contact(record_id: UUID, session: SessionDep,
     """One JSON object with the contact and every linked record the caller may read, each as its own GET returns
     it, soft-deleted ones included: `activities` (of the contact and of its leads), `deals`, `leads` (linked to
     the contact, e.g. the lead it was converted from), `submissions` (form submissions of the contact and its
-    leads), `emails` (mail linked to the contact or its leads), `documents` (letters to the contact and the
-    documents of its deals), `files` (attached to the contact or its leads: their metadata) and `events` (of all
-    of these, oldest first, as the changes feed shows them). `calls` is always `[]` for now: that area is not
-    stored yet. Needs `contacts:read`, and also `activities:read`, `deals:read`, `leads:read`, `changes:read`,
-    `mail:read`, `documents:read` and `files:read` (403 naming the missing scope)."""
+    leads), `emails` (mail linked to the contact or its leads), `calls` (with the contact or its leads),
+    `documents` (letters to the contact and the documents of its deals), `files` (attached to the contact or its
+    leads: their metadata) and `events` (of all of these, oldest first, as the changes feed shows them). Needs
+    `contacts:read`, and also `activities:read`, `deals:read`, `leads:read`, `changes:read`, `mail:read`,
+    `calls:read`, `documents:read` and `files:read` (403 naming the missing scope)."""
     for scope in privacy.EXPORT_SCOPES:
         if not who.allows(scope):
             raise Forbidden(f"An export also reads other areas: this caller lacks {scope!r}", required_scope=scope)

@@ -30,7 +30,9 @@ async def _check(session: AsyncSession, actor: Principal, values: dict[str, Any]
         await require_user(session, actor.org_id, values["assignee_id"], "assignee_id")
 
 
-async def create(session: AsyncSession, actor: Principal, body: ActivityCreate | dict[str, Any]) -> Activity:
+async def create(session: AsyncSession, actor: Principal, body: ActivityCreate | dict[str, Any],
+                 responds: bool = True) -> Activity:
+    """`responds=False`: a done activity that is no response to a lead (a logged missed call from it)."""
     data = body.model_dump(mode="python") if isinstance(body, ActivityCreate) else dict(body)
     if data.get("assignee_id") is None and data["type"] in ("task", "call", "meeting"):
         data["assignee_id"] = data.get("owner_id") or actor.user_id
@@ -38,7 +40,7 @@ async def create(session: AsyncSession, actor: Principal, body: ActivityCreate |
     await _check(session, actor, values, None)
     activity = await ACTIVITY.created(session, actor, Activity(org_id=actor.org_id, **values))
     if activity.done_at is not None:
-        await _completed(session, actor, activity)
+        await _completed(session, actor, activity, responds=responds)
     return activity
 
 
@@ -84,10 +86,11 @@ async def complete(session: AsyncSession, actor: Principal, activity_id: UUID,
     return activity
 
 
-async def _completed(session: AsyncSession, actor: Principal, activity: Activity, emit: bool = True) -> None:
+async def _completed(session: AsyncSession, actor: Principal, activity: Activity, emit: bool = True,
+                     responds: bool = True) -> None:
     if emit:
         await ACTIVITY.emit(session, actor, activity, "completed")
-    if activity.lead_id is not None and activity.done_at is not None:
+    if responds and activity.lead_id is not None and activity.done_at is not None:
         await leads.mark_first_response(session, actor, activity.lead_id, activity.done_at)
 
 

@@ -33,6 +33,8 @@ OTHER: dict[str, str] = {
     "contact.unsubscribed": "the contact unsubscribed through a campaign's link (data.channel, data.campaign_id)",
     "email.failed": "an email could not be sent (the SMTP server refused it, or every retry failed): data.object.error",
     "sms.sent": "a text sent through POST /v1/sms was accepted by the org's SMS gateway",
+    "call.created": "a call was logged (POST /v1/calls or the telephony provider's event), matched to a contact or "
+                    "lead, with its `call` activity (data.object.activity_id)",
     "sms.failed": "a text could not be sent (the gateway refused it, or every retry failed): data.object.error",
     "document.created": "a document was requested for a deal or a contact: its number is taken, it is `pending`",
     "document.ready": "a document's PDF was rendered (GET /v1/documents/{id}/file)",

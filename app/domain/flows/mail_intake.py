@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import locks
-from app.domain.auth.models import Role, User
+from app.domain import assignment, locks
+from app.domain.auth.models import Role
 from app.domain.auth.principal import Principal
 from app.domain.contacts import service as contacts
 from app.domain.errors import CRMError
@@ -175,20 +175,14 @@ async def _lead_for_stranger(session: AsyncSession, box: Mailbox, message: Parse
 async def _next_assignee(session: AsyncSession, box: Mailbox) -> UUID | None:
     """Round-robin among the routing's active, not out-of-office assignees (the mailbox's turn counter, in
     its row); without any, the mailbox's owner, then the first active admin."""
+    async def turn() -> int:
+        return await session.scalar(  # type: ignore[return-value]
+            update(Mailbox).where(Mailbox.org_id == box.org_id, Mailbox.id == box.id)
+            .values(round_robin=Mailbox.round_robin + 1, version=Mailbox.version, updated_at=Mailbox.updated_at)
+            .returning(Mailbox.round_robin).execution_options(synchronize_session=False))
+
     candidates = [UUID(str(u)) for u in (box.routing or {}).get("assignees", [])]
-    available = set(await session.scalars(select(User.id).where(
-        User.org_id == box.org_id, User.id.in_(candidates), User.active.is_(True), User.out_of_office.is_(False),
-        User.deleted_at.is_(None)))) if candidates else set()
-    eligible = [u for u in candidates if u in available]
-    if not eligible:
-        return box.owner_id or await session.scalar(select(User.id).where(
-            User.org_id == box.org_id, User.active.is_(True), User.deleted_at.is_(None),
-            User.role.in_([Role.owner.value, Role.admin.value])).order_by(User.created_at).limit(1))
-    turn = await session.scalar(
-        update(Mailbox).where(Mailbox.org_id == box.org_id, Mailbox.id == box.id)
-        .values(round_robin=Mailbox.round_robin + 1, version=Mailbox.version, updated_at=Mailbox.updated_at)
-        .returning(Mailbox.round_robin).execution_options(synchronize_session=False))
-    return eligible[(turn - 1) % len(eligible)]
+    return await assignment.next_assignee(session, box.org_id, candidates, turn, box.owner_id)
 
 
 def _keep(settings: Settings, org_id: UUID, part: Part) -> dict[str, Any]:

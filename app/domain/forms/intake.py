@@ -13,7 +13,7 @@ from uuid import UUID
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.auth.models import Role, User
+from app.domain import assignment
 from app.domain.errors import ValidationFailed
 from app.domain.forms.models import Form, FormSubmission
 from app.domain.forms.schemas import TARGETS
@@ -151,27 +151,20 @@ Turns = Callable[[Form], Awaitable[int | None]]
 
 
 async def next_assignee(session: AsyncSession, form: Form, turns: Turns | None = None) -> UUID:
-    """Round-robin among the form's active, not out-of-office assignees. Falls back to the creator, then to
-    any active admin. The turn comes from `turns` when given: the form's own counter needs its row lock,
+    """Round-robin among the form's active, not out-of-office assignees (`app.domain.assignment`). Falls back
+    to any active admin. The turn comes from `turns` when given: the form's own counter needs its row lock,
     which would queue every concurrent submission of a busy form behind one another until commit."""
-    candidates = list(form.assignees or [form.created_by])
-    rows = await session.scalars(select(User.id).where(
-        User.org_id == form.org_id, User.id.in_(candidates), User.active.is_(True),
-        User.out_of_office.is_(False), User.deleted_at.is_(None)))
-    available = set(rows)
-    eligible = [u for u in candidates if u in available]
-    if not eligible:
-        fallback = await session.scalar(select(User.id).where(
-            User.org_id == form.org_id, User.active.is_(True), User.deleted_at.is_(None),
-            User.role.in_([Role.owner.value, Role.admin.value])).order_by(User.created_at).limit(1))
-        return fallback
-    turn = await turns(form) if turns is not None else None
-    if turn is None:
-        turn = await session.scalar(
+    async def turn() -> int:
+        counted = await turns(form) if turns is not None else None
+        if counted is not None:
+            return counted
+        return await session.scalar(  # type: ignore[return-value]
             update(Form).where(Form.org_id == form.org_id, Form.id == form.id)
             .values(round_robin=Form.round_robin + 1, version=Form.version, updated_at=Form.updated_at)
             .returning(Form.round_robin).execution_options(synchronize_session=False))
-    return eligible[(turn - 1) % len(eligible)]
+
+    return await assignment.next_assignee(  # type: ignore[return-value]
+        session, form.org_id, list(form.assignees or [form.created_by]), turn)
 
 
 async def existing(session: AsyncSession, form: Form, idempotency_key: str) -> FormSubmission | None:

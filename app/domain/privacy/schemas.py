@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -16,6 +16,7 @@ from app.domain.forms.schemas import SubmissionRead
 from app.domain.leads.schemas import LeadRead
 from app.domain.mail.schemas import EmailRead
 from app.domain.sms.schemas import SmsRead
+from app.domain.telephony.schemas import CallRead
 
 NOT_YET_STORED = "always [] for now: this area is not stored yet (arrives with mail, telephony and files)"
 
@@ -31,7 +32,7 @@ class ContactExport(BaseModel):
     events: list[Envelope] = Field(description="the events of all of the above, oldest first")
     emails: list[EmailRead] = Field(description="mail linked to the contact or its leads (needs `mail:read`)")
     sms: list[SmsRead] = Field(description="texts linked to the contact or its leads (needs `mail:read`)")
-    calls: list[dict[str, Any]] = Field(description=NOT_YET_STORED)
+    calls: list[CallRead] = Field(description="calls with the contact or its leads (needs `calls:read`)")
     documents: list[DocumentRead] = Field(description=(
         "letters to the contact and documents of its deals (needs `documents:read`); the PDFs are at "
         "GET /v1/documents/{id}/file"))
@@ -56,6 +57,7 @@ class ErasureCounts(BaseModel):
     documents_kept: int = Field(0, description=(
         "quotes, invoices and contracts of the contact's deals, kept as the business records the law requires "
         "(GDPR art. 17(3)(b)); the contact's erasure leaves them as issued"))
+    calls: int = Field(0, description="calls whose number (the person's) and recording link were erased")
 
 
 class ErasureResult(BaseModel):

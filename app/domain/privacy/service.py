@@ -88,6 +88,7 @@ from app.domain.mail.sync import file_path
 from app.domain.notifications.models import Notification
 from app.domain.records import Kind
 from app.domain.sms.models import Sms
+from app.domain.telephony.models import Call
 from app.domain.webhooks.service import envelope
 from app.settings import Settings
 
@@ -113,13 +114,14 @@ CONTACT: Kind[Contact] = Kind.of(kinds.CONTACT)
 EMAIL = Kind.of(kinds.EMAIL)
 SMS = Kind.of(kinds.SMS)
 DOCUMENT = Kind.of(kinds.DOCUMENT)
+CALL = Kind.of(kinds.CALL)
 LEAD = Kind.of(kinds.LEAD)
 ACTIVITY = Kind.of(kinds.ACTIVITY)
 DEAL = Kind.of(kinds.DEAL)
 
 # The areas an export reads besides the contact: the caller must be allowed to read each of them.
-EXPORT_SCOPES = ("activities:read", "deals:read", "leads:read", "changes:read", "mail:read", "documents:read",
-                 "files:read")
+EXPORT_SCOPES = ("activities:read", "deals:read", "leads:read", "changes:read", "mail:read", "calls:read",
+                 "documents:read", "files:read")
 
 # Webhook deliveries are copies of the events: they take the scrubbed `data` (also those still to be sent).
 _COPY_SCRUBBED = text(
@@ -161,9 +163,12 @@ async def export(session: AsyncSession, who: Principal, contact_id: UUID) -> dic
     attached = list(await session.scalars(select(StoredFile).where(
         StoredFile.org_id == who.org_id, files.of_person(contact.id, lead_ids))
         .order_by(StoredFile.created_at, StoredFile.id)))
+    calls = list(await session.scalars(CALL.readable(who, include_deleted=True)
+                                       .where(_calls_of(contact.id, lead_ids)).order_by(Call.created_at, Call.id)))
     found = await session.scalars(_events_statement(
         who.org_id, contact.id, lead_ids, [a.id for a in activities], deal_ids, [],
-        submissions, [e.id for e in mail], [t.id for t in texts], [d.id for d in documents], [f.id for f in attached])
+        submissions, [e.id for e in mail], [t.id for t in texts], [d.id for d in documents], [f.id for f in attached],
+        [c.id for c in calls])
         .order_by(Event.occurred_at, Event.id))
     await audit.record(session, who, "export", "contact", contact.id)
     return {
@@ -173,8 +178,9 @@ async def export(session: AsyncSession, who: Principal, contact_id: UUID) -> dic
         "leads": [LEAD.dump(x) for x in leads],
         "submissions": [SubmissionRead.model_validate(s).model_dump(mode="json") for s in submissions],
         "events": [envelope(e) for e in found],
-        "emails": [EMAIL.dump(e) for e in mail], "sms": [SMS.dump(t) for t in texts], "calls": [],
-        "files": [files.dump(f) for f in attached], "documents": [DOCUMENT.dump(d) for d in documents],
+        "emails": [EMAIL.dump(e) for e in mail], "sms": [SMS.dump(t) for t in texts],
+        "calls": [CALL.dump(c) for c in calls], "files": [files.dump(f) for f in attached],
+        "documents": [DOCUMENT.dump(d) for d in documents],
         "exported_at": datetime.now(UTC).isoformat(),
     }
 
@@ -199,12 +205,15 @@ def _texts_of(contact_id: UUID, lead_ids: list[UUID]) -> Any:
 
 def _documents_of(contact_id: UUID, deal_ids: list[UUID]) -> Any:
     return or_(Document.contact_id == contact_id, Document.deal_id.in_(deal_ids) if deal_ids else false())
+def _calls_of(contact_id: UUID, lead_ids: list[UUID]) -> Any:
+    return or_(Call.contact_id == contact_id, Call.lead_id.in_(lead_ids) if lead_ids else false())
 
 
 def _events_statement(org_id: UUID, contact_id: UUID, lead_ids: list[UUID], activity_ids: list[UUID],
                       deal_ids: list[UUID], notification_ids: list[UUID], submissions: list[Any],
                       email_ids: list[UUID] | None = None, sms_ids: list[UUID] | None = None,
-                      document_ids: list[UUID] | None = None, file_ids: list[UUID] | None = None) -> Any:
+                      document_ids: list[UUID] | None = None, file_ids: list[UUID] | None = None,
+                      call_ids: list[UUID] | None = None) -> Any:
     """The events of these records: each branch is served by the (org_id, object_type, object_id) index."""
     def of(object_type: str, ids: list[UUID]) -> Any:
         return and_(Event.object_type == object_type, Event.object_id.in_(ids)) if ids else false()
@@ -216,7 +225,7 @@ def _events_statement(org_id: UUID, contact_id: UUID, lead_ids: list[UUID], acti
     return select(Event).where(Event.org_id == org_id, or_(
         of("contact", [contact_id]), of("lead", lead_ids), of("activity", activity_ids), of("deal", deal_ids),
         of("notification", notification_ids), of("email", email_ids or []), of("sms", sms_ids or []),
-        of("document", document_ids or []), of("file", file_ids or []), submitted))
+        of("document", document_ids or []), of("file", file_ids or []), of("call", call_ids or []), submitted))
 
 
 def _any(values: list[str]) -> Any:
@@ -304,7 +313,7 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
     await session.refresh(contact, with_for_update=True)
     org_id = contact.org_id
     counts = dict.fromkeys(("activities", "leads", "submissions", "deals", "events", "webhook_deliveries",
-                            "notifications", "emails", "sms", "files", "letters", "documents_kept"), 0)
+                            "notifications", "emails", "sms", "calls", "files", "letters", "documents_kept"), 0)
     if contact.erased_at is not None:
         return {"id": contact.id, "status": "erased", "erased_at": contact.erased_at, "counts": counts}
 
@@ -361,6 +370,13 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
     kept = await session.scalar(select(func.count()).select_from(Document).where(
         Document.org_id == org_id, Document.deal_id.in_(
             select(Deal.id).where(Deal.org_id == org_id, Deal.contact_id == contact.id))))
+    # a call keeps when, how long and how it ended; the person's number and the recording's link go
+    calls = (await session.execute(
+        update(Call).where(Call.org_id == org_id, _calls_of(contact.id, lead_ids))
+        .values(from_phone=case((Call.from_phone.in_(phones), ""), else_=Call.from_phone),
+                to_phone=case((Call.to_phone.in_(phones), ""), else_=Call.to_phone), recording_url=None,
+                version=Call.version + 1, updated_at=now)
+        .returning(Call.id, Call.from_phone, Call.to_phone))).all()
     # a campaign's row keeps its outcome for the stats, not the address it went to
     await session.execute(update(Recipient).where(Recipient.org_id == org_id, Recipient.contact_id == contact.id)
                           .values(address=None))
@@ -397,12 +413,14 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
     blanks.update(mail)
     blanks.update({str(t): SMS_BLANK for t in texts})
     blanks.update({str(f.id): FILE_BLANK for f in removed})
+    blanks.update({str(c.id): {"from": c.from_phone, "to": c.to_phone, "recording_url": None} for c in calls})
     changed: list[UUID] = []
     deal_ids = list(await session.scalars(select(Deal.id).where(Deal.org_id == org_id, Deal.contact_id == contact.id)))
     for event in await session.scalars(_events_statement(org_id, contact.id, lead_ids, [a.id for a in activities],
                                                          deal_ids, notifications, submissions,
                                                          [UUID(i) for i in mail], texts,
-                                                         file_ids=[f.id for f in removed]).with_for_update()):
+                                                         file_ids=[f.id for f in removed],
+                                                         call_ids=[c.id for c in calls]).with_for_update()):
         data = scrub_event(event.data, event.object_id, blanks, redact)
         if data != event.data:
             event.data = data
@@ -429,7 +447,7 @@ async def erase(session: AsyncSession, actor: Principal, contact_id: UUID,
     ])
     counts.update(activities=len(activities), leads=len(leads), submissions=len(submissions), deals=len(retitled),
                   events=len(changed), webhook_deliveries=deliveries, notifications=len(notifications),
-                  emails=len(mail), sms=len(texts), files=len(removed), letters=len(letters),
+                  emails=len(mail), sms=len(texts), calls=len(calls), files=len(removed), letters=len(letters),
                   documents_kept=int(kept or 0))
     return {"id": contact.id, "status": "erased", "erased_at": now, "counts": counts}
 

@@ -2,14 +2,13 @@
 templates), then recorded `sent` or, for a refusal or after the last retry, `failed`
 (`CRM_MAIL_RETRY_SCHEDULE`).
 
-The gateway's answer decides: 2xx took it; 408, 425, 429 and 5xx, a timeout or a broken connection are worth
-another try here; any other answer is a refusal. Leasing, retries and the record are email's
-(`app.domain.outgoing`): at least once (the request carries the message's `id` for gateways that
+The gateway's answer decides as for every provider (`app.domain.outgoing.hand_over`): 2xx took it; 408, 425, 429
+and 5xx, a timeout or a broken connection are worth another try here; any other answer is a refusal. Leasing,
+retries and the record are email's (`app.domain.outgoing`): at least once (the request carries the message's `id` for gateways that
 deduplicate)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -19,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.domain import outgoing
-from app.domain.outbound import BlockedDestination, is_temporary, request
+from app.domain.outgoing import Handed
 from app.domain.sms import service
 from app.domain.sms.models import Sms, SmsGateway
 from app.domain.templates.render import render_one
@@ -31,12 +30,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class Handed:
-    outcome: str  # sent | temporary (not taken: try again) | unknown (may have been taken) | refused
-    detail: str
-
-
 async def hand_over(settings: Settings, http: httpx.AsyncClient, gw: SmsGateway, message_id: UUID, to: str,
                     text: str) -> Handed:
     """One request to the gateway for one text."""
@@ -46,25 +39,8 @@ async def hand_over(settings: Settings, http: httpx.AsyncClient, gw: SmsGateway,
         body = render_one(gw.body_template, context).encode() if gw.method != "GET" else None
     except ValueError as exc:
         return Handed("refused", f"the gateway settings do not render: {exc}")
-    try:
-        response = await request(http, gw.method, url, body, service.headers_of(settings, gw),
-                                 settings.mail_timeout_seconds, settings.allow_private_networks)
-    except BlockedDestination as exc:
-        return Handed("refused", str(exc))
-    except ValueError as exc:  # the rendered URL is no http(s) URL
-        return Handed("refused", f"the gateway URL is invalid: {exc}")
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # nothing was sent
-        return Handed("temporary", f"{type(exc).__name__}: {exc}")
-    except httpx.TimeoutException:
-        return Handed("unknown", "the gateway did not answer in time")
-    except httpx.HTTPError as exc:
-        return Handed("unknown", f"{type(exc).__name__}: {exc}")
-    answer = f"{response.status_code} {response.text[:400]}".strip()
-    if response.is_success:
-        return Handed("sent", answer)
-    if is_temporary(response.status_code):
-        return Handed("temporary", answer)
-    return Handed("refused", answer)
+    return await outgoing.hand_over(http, gw.method, url, body, service.headers_of(settings, gw),
+                                    settings.mail_timeout_seconds, settings.allow_private_networks, "the gateway")
 
 
 async def due(session: AsyncSession, limit: int = 1000) -> list[tuple[UUID, UUID]]:
