@@ -14,6 +14,7 @@ from datetime import date
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
+import orjson
 from fastapi import Header, Query, Response
 from pydantic import BaseModel, BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -150,10 +151,11 @@ def _cell(value: Any) -> Any:
     return spreadsheet_safe(value) if isinstance(value, str) else value
 
 
-def _respond(report: Report, result: BaseModel, as_csv: bool, group_by: str | None) -> Response:
+def _respond(report: Report, result: BaseModel | dict[str, Any], as_csv: bool, group_by: str | None) -> Response:
+    """`result`: the report's model, or its JSON values already (a report of many rows writes them itself)."""
     if not as_csv:
-        return JSONBytes(result.model_dump_json().encode())
-    data = result.model_dump(mode="json")
+        return JSONBytes(orjson.dumps(result) if isinstance(result, dict) else result.model_dump_json().encode())
+    data = result if isinstance(result, dict) else result.model_dump(mode="json")
     columns = _columns(report, group_by)
     money = _has_money(report)
     out = io.StringIO()

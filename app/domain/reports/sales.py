@@ -15,15 +15,16 @@ currency.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
 from sqlalchemy import TextClause
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.kinds import CONTACT
-from app.domain.reports.query import ReportParams, Sql, check_found, maybe_money, money, period_label
+from app.domain.reports.query import ReportParams, Sql, asyncpg_args, check_found, maybe_money, money, period_label
 from app.domain.reports.schemas import (
-    CustomersReport,
-    CustomersRow,
-    CustomersTotals,
     ProductsReport,
     ProductsRow,
     ProductsTotals,
@@ -37,6 +38,7 @@ from app.domain.reports.schemas import (
     VelocityRow,
     VelocityTotals,
 )
+from app.domain.schemas import amount_places
 
 
 def stage_durations_statement(p: ReportParams) -> TextClause:
@@ -196,18 +198,31 @@ ORDER BY r.level, r.lifetime_value DESC, r.contact_id"""
     return q.statement(sql)
 
 
-async def customers(session: AsyncSession, p: ReportParams) -> CustomersReport:
-    rows = (await session.execute(customers_statement(p))).mappings().all()
+async def customers(session: AsyncSession, p: ReportParams) -> dict[str, Any]:
+    """One row per customer, so possibly hundreds of thousands: sent as compiled SQL (no result types to process)
+    and written as the response's JSON values here (the same shapes `CustomersReport` documents), not validated model by model."""
+    sql, args = asyncpg_args(customers_statement(p))
+    rows = (await (await session.connection()).exec_driver_sql(sql, tuple(args))).mappings().all()
     total = rows[-1]
     check_found(total)
     cur = total["currency"]
-    return CustomersReport(
-        rows=[CustomersRow(contact_id=r["contact_id"], won_deals=r["won_deals"],
-                           lifetime_value=money(r["lifetime_value"], cur), first_won_at=r["first_won_at"],
-                           last_won_at=r["last_won_at"], repeat=r["won_deals"] >= 2)
-              for r in rows if r["level"] == 0],
-        totals=CustomersTotals(customers=total["customers"], repeat_customers=total["repeat_customers"],
-                               won_deals=total["won_deals"], lifetime_value=money(total["lifetime_value"], cur)))
+    unit = Decimal(1).scaleb(-amount_places(cur))
+
+    def amount(value: Any) -> dict[str, str]:
+        return {"amount": str(Decimal(value).quantize(unit)), "currency": cur}
+
+    return {
+        "rows": [{"contact_id": str(r["contact_id"]), "won_deals": int(r["won_deals"]),
+                  "lifetime_value": amount(r["lifetime_value"]), "first_won_at": _iso(r["first_won_at"]),
+                  "last_won_at": _iso(r["last_won_at"]), "repeat": int(r["won_deals"]) >= 2}
+                 for r in rows if r["level"] == 0],
+        "totals": {"customers": total["customers"], "repeat_customers": total["repeat_customers"],
+                   "won_deals": int(total["won_deals"]), "lifetime_value": amount(total["lifetime_value"])}}
+
+
+def _iso(at: datetime) -> str:
+    """As pydantic writes a UTC time: `2026-03-11T15:00:00Z`."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def products_statement(p: ReportParams) -> TextClause:
