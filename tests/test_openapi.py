@@ -40,3 +40,27 @@ def test_request_bodies_are_typed():
         if body:
             for media, content in body["content"].items():
                 assert content.get("schema"), (method, path, media)
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Could one URL match both templates with neither the more concrete? (OpenAPI: a concrete segment wins
+    over a parameter, so `/v1/contacts/export.csv` is not ambiguous with `/v1/contacts/{id}`; two templates
+    each concrete where the other is not are.)"""
+    left, right = a.split("/"), b.split("/")
+    if len(left) != len(right) or not all(x == y or x.startswith("{") or y.startswith("{")
+                                          for x, y in zip(left, right, strict=True)):
+        return False
+    pairs = list(zip(left, right, strict=True))
+    return (any(not x.startswith("{") and y.startswith("{") for x, y in pairs)
+            and any(x.startswith("{") and not y.startswith("{") for x, y in pairs))
+
+
+def test_no_url_matches_two_operations():
+    """Templates that one URL can match (`/v1/deals/by-external-id/{source}/{id}` and
+    `/v1/deals/{id}/line-items/{item_id}`) never share a method, so every request has one operation."""
+    paths = json.loads(render())["paths"]
+    methods = {p: {m for m in ops if m in ("get", "put", "post", "patch", "delete")} for p, ops in paths.items()}
+    clashes = [(a, b, sorted(methods[a] & methods[b])) for a in paths for b in paths
+               if a < b and _overlap(a, b) and methods[a] & methods[b]]
+    assert clashes == []
+    assert _overlap("/v1/deals/by-external-id/{source}/{external_id}", "/v1/deals/{record_id}/line-items/{item_id}")
