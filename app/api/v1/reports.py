@@ -14,7 +14,6 @@ from datetime import date
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
-import orjson
 from fastapi import Header, Query, Response
 from pydantic import BaseModel, BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +26,7 @@ from app.api.user_filter import ME_DOC, UserRef, user_id_of
 from app.domain.auth.principal import Principal
 from app.domain.errors import ValidationFailed
 from app.domain.reports import people, sales, service
+from app.domain.reports.query import JsonReport
 from app.domain.reports.schemas import (
     ActivitiesReport,
     CustomersReport,
@@ -151,11 +151,11 @@ def _cell(value: Any) -> Any:
     return spreadsheet_safe(value) if isinstance(value, str) else value
 
 
-def _respond(report: Report, result: BaseModel | dict[str, Any], as_csv: bool, group_by: str | None) -> Response:
-    """`result`: the report's model, or its JSON values already (a report of many rows writes them itself)."""
+def _respond(report: Report, result: BaseModel | JsonReport, as_csv: bool, group_by: str | None) -> Response:
+    """`result`: the report's model, or its JSON already written by PostgreSQL (a report of many rows)."""
     if not as_csv:
-        return JSONBytes(orjson.dumps(result) if isinstance(result, dict) else result.model_dump_json().encode())
-    data = result if isinstance(result, dict) else result.model_dump(mode="json")
+        return JSONBytes(result.body() if isinstance(result, JsonReport) else result.model_dump_json().encode())
+    data = result.values() if isinstance(result, JsonReport) else result.model_dump(mode="json")
     columns = _columns(report, group_by)
     money = _has_money(report)
     out = io.StringIO()

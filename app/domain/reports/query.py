@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import orjson
 from sqlalchemy import TextClause, text
 from sqlalchemy.dialects import postgresql
 
@@ -189,6 +190,20 @@ def check_found(row: Any) -> None:
         raise NotFound("Pipeline not found")
     if not row["team_found"]:
         raise NotFound("Team not found")
+
+
+@dataclass(frozen=True)
+class JsonReport:
+    """A report whose rows PostgreSQL wrote as JSON text (`rows_json`), with its totals as JSON values."""
+
+    rows_json: str
+    totals: dict[str, Any]
+
+    def body(self) -> bytes:
+        return b'{"rows":' + self.rows_json.encode() + b',"totals":' + orjson.dumps(self.totals) + b"}"
+
+    def values(self) -> dict[str, Any]:
+        return {"rows": orjson.loads(self.rows_json), "totals": self.totals}
 
 
 def money(amount: Any, currency: str) -> Money:

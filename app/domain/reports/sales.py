@@ -15,15 +15,14 @@ currency.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
+from functools import lru_cache
 
+from babel.numbers import list_currencies
 from sqlalchemy import TextClause
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.kinds import CONTACT
-from app.domain.reports.query import ReportParams, Sql, asyncpg_args, check_found, maybe_money, money, period_label
+from app.domain.reports.query import JsonReport, ReportParams, Sql, check_found, maybe_money, money, period_label
 from app.domain.reports.schemas import (
     ProductsReport,
     ProductsRow,
@@ -171,10 +170,26 @@ async def rotting(session: AsyncSession, p: ReportParams) -> RottingReport:
         totals=RottingTotals(deals=total["deals"]))
 
 
+def _utc_text(column: str) -> str:
+    """A timestamp as JSON text the way the API writes times: `2026-03-11T15:00:00Z`, microseconds when any."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN date_part('microseconds', {utc})::bigint "
+            f"% 1000000 <> 0 THEN to_char({utc}, '.US') ELSE '' END || 'Z'")
+
+
+@lru_cache(maxsize=1)
+def _three_place_currencies() -> list[str]:
+    """Currencies whose amounts are written with 3 places (`amount_places`), for statements that write money."""
+    return sorted(c for c in list_currencies() if amount_places(c) == 3)
+
+
 def customers_statement(p: ReportParams) -> TextClause:
     """Per contact: the won deals closed in the period whose `contact_id` it is (a live contact the caller may
-    read), their count, total value, first and last `closed_at`; rows by `level`: 0 a contact, 1 the totals."""
+    read), their count, total value, first and last `closed_at`. One row: the totals, and `rows_json`, the
+    report's rows as the JSON the API answers with (highest lifetime value first), built by PostgreSQL: a
+    report of every customer can hold hundreds of thousands of rows."""
     q = Sql(p)
+    places = f"CASE WHEN o.currency = ANY({q.bind('three_places', _three_place_currencies())}) THEN 3 ELSE 2 END"
     sql = f"""
 WITH {q.org_cte(timestamps=True)},
 per AS MATERIALIZED (
@@ -183,46 +198,32 @@ per AS MATERIALIZED (
     FROM deals d
     WHERE {q.deal_where("closed_at")} AND d.status = 'won' AND d.contact_id IS NOT NULL
       AND EXISTS (SELECT 1 FROM contacts c WHERE {CONTACT.readable_sql("c")} AND c.id = d.contact_id)
-    GROUP BY d.contact_id),
-report AS (
-    SELECT 0 AS level, contact_id, won_deals, lifetime_value, first_won_at, last_won_at,
-           NULL::bigint AS customers, NULL::bigint AS repeat_customers
-    FROM per
-    UNION ALL
-    SELECT 1, NULL, coalesce(sum(won_deals), 0), coalesce(sum(lifetime_value), 0), min(first_won_at),
-           max(last_won_at), count(*), count(*) FILTER (WHERE won_deals >= 2)
-    FROM per)
-SELECT r.*, (SELECT currency FROM org) AS currency, {q.found()}
-FROM report r
-ORDER BY r.level, r.lifetime_value DESC, r.contact_id"""
+    GROUP BY d.contact_id)
+SELECT o.currency, {q.found()},
+       (SELECT count(*) FROM per) AS customers,
+       (SELECT count(*) FROM per WHERE won_deals >= 2) AS repeat_customers,
+       (SELECT coalesce(sum(won_deals), 0) FROM per)::bigint AS won_deals,
+       (SELECT coalesce(sum(lifetime_value), 0) FROM per) AS lifetime_value,
+       (SELECT coalesce(json_agg(json_build_object(
+            'contact_id', contact_id, 'won_deals', won_deals,
+            'lifetime_value', json_build_object('amount', round(lifetime_value, {places})::text,
+                                                'currency', o.currency),
+            'first_won_at', {_utc_text("first_won_at")}, 'last_won_at', {_utc_text("last_won_at")},
+            'repeat', won_deals >= 2) ORDER BY lifetime_value DESC, contact_id), '[]'::json)
+        FROM per)::text AS rows_json
+FROM org o"""
     return q.statement(sql)
 
 
-async def customers(session: AsyncSession, p: ReportParams) -> dict[str, Any]:
-    """One row per customer, so possibly hundreds of thousands: sent as compiled SQL (no result types to process)
-    and written as the response's JSON values here (the same shapes `CustomersReport` documents), not validated model by model."""
-    sql, args = asyncpg_args(customers_statement(p))
-    rows = (await (await session.connection()).exec_driver_sql(sql, tuple(args))).mappings().all()
-    total = rows[-1]
+async def customers(session: AsyncSession, p: ReportParams) -> JsonReport:
+    """The totals read here; the rows come as JSON text from the statement, passed on as they are."""
+    total = (await session.execute(customers_statement(p))).mappings().one()
     check_found(total)
     cur = total["currency"]
-    unit = Decimal(1).scaleb(-amount_places(cur))
-
-    def amount(value: Any) -> dict[str, str]:
-        return {"amount": str(Decimal(value).quantize(unit)), "currency": cur}
-
-    return {
-        "rows": [{"contact_id": str(r["contact_id"]), "won_deals": int(r["won_deals"]),
-                  "lifetime_value": amount(r["lifetime_value"]), "first_won_at": _iso(r["first_won_at"]),
-                  "last_won_at": _iso(r["last_won_at"]), "repeat": int(r["won_deals"]) >= 2}
-                 for r in rows if r["level"] == 0],
-        "totals": {"customers": total["customers"], "repeat_customers": total["repeat_customers"],
-                   "won_deals": int(total["won_deals"]), "lifetime_value": amount(total["lifetime_value"])}}
-
-
-def _iso(at: datetime) -> str:
-    """As pydantic writes a UTC time: `2026-03-11T15:00:00Z`."""
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    totals = {"customers": total["customers"], "repeat_customers": total["repeat_customers"],
+              "won_deals": total["won_deals"],
+              "lifetime_value": money(total["lifetime_value"], cur).model_dump(mode="json")}
+    return JsonReport(total["rows_json"], totals)
 
 
 def products_statement(p: ReportParams) -> TextClause:
