@@ -770,8 +770,15 @@ async def automation_latency(run: Run, rate: float = 100.0) -> None:
 
         async def create(n: int) -> None:
             await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
-            answer = await client.post("/v1/contacts", json={"first_name": "Auto", "last_name": f"C{n}",
-                                                             "title": prefix})
+            body = {"first_name": "Auto", "last_name": f"C{n}", "title": prefix}
+            for attempt in range(3):  # a keep-alive connection the server closed: sent again, deduped by the key
+                try:
+                    answer = await client.post("/v1/contacts", json=body,
+                                               headers={"Idempotency-Key": f"{prefix}{n}"})
+                    break
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
             statuses.append(answer.status_code)
 
         await asyncio.gather(*(create(n) for n in range(int(rate * seconds))))
