@@ -438,3 +438,61 @@ async def test_a_commits_events_are_handed_over_as_one_job_and_all_get_dispatche
                     Event.id.in_([e.id for e in moved]), Event.dispatched_at.is_(None)))
             return left == 0 or None
         assert await eventually(dispatched)
+
+
+async def test_a_dispatch_takes_every_waiting_event_of_the_org_once_and_no_other_orgs(settings, database, redis):
+    """Under load the worker's first dispatch job takes the org's other waiting events with its own (one
+    statement per consumer for the lot), the later jobs find nothing left, and two dispatches running at the
+    same time never take the same event: every contact gets exactly one automation run and every event one
+    webhook delivery. Another org's waiting events are left to that org's own jobs."""
+    import asyncio
+
+    from app.domain.events import dispatch as dispatcher
+    from app.main import create_app
+
+    app = create_app(settings, db=database, redis=None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm.test") as c:
+        acct, other = await signup(c), await signup(c)
+        for a in (acct, other):
+            r = await c.post("/v1/webhooks", headers=a.headers, json={"url": "https://hooks.example.org/crm",
+                                                                        "events": ["contact.*"]})
+            assert r.status_code == 201, r.text
+            r = await c.post("/v1/automations", headers=a.headers, json={
+                "name": "Call back", "trigger": {"event": "contact.created"},
+                "actions": [{"type": "create_task", "subject": "Call back", "due": {"in_minutes": 15}}]})
+            assert r.status_code == 201, r.text
+        for i in range(30):
+            for a in (acct, other):
+                r = await c.post("/v1/contacts", headers=a.headers, json={"first_name": "Wait", "last_name": str(i)})
+                assert r.status_code == 201, r.text
+    org, other_org = UUID(acct.org_id), UUID(other.org_id)
+    async with database.sessions() as s:
+        waiting = list(await s.scalars(select(Event.id).where(Event.org_id == org, Event.dispatched_at.is_(None))
+                                       .order_by(Event.occurred_at, Event.id)))
+    assert len(waiting) >= 30
+
+    async def one_job(event_id: UUID) -> tuple[int, int]:
+        async with database.for_org(org) as session:
+            deliveries = await dispatcher.dispatch_many(session, org, [event_id])
+            return len(deliveries), len(dispatcher.committed_runs(session))
+
+    # the jobs of the first, a middle and the last commit, at once
+    results = await asyncio.gather(*(one_job(waiting[i]) for i in (0, len(waiting) // 2, -1)))
+    assert sum(d for d, _ in results) == 30 and sum(r for _, r in results) == 30
+    async with database.sessions() as s:
+        left = await s.scalar(select(func.count()).select_from(Event).where(
+            Event.org_id == org, Event.dispatched_at.is_(None), Event.type == "contact.created"))
+        per_event = await s.execute(text(
+            "SELECT event_id, count(*) FROM webhook_deliveries WHERE org_id = :o GROUP BY event_id"), {"o": org})
+        runs = await s.execute(text(
+            "SELECT object_id, count(*) FROM automation_runs WHERE org_id = :o GROUP BY object_id"), {"o": org})
+        other_left = await s.scalar(select(func.count()).select_from(Event).where(
+            Event.org_id == other_org, Event.dispatched_at.is_(None)))
+        other_made = await s.scalar(text("SELECT count(*) FROM webhook_deliveries WHERE org_id = :o"), {"o": other_org})
+    assert left == 0
+    assert sorted(n for _, n in per_event) == [1] * 30
+    assert sorted(n for _, n in runs) == [1] * 30
+    assert other_left >= 30 and other_made == 0
+    async with database.for_org(org) as session:  # a job for an event already taken does nothing
+        assert await dispatcher.dispatch_many(session, org, [waiting[0]]) == []
+        assert dispatcher.committed_runs(session) == []

@@ -33,11 +33,10 @@ from app.workers import importer, queue
 
 
 async def dispatch_event(ctx: dict[str, Any], org_id: str, event_id: str, *more_event_ids: str) -> int:
-    """Dispatch one commit's events (in their order) in one transaction."""
-    deliveries: list[tuple[UUID, UUID]] = []
+    """Dispatch one commit's events, with whatever else of the org is waiting (`dispatch_many`), in one
+    transaction."""
     async with ctx["db"].for_org(org_id) as session:
-        for one in (event_id, *more_event_ids):
-            deliveries += await dispatcher.dispatch(session, UUID(org_id), UUID(one)) or []
+        deliveries = await dispatcher.dispatch_many(session, UUID(org_id), [UUID(e) for e in (event_id, *more_event_ids)])
         follow_ups = committed_event_ids(session)  # e.g. notification.created
         runs = dispatcher.committed_runs(session)
     for d_org, d_id in deliveries or []:

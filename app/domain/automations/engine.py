@@ -237,9 +237,11 @@ async def _update(session: AsyncSession, who: Principal, object_type: str, objec
 
 
 async def perform(session: AsyncSession, rule: Automation, who: Principal, object_type: str, object_id: UUID,
-                  action: dict[str, Any], now: datetime) -> Any:
-    """Do one action; -> its result. ActionFailed (or the API's own error) when it cannot be done."""
-    record = await load(session, who, object_type, object_id)
+                  action: dict[str, Any], now: datetime, record: dict[str, Any] | None = None) -> Any:
+    """Do one action; -> its result. ActionFailed (or the API's own error) when it cannot be done. `record`:
+    the object as read in this transaction when nothing has changed it since (else it is read again)."""
+    if record is None:
+        record = await load(session, who, object_type, object_id)
     kind = action["type"]
     if kind == "create_task":
         user = await assignee(session, rule, action.get("assignee") or {"type": "owner"}, record)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -126,19 +126,31 @@ def _matches(trigger: dict[str, Any], event: Event) -> bool:
 
 async def from_event(session: AsyncSession, event: Event) -> list[tuple[UUID, UUID]]:
     """Runs for the enabled rules this event triggers, written in the dispatching transaction. -> their ids."""
-    rules = [r for r in await session.scalars(select(Automation).where(
-        Automation.org_id == event.org_id, Automation.enabled.is_(True), Automation.deleted_at.is_(None),
-        Automation.trigger["event"].astext == event.type)) if _matches(r.trigger, event)]
-    if not rules or event.object_type not in engine.OBJECTS:
+    return await from_events(session, event.org_id, [event])
+
+
+async def from_events(session: AsyncSession, org_id: UUID, batch: list[Any]) -> list[tuple[UUID, UUID]]:
+    """`from_event` for a batch of one org's events: the rules read once, the runs written in one statement."""
+    types = sorted({e.type for e in batch if e.object_type in engine.OBJECTS})
+    if not types:
         return []
-    actor = event.actor or {}
-    depth = int(actor.get("depth") or 0) if actor.get("type") == "automation" else 0
-    rows = [{"org_id": event.org_id, "id": new_id(), "automation_id": r.id, "event_id": event.id,
-             "object_type": event.object_type, "object_id": event.object_id, "status": "queued", "depth": depth}
-            for r in rules]
+    rules = (await session.execute(select(Automation.id, Automation.trigger).where(
+        Automation.org_id == org_id, Automation.enabled.is_(True), Automation.deleted_at.is_(None),
+        Automation.trigger["event"].astext.in_(types)))).all()
+    rows = []
+    for event in batch:
+        if event.object_type not in engine.OBJECTS:
+            continue
+        actor = event.actor or {}
+        depth = int(actor.get("depth") or 0) if actor.get("type") == "automation" else 0
+        rows += [{"org_id": org_id, "id": new_id(), "automation_id": r.id, "event_id": event.id,
+                  "object_type": event.object_type, "object_id": event.object_id, "status": "queued", "depth": depth}
+                 for r in rules if _matches(r.trigger, event)]
+    if not rows:
+        return []
     created = await session.scalars(insert(AutomationRun).values(rows).on_conflict_do_nothing(
         index_elements=["org_id", "automation_id", "event_id"]).returning(AutomationRun.id))
-    return [(event.org_id, run_id) for run_id in created]
+    return [(org_id, run_id) for run_id in created]
 
 
 async def run(db: Database, org_id: UUID, run_id: UUID, max_depth: int, lease_seconds: float,
@@ -150,7 +162,8 @@ async def run(db: Database, org_id: UUID, run_id: UUID, max_depth: int, lease_se
             AutomationRun.org_id == org_id, AutomationRun.id == run_id, AutomationRun.status == "queued",
             or_(AutomationRun.resume_at.is_(None), AutomationRun.resume_at <= now),
             or_(AutomationRun.leased_until.is_(None), AutomationRun.leased_until < _now()))
-            .values(leased_until=_now() + timedelta(seconds=lease_seconds), attempts=AutomationRun.attempts + 1)
+            .values(leased_until=_now() + timedelta(seconds=lease_seconds), attempts=AutomationRun.attempts + 1,
+                    started_at=func.coalesce(AutomationRun.started_at, func.now()))
             .returning(AutomationRun.id))).scalar_one_or_none()
     if claimed is None:
         return "busy", []
@@ -160,7 +173,6 @@ async def run(db: Database, org_id: UUID, run_id: UUID, max_depth: int, lease_se
         rule = await session.scalar(select(Automation).where(Automation.org_id == org_id,
                                                              Automation.id == record.automation_id))
         assert record is not None and rule is not None
-        record.started_at = record.started_at or _now()
         status, reason, results = await _execute(session, rule, record, max_depth, now, out)
         record.status, record.reason, record.actions = status, reason, [*record.actions, *results]
         record.leased_until = None
@@ -232,7 +244,7 @@ async def _execute(session: AsyncSession, rule: Automation, record: AutomationRu
         try:
             async with session.begin_nested():
                 outcome = await engine.perform(session, rule, who, record.object_type, record.object_id, action,
-                                               now)
+                                               now, current if index == start else None)
             results.append({"type": action["type"], "status": "succeeded", "result": outcome})
         except (CRMError, engine.ActionFailed) as exc:
             reason = f"{action['type']}: {engine.explain(exc)}"[:500]

@@ -1,11 +1,19 @@
-"""The event consumer: hands one committed event to everything that reacts to it, exactly once."""
+"""The event consumer: hands committed events to everything that reacts to them, exactly once.
+
+A dispatch takes the events it was given and, with them, every other event of the org still waiting (oldest
+first, up to DRAIN_LIMIT): under load one transaction fans out many commits' events, with one statement per
+consumer rather than per event, and the jobs for events already taken find nothing left to do. Events are
+claimed and marked in one statement (`FOR UPDATE SKIP LOCKED`): two workers never take the same event."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.automations import service as automations
@@ -14,22 +22,45 @@ from app.domain.notifications import service as notifications
 from app.domain.webhooks import service as webhooks
 
 RUNS = "automation_runs"
+DRAIN_LIMIT = 500
+
+_pick = (select(Event.id).where(Event.org_id == bindparam("org"), Event.dispatched_at.is_(None))
+         .order_by((Event.id == any_(bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))))).desc(),
+                   Event.occurred_at, Event.id)
+         .limit(bindparam("limit")).with_for_update(skip_locked=True))
+_CLAIM = (update(Event).where(Event.org_id == bindparam("org"), Event.id.in_(_pick.scalar_subquery()))
+          .values(dispatched_at=func.now())
+          .returning(Event.org_id, Event.id, Event.type, Event.object_type, Event.object_id, Event.action,
+                     Event.actor, Event.version, Event.data, Event.occurred_at)
+          .execution_options(synchronize_session=False))
+
+
+async def dispatch_many(session: AsyncSession, org_id: UUID, event_ids: list[UUID],
+                        limit: int = DRAIN_LIMIT) -> list[tuple[UUID, UUID]]:
+    """Fan out these events and the org's other waiting ones (webhook deliveries, notifications, automation
+    runs) and mark them dispatched, in the session's transaction. Events already dispatched, or being
+    dispatched by another worker, are skipped. -> the new deliveries; the runs are left in the session for the
+    caller (`committed_runs`)."""
+    claimed = (await session.execute(_CLAIM, {"org": org_id, "ids": list(event_ids), "limit": limit})).all()
+    if not claimed:
+        return []
+    batch: list[Any] = sorted(claimed, key=lambda e: (e.occurred_at, e.id))
+    deliveries = await webhooks.fan_out_many(session, org_id, batch)
+    await notifications.from_events(session, org_id, batch)
+    session.info.setdefault(RUNS, []).extend(await automations.from_events(session, org_id, batch))
+    return deliveries
 
 
 async def dispatch(session: AsyncSession, org_id: UUID, event_id: UUID) -> list[tuple[UUID, UUID]] | None:
-    """Fan the event out (webhook deliveries, notifications, automation runs) and mark it dispatched, in one
-    transaction. -> the new deliveries, or None when the event is unknown, already dispatched or being
-    dispatched. The runs are left in the session for the caller (`committed_runs`)."""
-    event = await session.scalar(
-        select(Event).where(Event.org_id == org_id, Event.id == event_id, Event.dispatched_at.is_(None))
-        .with_for_update(skip_locked=True))
-    if event is None:
+    """One event alone (and nothing else of the org). -> its deliveries, or None when it is unknown, already
+    dispatched or being dispatched."""
+    claimed = (await session.execute(
+        _CLAIM.where(Event.id == event_id), {"org": org_id, "ids": [event_id], "limit": 1})).all()
+    if not claimed:
         return None
-    deliveries = await webhooks.fan_out(session, event)
-    await notifications.from_event(session, event)
-    session.info.setdefault(RUNS, []).extend(await automations.from_event(session, event))
-    event.dispatched_at = datetime.now(UTC)
-    await session.flush()
+    deliveries = await webhooks.fan_out_many(session, org_id, claimed)
+    await notifications.from_events(session, org_id, claimed)
+    session.info.setdefault(RUNS, []).extend(await automations.from_events(session, org_id, claimed))
     return deliveries
 
 

@@ -63,18 +63,25 @@ async def recipients(session: AsyncSession, event: Any) -> list[tuple[UUID, str,
 
 
 async def from_event(session: AsyncSession, event: Any) -> int:
-    if event.type.startswith("notification."):
+    return await from_events(session, event.org_id, [event])
+
+
+async def from_events(session: AsyncSession, org_id: UUID, batch: list[Any]) -> int:
+    """The notifications a batch of one org's events calls for, once per (event, person), in one statement,
+    with their `notification.created` events in one more. -> how many were made."""
+    rows = []
+    for event in batch:
+        if event.type.startswith("notification."):
+            continue
+        rows += [{"org_id": org_id, "id": new_id(), "user_id": user_id, "kind": kind, "title": title[:300],
+                  "object_type": event.object_type, "object_id": event.object_id, "source_event_id": event.id}
+                 for user_id, kind, title in dict.fromkeys(await recipients(session, event))]
+    if not rows:
         return 0
-    targets = await recipients(session, event)
-    if not targets:
-        return 0
-    rows = [{"org_id": event.org_id, "id": new_id(), "user_id": user_id, "kind": kind, "title": title[:300],
-             "object_type": event.object_type, "object_id": event.object_id, "source_event_id": event.id}
-            for user_id, kind, title in dict.fromkeys(targets)]
     created = (await session.scalars(
         insert(Notification).values(rows).on_conflict_do_nothing(
             index_elements=["org_id", "source_event_id", "user_id"]).returning(Notification))).all()
-    await events.emit_many(session, {"type": "system", "id": None}, event.org_id, [
+    await events.emit_many(session, {"type": "system", "id": None}, org_id, [
         ("notification.created", "notification", n.id, None,
          {"object": {**NotificationRead.model_validate(n).model_dump(mode="json"), "user_id": str(n.user_id)}})
         for n in created

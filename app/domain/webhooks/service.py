@@ -86,14 +86,28 @@ def envelope(event: Any) -> dict[str, Any]:
 
 async def fan_out(session: AsyncSession, event: Any) -> list[tuple[UUID, UUID]]:
     """One pending delivery per enabled endpoint whose filter matches; idempotent. -> [(org_id, delivery_id)]."""
-    endpoints = list(await session.scalars(WEBHOOK.scoped(event.org_id).where(WebhookEndpoint.enabled.is_(True))))
-    targets = [e for e in endpoints if matches(e.events, event.type)]
-    if not targets:
+    return await fan_out_many(session, event.org_id, [event])
+
+
+async def fan_out_many(session: AsyncSession, org_id: UUID, events: list[Any]) -> list[tuple[UUID, UUID]]:
+    """`fan_out` for a batch of one org's events: the endpoints read once, the deliveries written in one
+    statement (none when nothing matches)."""
+    endpoints = (await session.execute(WEBHOOK.scoped(org_id).where(WebhookEndpoint.enabled.is_(True))
+                                       .with_only_columns(WebhookEndpoint.id, WebhookEndpoint.events))).all()
+    if not endpoints:
         return []
-    now, body = _now(), envelope(event)
-    rows = [{"org_id": event.org_id, "id": new_id(), "endpoint_id": e.id, "event_id": event.id,
-             "event_type": event.type, "payload": body, "status": "pending", "attempts": [], "attempt_count": 0,
-             "next_attempt_at": now, "created_at": now, "updated_at": now} for e in targets]
+    now = _now()
+    rows = []
+    for event in events:
+        targets = [e for e in endpoints if matches(e.events, event.type)]
+        if targets:
+            body = envelope(event)
+            rows += [{"org_id": org_id, "id": new_id(), "endpoint_id": e.id, "event_id": event.id,
+                      "event_type": event.type, "payload": body, "status": "pending", "attempts": [],
+                      "attempt_count": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
+                     for e in targets]
+    if not rows:
+        return []
     created = await session.execute(
         insert(WebhookDelivery).values(rows).on_conflict_do_nothing(
             index_elements=["org_id", "endpoint_id", "event_id"]).returning(WebhookDelivery.org_id, WebhookDelivery.id))
