@@ -6,6 +6,7 @@ row-level security does not limit."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
@@ -41,8 +42,7 @@ async def dispatch_event(ctx: dict[str, Any], org_id: str, event_id: str, *more_
         runs = dispatcher.committed_runs(session)
     for d_org, d_id in deliveries or []:
         await queue.deliver(ctx["redis"], d_org, d_id)
-    for r_org, r_id in runs:
-        await queue.mail_job(ctx["redis"], queue.RUN_AUTOMATION, r_org, r_id)
+    await queue.run_automations(ctx["redis"], runs)
     await queue.dispatch_events(ctx["redis"], follow_ups)
     return len(deliveries or [])
 
@@ -90,8 +90,8 @@ async def sweep_outbox(ctx: dict[str, Any]) -> None:
     await queue.dispatch_events(ctx["redis"], events)
     for org_id, delivery_id, _ in deliveries:
         await queue.deliver(ctx["redis"], org_id, delivery_id)
-    for org_id, run_id in runs:  # runs whose job was lost, or whose worker died (a run commits all or nothing)
-        await queue.mail_job(ctx["redis"], queue.RUN_AUTOMATION, org_id, run_id)
+    # runs whose job was lost, or whose worker died (a run commits all or nothing)
+    await queue.run_automations(ctx["redis"], runs)
     for org_id, import_id in pending_imports:  # queued or interrupted imports (job ids dedupe running ones)
         await queue.run_import(ctx["redis"], org_id, import_id)
     for org_id, document_id in renders:  # documents whose render job was lost (job ids dedupe running ones)
@@ -170,19 +170,33 @@ async def render_document(ctx: dict[str, Any], org_id: str, document_id: str) ->
     return outcome
 
 
-async def run_automation(ctx: dict[str, Any], org_id: str, run_id: str) -> str:
-    """One automation run (or its part up to a delay), in one transaction with what its actions write."""
+async def run_automation(ctx: dict[str, Any], org_id: str, run_id: str, *more_run_ids: str) -> str:
+    """Automation runs (each, or its part up to a delay, in one transaction with what its actions write), one
+    after another for up to half the job timeout; what is left goes on in the next job. The events they wrote
+    are handed over together."""
     settings = ctx["settings"]
-    outcome, new = await automations.run(ctx["db"], UUID(org_id), UUID(run_id), settings.automation_max_depth,
-                                         settings.worker_job_timeout_seconds + 30,
-                                         schedules.clock(settings.clock_offset_seconds),
-                                         engine.Outbound(settings, ctx["http"]))
-    await queue.dispatch_events(ctx["redis"], new)
-    wait = float(outcome.removeprefix("delayed ")) if outcome.startswith("delayed ") else None
-    if wait is not None and wait <= 3600:  # its next turn soon (the outbox sweep finds any run once it is due)
-        await queue.mail_job(ctx["redis"], queue.RUN_AUTOMATION, UUID(org_id), UUID(run_id), defer_seconds=wait,
-                             turn=str(new_id()))
-    return outcome
+    budget = time.monotonic() + settings.worker_job_timeout_seconds / 2
+    ids = [run_id, *more_run_ids]
+    written: list[tuple[UUID, UUID]] = []
+    outcomes: list[str] = []
+    try:
+        for i, one in enumerate(ids):
+            if i and time.monotonic() > budget:
+                await queue.run_automations(ctx["redis"], [(UUID(org_id), UUID(r)) for r in ids[i:]])
+                break
+            outcome, new = await automations.run(ctx["db"], UUID(org_id), UUID(one), settings.automation_max_depth,
+                                                 settings.worker_job_timeout_seconds + 30,
+                                                 schedules.clock(settings.clock_offset_seconds),
+                                                 engine.Outbound(settings, ctx["http"]))
+            written += new
+            outcomes.append(outcome)
+            wait = float(outcome.removeprefix("delayed ")) if outcome.startswith("delayed ") else None
+            if wait is not None and wait <= 3600:  # its next turn soon (the outbox sweep finds any run once due)
+                await queue.mail_job(ctx["redis"], queue.RUN_AUTOMATION, UUID(org_id), UUID(one),
+                                     defer_seconds=wait, turn=str(new_id()))
+    finally:
+        await queue.dispatch_events(ctx["redis"], written)
+    return outcomes[0] if len(ids) == 1 and outcomes else ", ".join(outcomes)
 
 
 async def sweep_automations(ctx: dict[str, Any]) -> None:
@@ -191,8 +205,7 @@ async def sweep_automations(ctx: dict[str, Any]) -> None:
     async with ctx["db"].across_orgs() as session:
         created = await schedules.sweep(session, schedules.clock(settings.clock_offset_seconds),
                                         settings.automation_catch_up_days)
-    for org_id, run_id in created:
-        await queue.mail_job(ctx["redis"], queue.RUN_AUTOMATION, org_id, run_id)
+    await queue.run_automations(ctx["redis"], created)
 
 
 async def send_campaign(ctx: dict[str, Any], org_id: str, campaign_id: str) -> str:

@@ -50,6 +50,21 @@ async def dispatch_events(redis: ArqRedis, ids: Iterable[tuple[UUID, UUID]]) -> 
             await redis.enqueue_job(DISPATCH, str(org_id), *batch, _job_id=f"dispatch:{batch[0]}")
 
 
+RUN_BATCH = 50
+
+
+async def run_automations(redis: ArqRedis, runs: Iterable[tuple[UUID, UUID]]) -> None:
+    """One `run_automation` job per organisation and up to RUN_BATCH runs (a dispatch's runs travel together);
+    the job id is the first run's, as for a run enqueued alone."""
+    by_org: dict[UUID, list[UUID]] = {}
+    for org_id, run_id in runs:
+        by_org.setdefault(org_id, []).append(run_id)
+    for org_id, ids in by_org.items():
+        for start in range(0, len(ids), RUN_BATCH):
+            batch = [str(r) for r in ids[start:start + RUN_BATCH]]
+            await redis.enqueue_job(RUN_AUTOMATION, str(org_id), *batch, _job_id=f"{RUN_AUTOMATION}:{batch[0]}")
+
+
 async def hand_over_events(redis: ArqRedis | None, ids: list[tuple[UUID, UUID]], limit_seconds: float = 2.0) -> None:
     """From a job, right after a commit: enqueue these events now; if Redis fails they wait in the database
     for the outbox sweeper."""

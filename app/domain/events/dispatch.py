@@ -35,32 +35,46 @@ _CLAIM = (update(Event).where(Event.org_id == bindparam("org"), Event.id.in_(_pi
           .execution_options(synchronize_session=False))
 
 
+_CLAIM_THESE = _CLAIM.where(Event.id == any_(bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True)))))
+_WRITTEN = "event_ids"  # where `events.emit_many` leaves what a transaction wrote (`committed_event_ids`)
+
+
 async def dispatch_many(session: AsyncSession, org_id: UUID, event_ids: list[UUID],
                         limit: int = DRAIN_LIMIT) -> list[tuple[UUID, UUID]]:
     """Fan out these events and the org's other waiting ones (webhook deliveries, notifications, automation
     runs) and mark them dispatched, in the session's transaction. Events already dispatched, or being
-    dispatched by another worker, are skipped. -> the new deliveries; the runs are left in the session for the
-    caller (`committed_runs`)."""
+    dispatched by another worker, are skipped. What the fan-out itself writes (`notification.created`) is
+    dispatched in the same transaction, not left for another job. -> the new deliveries; the runs are left in
+    the session for the caller (`committed_runs`)."""
     claimed = (await session.execute(_CLAIM, {"org": org_id, "ids": list(event_ids), "limit": limit})).all()
-    if not claimed:
-        return []
-    batch: list[Any] = sorted(claimed, key=lambda e: (e.occurred_at, e.id))
-    deliveries = await webhooks.fan_out_many(session, org_id, batch)
-    await notifications.from_events(session, org_id, batch)
-    session.info.setdefault(RUNS, []).extend(await automations.from_events(session, org_id, batch))
-    return deliveries
+    return await _fan_out(session, org_id, claimed)
 
 
 async def dispatch(session: AsyncSession, org_id: UUID, event_id: UUID) -> list[tuple[UUID, UUID]] | None:
     """One event alone (and nothing else of the org). -> its deliveries, or None when it is unknown, already
     dispatched or being dispatched."""
-    claimed = (await session.execute(
-        _CLAIM.where(Event.id == event_id), {"org": org_id, "ids": [event_id], "limit": 1})).all()
+    claimed = (await session.execute(_CLAIM_THESE, {"org": org_id, "ids": [event_id], "limit": 1})).all()
     if not claimed:
         return None
-    deliveries = await webhooks.fan_out_many(session, org_id, claimed)
-    await notifications.from_events(session, org_id, claimed)
-    session.info.setdefault(RUNS, []).extend(await automations.from_events(session, org_id, claimed))
+    return await _fan_out(session, org_id, claimed)
+
+
+async def _fan_out(session: AsyncSession, org_id: UUID, claimed: list[Any]) -> list[tuple[UUID, UUID]]:
+    deliveries: list[tuple[UUID, UUID]] = []
+    for depth in range(3):  # events -> notification.created -> (nothing more today)
+        if not claimed:
+            break
+        batch: list[Any] = sorted(claimed, key=lambda e: (e.occurred_at, e.id))
+        before = len(session.info.get(_WRITTEN, []))
+        deliveries += await webhooks.fan_out_many(session, org_id, batch)
+        await notifications.from_events(session, org_id, batch)
+        session.info.setdefault(RUNS, []).extend(await automations.from_events(session, org_id, batch))
+        written = session.info.get(_WRITTEN, [])
+        ours = [event_id for org, event_id in written[before:] if org == org_id]
+        if not ours or depth == 2:  # left, at the bound, for the caller to hand over
+            break
+        written[before:] = [w for w in written[before:] if w[0] != org_id]
+        claimed = (await session.execute(_CLAIM_THESE, {"org": org_id, "ids": ours, "limit": len(ours)})).all()
     return deliveries
 
 

@@ -2,11 +2,12 @@
 
 Sync: a mailbox is leased (one worker at a time, whatever the number of replicas), then INBOX and the Sent
 folder are read by UID above the last one stored for the folder's UIDVALIDITY (the first time, or after the
-UIDVALIDITY changed, mail of the last `sync_since_days`). Each chunk of messages is stored with the folder's
-new position in one transaction: a worker that dies mid-sync repeats at most one chunk, and the unique
-Message-ID per mailbox keeps repeats (and the Sent copy of mail sent from here) from becoming second rows.
-What a chunk's messages become (rows, links, leads) is the `store` given (`app.domain.flows.mail_intake`). A server that fails is retried with growing
-back-off; the mailbox shows the error until a sync succeeds.
+UIDVALIDITY changed, mail of the last `sync_since_days`). Each batch of messages is stored with the folder's
+new position in one transaction, while the next chunk is being fetched: a worker that dies mid-sync repeats at
+most one batch, and the unique Message-ID per mailbox keeps repeats (and the Sent copy of mail sent from here)
+from becoming second rows. What a batch's messages become (rows, links, leads) is the `store` given
+(`app.domain.flows.mail_intake`). A server that fails is retried with growing back-off; the mailbox shows the
+error until a sync succeeds.
 
 Sending: a queued email is leased, handed to the mailbox's SMTP server, then recorded `sent` or, for a
 refusal or after the last retry, `failed` (`CRM_MAIL_RETRY_SCHEDULE`). A worker dying between the SMTP
@@ -14,6 +15,8 @@ server's answer and the record sends it again after the lease: at least once."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -35,6 +38,8 @@ from app.logging import log
 from app.settings import Settings
 
 MAX_PER_RUN = 1000  # messages per folder and run; a larger backlog goes on in the next run, at once
+STORE_BATCH = 250  # messages stored per transaction (fetched servers.FETCH_CHUNK at a time)...
+STORE_BATCH_BYTES = 16 * 1024 * 1024  # ...or fewer, once their raw size reaches this
 BACKOFF_CAP_SECONDS = 3600
 
 
@@ -112,17 +117,38 @@ async def _sync_folder(db: Database, settings: Settings, box: Mailbox, client: A
     wanted = await servers.uids(client, last_uid, since, seconds)
     more = len(wanted) > MAX_PER_RUN
     written: list[tuple[UUID, UUID]] = []
-    for start in range(0, min(len(wanted), MAX_PER_RUN), servers.FETCH_CHUNK):
-        chunk = wanted[start:start + servers.FETCH_CHUNK]
-        messages = await servers.fetch(client, chunk, seconds)
-        async with db.for_org(box.org_id) as session:
-            await store(session, settings, box, role, messages)
-            await session.execute(insert(MailFolder).values(
-                org_id=box.org_id, mailbox_id=box.id, role=role, name=name, uidvalidity=uidvalidity,
-                last_uid=chunk[-1]).on_conflict_do_update(
-                index_elements=["org_id", "mailbox_id", "role"],
-                set_={"name": name, "uidvalidity": uidvalidity, "last_uid": chunk[-1]}))
-            written += events.committed_event_ids(session)  # dispatched once the position is committed
+    chunks = [wanted[i:i + servers.FETCH_CHUNK] for i in range(0, min(len(wanted), MAX_PER_RUN), servers.FETCH_CHUNK)]
+    if not chunks:
+        return more, written
+    # The next chunk is fetched while a batch is stored: the IMAP server and the database work at once.
+    pending: asyncio.Future[list[tuple[int, bytes]]] | None = asyncio.ensure_future(
+        servers.fetch(client, chunks[0], seconds))
+    batch: list[tuple[int, bytes]] = []
+    size = 0
+    try:
+        for k, chunk in enumerate(chunks):
+            assert pending is not None
+            messages = await pending
+            pending = asyncio.ensure_future(servers.fetch(client, chunks[k + 1], seconds)) \
+                if k + 1 < len(chunks) else None
+            batch += messages
+            size += sum(len(raw) for _, raw in messages)
+            if pending is not None and len(batch) < STORE_BATCH and size < STORE_BATCH_BYTES:
+                continue
+            async with db.for_org(box.org_id) as session:
+                await store(session, settings, box, role, batch)
+                await session.execute(insert(MailFolder).values(
+                    org_id=box.org_id, mailbox_id=box.id, role=role, name=name, uidvalidity=uidvalidity,
+                    last_uid=chunk[-1]).on_conflict_do_update(
+                    index_elements=["org_id", "mailbox_id", "role"],
+                    set_={"name": name, "uidvalidity": uidvalidity, "last_uid": chunk[-1]}))
+                written += events.committed_event_ids(session)  # dispatched once the position is committed
+            batch, size = [], 0
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
     return more, written
 
 
