@@ -87,11 +87,11 @@ async def sweep_outbox(ctx: dict[str, Any]) -> None:
         runs = await automations.queued(session, settings.outbox_sweep_grace_seconds,
                                         schedules.clock(settings.clock_offset_seconds))
         renders = await documents.pending(session, settings.outbox_sweep_grace_seconds)
-    await queue.dispatch_events(ctx["redis"], events)
+    await queue.dispatch_events(ctx["redis"], events, sweep=True)
     for org_id, delivery_id, _ in deliveries:
         await queue.deliver(ctx["redis"], org_id, delivery_id)
     # runs whose job was lost, or whose worker died (a run commits all or nothing)
-    await queue.run_automations(ctx["redis"], runs)
+    await queue.run_automations(ctx["redis"], runs, sweep=True)
     for org_id, import_id in pending_imports:  # queued or interrupted imports (job ids dedupe running ones)
         await queue.run_import(ctx["redis"], org_id, import_id)
     for org_id, document_id in renders:  # documents whose render job was lost (job ids dedupe running ones)

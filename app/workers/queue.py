@@ -38,13 +38,21 @@ RENDER_DOCUMENT = "render_document"
 DISPATCH_BATCH = 100
 
 
-async def dispatch_events(redis: ArqRedis, ids: Iterable[tuple[UUID, UUID]]) -> None:
+async def dispatch_events(redis: ArqRedis, ids: Iterable[tuple[UUID, UUID]], sweep: bool = False) -> None:
     """One job per organisation and up to DISPATCH_BATCH events (a commit's events travel together); the
-    job id is the first event's, so the sweeper re-enqueueing the same batch does nothing twice."""
+    job id is the first event's, so the sweeper re-enqueueing the same batch does nothing twice.
+
+    `sweep`: events the outbox sweeper found waiting. A dispatch takes every waiting event of its org
+    (`dispatch_many`), so one job per org is enough, under an id of its own that dedupes while it is queued or
+    running: a backlog the workers are still working through never makes a second flood of jobs."""
     by_org: dict[UUID, list[UUID]] = {}
     for org_id, event_id in ids:
         by_org.setdefault(org_id, []).append(event_id)
     for org_id, events in by_org.items():
+        if sweep:
+            batch = [str(e) for e in events[:DISPATCH_BATCH]]
+            await redis.enqueue_job(DISPATCH, str(org_id), *batch, _job_id=f"{DISPATCH}:sweep:{org_id}")
+            continue
         for start in range(0, len(events), DISPATCH_BATCH):
             batch = [str(e) for e in events[start:start + DISPATCH_BATCH]]
             await redis.enqueue_job(DISPATCH, str(org_id), *batch, _job_id=f"dispatch:{batch[0]}")
@@ -53,13 +61,18 @@ async def dispatch_events(redis: ArqRedis, ids: Iterable[tuple[UUID, UUID]]) -> 
 RUN_BATCH = 50
 
 
-async def run_automations(redis: ArqRedis, runs: Iterable[tuple[UUID, UUID]]) -> None:
+async def run_automations(redis: ArqRedis, runs: Iterable[tuple[UUID, UUID]], sweep: bool = False) -> None:
     """One `run_automation` job per organisation and up to RUN_BATCH runs (a dispatch's runs travel together);
-    the job id is the first run's, as for a run enqueued alone."""
+    the job id is the first run's, as for a run enqueued alone. `sweep`: runs the outbox sweeper found queued,
+    one job per org under an id that dedupes while it is queued or running (see `dispatch_events`)."""
     by_org: dict[UUID, list[UUID]] = {}
     for org_id, run_id in runs:
         by_org.setdefault(org_id, []).append(run_id)
     for org_id, ids in by_org.items():
+        if sweep:
+            await redis.enqueue_job(RUN_AUTOMATION, str(org_id), *map(str, ids),
+                                    _job_id=f"{RUN_AUTOMATION}:sweep:{org_id}")
+            continue
         for start in range(0, len(ids), RUN_BATCH):
             batch = [str(r) for r in ids[start:start + RUN_BATCH]]
             await redis.enqueue_job(RUN_AUTOMATION, str(org_id), *batch, _job_id=f"{RUN_AUTOMATION}:{batch[0]}")
