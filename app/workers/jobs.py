@@ -34,17 +34,23 @@ from app.workers import importer, queue
 
 
 async def dispatch_event(ctx: dict[str, Any], org_id: str, event_id: str, *more_event_ids: str) -> int:
-    """Dispatch one commit's events, with whatever else of the org is waiting (`dispatch_many`), in one
-    transaction."""
-    async with ctx["db"].for_org(org_id) as session:
-        deliveries = await dispatcher.dispatch_many(session, UUID(org_id), [UUID(e) for e in (event_id, *more_event_ids)])
-        follow_ups = committed_event_ids(session)  # e.g. notification.created
-        runs = dispatcher.committed_runs(session)
-    for d_org, d_id in deliveries or []:
-        await queue.deliver(ctx["redis"], d_org, d_id)
-    await queue.run_automations(ctx["redis"], runs)
-    await queue.dispatch_events(ctx["redis"], follow_ups)
-    return len(deliveries or [])
+    """Dispatch these events and whatever else of the org is waiting (`dispatch_many`), a transaction per
+    DRAIN_LIMIT events until none is left. -> the deliveries made."""
+    hinted = [UUID(e) for e in (event_id, *more_event_ids)]
+    made = 0
+    while True:
+        async with ctx["db"].for_org(org_id) as session:
+            done = await dispatcher.dispatch_many(session, UUID(org_id), hinted)
+            follow_ups = committed_event_ids(session)  # beyond what the dispatch took in itself
+            runs = dispatcher.committed_runs(session)
+        for d_org, d_id in done.deliveries:
+            await queue.deliver(ctx["redis"], d_org, d_id)
+        await queue.run_automations(ctx["redis"], runs)
+        await queue.dispatch_events(ctx["redis"], follow_ups)
+        made += len(done.deliveries)
+        if done.events < dispatcher.DRAIN_LIMIT:
+            return made
+        hinted = []
 
 
 async def deliver_webhook(ctx: dict[str, Any], org_id: str, delivery_id: str) -> str:

@@ -7,6 +7,7 @@ keep no result, so the id is free again once the job has run; the database decid
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from uuid import UUID
 
@@ -36,26 +37,33 @@ RENDER_DOCUMENT = "render_document"
 
 
 DISPATCH_BATCH = 100
+DISPATCH_WINDOW = 0.1  # seconds: one org's events handed over within one window share one dispatch job
 
 
 async def dispatch_events(redis: ArqRedis, ids: Iterable[tuple[UUID, UUID]], sweep: bool = False) -> None:
-    """One job per organisation and up to DISPATCH_BATCH events (a commit's events travel together); the
-    job id is the first event's, so the sweeper re-enqueueing the same batch does nothing twice.
+    """Have these events dispatched. A dispatch takes every waiting event of its org (`dispatch_many`), so one
+    job per org and DISPATCH_WINDOW is enough: its id names the org and the window, it runs just after the
+    window ends (every hand-over of the window enqueues it, deduped, after its own commit: the job sees every
+    one), and under load one job fans out many commits' events with one statement per consumer.
 
-    `sweep`: events the outbox sweeper found waiting. A dispatch takes every waiting event of its org
-    (`dispatch_many`), so one job per org is enough, under an id of its own that dedupes while it is queued or
-    running: a backlog the workers are still working through never makes a second flood of jobs."""
+    `sweep`: events the outbox sweeper found waiting: one job per org under an id of its own that dedupes
+    while it is queued or running, so a backlog the workers are still working through is never enqueued twice.
+    The ids travel with the job (up to DISPATCH_BATCH) and are taken first."""
     by_org: dict[UUID, list[UUID]] = {}
     for org_id, event_id in ids:
         by_org.setdefault(org_id, []).append(event_id)
+    if not by_org:
+        return
+    now = time.time()
+    window = int(now / DISPATCH_WINDOW)
+    defer = (window + 1.5) * DISPATCH_WINDOW - now
     for org_id, events in by_org.items():
+        batch = [str(e) for e in events[:DISPATCH_BATCH]]
         if sweep:
-            batch = [str(e) for e in events[:DISPATCH_BATCH]]
             await redis.enqueue_job(DISPATCH, str(org_id), *batch, _job_id=f"{DISPATCH}:sweep:{org_id}")
-            continue
-        for start in range(0, len(events), DISPATCH_BATCH):
-            batch = [str(e) for e in events[start:start + DISPATCH_BATCH]]
-            await redis.enqueue_job(DISPATCH, str(org_id), *batch, _job_id=f"dispatch:{batch[0]}")
+        else:
+            await redis.enqueue_job(DISPATCH, str(org_id), *batch, _job_id=f"{DISPATCH}:{org_id}:{window}",
+                                    _defer_by=defer)
 
 
 RUN_BATCH = 50

@@ -8,7 +8,7 @@ claimed and marked in one statement (`FOR UPDATE SKIP LOCKED`): two workers neve
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import any_, bindparam, func, select, update
@@ -39,15 +39,20 @@ _CLAIM_THESE = _CLAIM.where(Event.id == any_(bindparam("ids", type_=ARRAY(PG_UUI
 _WRITTEN = "event_ids"  # where `events.emit_many` leaves what a transaction wrote (`committed_event_ids`)
 
 
+class Dispatched(NamedTuple):
+    deliveries: list[tuple[UUID, UUID]]
+    events: int  # how many waiting events were taken (DRAIN_LIMIT: there may be more)
+
+
 async def dispatch_many(session: AsyncSession, org_id: UUID, event_ids: list[UUID],
-                        limit: int = DRAIN_LIMIT) -> list[tuple[UUID, UUID]]:
+                        limit: int = DRAIN_LIMIT) -> Dispatched:
     """Fan out these events and the org's other waiting ones (webhook deliveries, notifications, automation
     runs) and mark them dispatched, in the session's transaction. Events already dispatched, or being
     dispatched by another worker, are skipped. What the fan-out itself writes (`notification.created`) is
-    dispatched in the same transaction, not left for another job. -> the new deliveries; the runs are left in
-    the session for the caller (`committed_runs`)."""
+    dispatched in the same transaction, not left for another job. -> the new deliveries and how many events
+    were taken; the runs are left in the session for the caller (`committed_runs`)."""
     claimed = (await session.execute(_CLAIM, {"org": org_id, "ids": list(event_ids), "limit": limit})).all()
-    return await _fan_out(session, org_id, claimed)
+    return Dispatched(await _fan_out(session, org_id, claimed), len(claimed))
 
 
 async def dispatch(session: AsyncSession, org_id: UUID, event_id: UUID) -> list[tuple[UUID, UUID]] | None:
