@@ -177,32 +177,33 @@ async def render_document(ctx: dict[str, Any], org_id: str, document_id: str) ->
 
 
 async def run_automation(ctx: dict[str, Any], org_id: str, run_id: str, *more_run_ids: str) -> str:
-    """Automation runs (each, or its part up to a delay, in one transaction with what its actions write), one
-    after another for up to half the job timeout; what is left goes on in the next job. The events they wrote
-    are handed over together."""
-    settings = ctx["settings"]
+    """Automation runs: claimed together in one statement, then each (or its part up to a delay) run in one
+    transaction with what its actions write, one after another for up to half the job timeout; the rest is
+    given back and goes on in the next job. The events they wrote are handed over together."""
+    settings, db, org = ctx["settings"], ctx["db"], UUID(org_id)
     budget = time.monotonic() + settings.worker_job_timeout_seconds / 2
-    ids = [run_id, *more_run_ids]
+    now = schedules.clock(settings.clock_offset_seconds)
+    ids = await automations.claim(db, org, [UUID(r) for r in (run_id, *more_run_ids)],
+                                  settings.worker_job_timeout_seconds + 30, now)
     written: list[tuple[UUID, UUID]] = []
     outcomes: list[str] = []
     try:
         for i, one in enumerate(ids):
             if i and time.monotonic() > budget:
-                await queue.run_automations(ctx["redis"], [(UUID(org_id), UUID(r)) for r in ids[i:]])
+                await automations.release(db, org, ids[i:])
+                await queue.run_automations(ctx["redis"], [(org, r) for r in ids[i:]])
                 break
-            outcome, new = await automations.run(ctx["db"], UUID(org_id), UUID(one), settings.automation_max_depth,
-                                                 settings.worker_job_timeout_seconds + 30,
-                                                 schedules.clock(settings.clock_offset_seconds),
+            outcome, new = await automations.run(db, org, one, settings.automation_max_depth, now,
                                                  engine.Outbound(settings, ctx["http"]))
             written += new
             outcomes.append(outcome)
             wait = float(outcome.removeprefix("delayed ")) if outcome.startswith("delayed ") else None
             if wait is not None and wait <= 3600:  # its next turn soon (the outbox sweep finds any run once due)
-                await queue.mail_job(ctx["redis"], queue.RUN_AUTOMATION, UUID(org_id), UUID(one),
-                                     defer_seconds=wait, turn=str(new_id()))
+                await queue.mail_job(ctx["redis"], queue.RUN_AUTOMATION, org, one, defer_seconds=wait,
+                                     turn=str(new_id()))
     finally:
         await queue.dispatch_events(ctx["redis"], written)
-    return outcomes[0] if len(ids) == 1 and outcomes else ", ".join(outcomes)
+    return ", ".join(outcomes) or "busy"
 
 
 async def sweep_automations(ctx: dict[str, Any]) -> None:

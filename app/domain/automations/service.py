@@ -153,26 +153,43 @@ async def from_events(session: AsyncSession, org_id: UUID, batch: list[Any]) -> 
     return [(org_id, run_id) for run_id in created]
 
 
-async def run(db: Database, org_id: UUID, run_id: UUID, max_depth: int, lease_seconds: float,
-              now: datetime, out: engine.Outbound | None = None) -> tuple[str, list[tuple[UUID, UUID]]]:
-    """Run one queued run (from its start, or on from a delay that ended by `now`), in one transaction.
-    -> (outcome: `succeeded`, `failed`, `skipped`, `delayed <seconds>`, or `busy`; the events written)."""
+async def claim(db: Database, org_id: UUID, run_ids: list[UUID], lease_seconds: float, now: datetime) -> list[UUID]:
+    """Lease the runs of this list that are queued, due by `now` and not leased, counting an attempt for each,
+    in one committed statement (a worker that dies mid-run leaves the attempt counted and the lease to expire).
+    -> the ones claimed, in the list's order."""
     async with db.for_org(org_id) as session:
-        claimed = (await session.execute(update(AutomationRun).where(
-            AutomationRun.org_id == org_id, AutomationRun.id == run_id, AutomationRun.status == "queued",
+        claimed = set((await session.scalars(update(AutomationRun).where(
+            AutomationRun.org_id == org_id, AutomationRun.id.in_(run_ids), AutomationRun.status == "queued",
             or_(AutomationRun.resume_at.is_(None), AutomationRun.resume_at <= now),
             or_(AutomationRun.leased_until.is_(None), AutomationRun.leased_until < _now()))
             .values(leased_until=_now() + timedelta(seconds=lease_seconds), attempts=AutomationRun.attempts + 1,
                     started_at=func.coalesce(AutomationRun.started_at, func.now()))
-            .returning(AutomationRun.id))).scalar_one_or_none()
-    if claimed is None:
-        return "busy", []
+            .returning(AutomationRun.id).execution_options(synchronize_session=False))).all())
+    return [r for r in run_ids if r in claimed]
+
+
+async def release(db: Database, org_id: UUID, run_ids: list[UUID]) -> None:
+    """Give back claimed runs that this worker will not run after all (another job takes them at once)."""
+    if run_ids:
+        async with db.for_org(org_id) as session:
+            await session.execute(update(AutomationRun).where(
+                AutomationRun.org_id == org_id, AutomationRun.id.in_(run_ids), AutomationRun.status == "queued")
+                .values(leased_until=None).execution_options(synchronize_session=False))
+
+
+async def run(db: Database, org_id: UUID, run_id: UUID, max_depth: int, now: datetime,
+              out: engine.Outbound | None = None) -> tuple[str, list[tuple[UUID, UUID]]]:
+    """Run one claimed run (from its start, or on from a delay that ended by `now`), in one transaction.
+    -> (outcome: `succeeded`, `failed`, `skipped`, `delayed <seconds>`, or `busy`; the events written)."""
     async with db.for_org(org_id) as session:
         record = await session.scalar(select(AutomationRun).where(
-            AutomationRun.org_id == org_id, AutomationRun.id == run_id).with_for_update())
+            AutomationRun.org_id == org_id, AutomationRun.id == run_id, AutomationRun.status == "queued")
+            .with_for_update())
+        if record is None:
+            return "busy", []
         rule = await session.scalar(select(Automation).where(Automation.org_id == org_id,
                                                              Automation.id == record.automation_id))
-        assert record is not None and rule is not None
+        assert rule is not None
         status, reason, results = await _execute(session, rule, record, max_depth, now, out)
         record.status, record.reason, record.actions = status, reason, [*record.actions, *results]
         record.leased_until = None
