@@ -27,9 +27,6 @@ from app.domain.reports.schemas import (
     ProductsReport,
     ProductsRow,
     ProductsTotals,
-    RottingReport,
-    RottingRow,
-    RottingTotals,
     StageDurationsReport,
     StageDurationsRow,
     StageDurationsTotals,
@@ -139,35 +136,33 @@ async def velocity(session: AsyncSession, p: ReportParams) -> VelocityReport:
 
 
 def rotting_statement(p: ReportParams) -> TextClause:
-    """Open deals in a stage with `rotting_days` that entered it longer ago than that many days (of 24 hours),
-    longest past the threshold first; rows by `level`: 0 a deal, 1 the totals."""
+    """Open deals in a stage with `rotting_days` that entered it longer ago than that many days (of 24 hours).
+    One row: the totals, and `rows_json`, the report's rows as the JSON the API answers with (longest past the
+    threshold first), built by PostgreSQL: every idle deal of a large pipeline can be tens of thousands."""
     q = Sql(p)
     sql = f"""
 WITH {q.org_cte(timestamps=False)},
-rotting AS (
+rotting AS MATERIALIZED (
     SELECT d.id, d.title, d.stage_id, d.owner_id, s.rotting_days,
            floor(extract(epoch FROM now() - d.stage_entered_at) / 86400)::int AS days_in_stage,
            d.stage_entered_at + make_interval(days => s.rotting_days) AS rotting_since
     FROM deals d JOIN pipeline_stages s ON s.org_id = :org_id AND s.id = d.stage_id AND s.deleted_at IS NULL
     WHERE {q.deal_where(None, money=False)} AND d.status = 'open' AND s.rotting_days IS NOT NULL
       AND d.stage_entered_at + make_interval(days => s.rotting_days) < now())
-SELECT GROUPING(r.id) AS level, r.id AS deal_id, r.title, r.stage_id, r.owner_id, r.days_in_stage, r.rotting_days,
-       count(r.id) AS deals, {q.found()}
-FROM rotting r
-GROUP BY GROUPING SETS ((r.id, r.title, r.stage_id, r.owner_id, r.days_in_stage, r.rotting_days, r.rotting_since), ())
-ORDER BY level, r.rotting_since, r.id"""
+SELECT {q.found()}, (SELECT count(*) FROM rotting) AS deals,
+       (SELECT coalesce(json_agg(json_build_object(
+            'deal_id', id, 'title', title, 'stage_id', stage_id, 'owner_id', owner_id,
+            'days_in_stage', days_in_stage, 'rotting_days', rotting_days) ORDER BY rotting_since, id), '[]'::json)
+        FROM rotting)::text AS rows_json
+FROM org o"""
     return q.statement(sql)
 
 
-async def rotting(session: AsyncSession, p: ReportParams) -> RottingReport:
-    rows = (await session.execute(rotting_statement(p))).mappings().all()
-    total = rows[-1]
+async def rotting(session: AsyncSession, p: ReportParams) -> JsonReport:
+    """The totals read here; the rows come as JSON text from the statement, passed on as they are."""
+    total = (await session.execute(rotting_statement(p))).mappings().one()
     check_found(total)
-    return RottingReport(
-        rows=[RottingRow(deal_id=r["deal_id"], title=r["title"], stage_id=r["stage_id"], owner_id=r["owner_id"],
-                         days_in_stage=r["days_in_stage"], rotting_days=r["rotting_days"])
-              for r in rows if r["level"] == 0],
-        totals=RottingTotals(deals=total["deals"]))
+    return JsonReport(total["rows_json"], {"deals": total["deals"]})
 
 
 def _utc_text(column: str) -> str:
