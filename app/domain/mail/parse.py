@@ -67,6 +67,8 @@ def _header(message: Message, name: str) -> str:
     value = message.get(name)
     if value is None:
         return ""
+    if isinstance(value, str) and "=?" not in value:  # no encoded words: as it is (most headers)
+        return value.replace("\r", " ").replace("\n", " ").strip() if "\n" in value or "\r" in value else value.strip()
     try:
         text = str(make_header(decode_header(str(value))))
     except (ValueError, LookupError, UnicodeDecodeError, HeaderParseError):  # malformed: as received
