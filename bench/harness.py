@@ -863,7 +863,7 @@ def machine() -> dict[str, Any]:
 
 
 ONLY = {"mail": lambda run: _mail(run), "reports": lambda run: _reports(run),  # `--only X`: one group of scenarios
-        "telephony": lambda run: _telephony(run)}
+        "telephony": lambda run: _telephony(run), "import": lambda run: csv_import(run)}
 
 
 async def _mail(run: Run) -> None:

@@ -12,17 +12,17 @@ import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO
 from uuid import UUID
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import external_refs, kinds, records
+from app.domain import kinds, records
 from app.domain.activities import service as activities
 from app.domain.activities.schemas import ActivityCreate, ActivityUpdate
 from app.domain.auth.models import Role
@@ -256,26 +256,41 @@ def dedupe_key(values: dict[str, Any], external: str | None, dedupe_by: str, reg
     return None
 
 
+# A batch's keys against the live records, in one statement per key type: each key is looked up through the
+# (org_id, email|phone) index whatever the planner believes of the table's size (right after a big import,
+# its statistics still say "empty", and a filter over the org's rows grew with every batch).
+_BY_COLUMN = """
+SELECT k.value, r.id FROM unnest(CAST(:values AS text[])) AS k(value)
+CROSS JOIN LATERAL (SELECT id FROM {table} WHERE org_id = CAST(:org_id AS uuid) AND {column} = k.value AND deleted_at IS NULL
+                    LIMIT 1) AS r"""
+_BY_EXTERNAL_ID = text("""
+SELECT k.value, r.record_id FROM unnest(CAST(:values AS text[])) AS k(value)
+JOIN external_refs AS r ON r.org_id = CAST(:org_id AS uuid) AND r.object_type = :object_type AND r.source = :source
+                       AND r.external_id = k.value""")
+
+
+@lru_cache(maxsize=32)
+def _by_column(table: str, column: str) -> Any:
+    return text(_BY_COLUMN.format(table=table, column=column))
+
+
 async def _existing(session: AsyncSession, org_id: UUID, kind: Kind[Any], keys: list[str],
                     source: str | None) -> dict[str, UUID]:
     model: Any = kind.model
+    table = model.__table__.name
     found: dict[str, UUID] = {}
-    emails = [k[2:] for k in keys if k.startswith("e:")]
-    phones = [k[2:] for k in keys if k.startswith("p:")]
-    externals = [k[2:] for k in keys if k.startswith("x:")]
+    emails = list(dict.fromkeys(k[2:] for k in keys if k.startswith("e:")))
+    phones = list(dict.fromkeys(k[2:] for k in keys if k.startswith("p:")))
+    externals = list(dict.fromkeys(k[2:] for k in keys if k.startswith("x:")))
     if emails and hasattr(model, "email"):
-        for rid, email in (await session.execute(select(model.id, model.email).where(
-                model.org_id == org_id, model.deleted_at.is_(None), model.email.in_(emails)))).all():
+        for email, rid in await session.execute(_by_column(table, "email"), {"values": emails, "org_id": org_id}):
             found.setdefault("e:" + email, rid)
     if phones and hasattr(model, "phone"):
-        for rid, phone in (await session.execute(select(model.id, model.phone).where(
-                model.org_id == org_id, model.deleted_at.is_(None), model.phone.in_(phones)))).all():
+        for phone, rid in await session.execute(_by_column(table, "phone"), {"values": phones, "org_id": org_id}):
             found.setdefault("p:" + phone, rid)
     if externals and source:
-        ref = external_refs.ExternalRef
-        for rid, ext in (await session.execute(select(ref.record_id, ref.external_id).where(
-                ref.org_id == org_id, ref.object_type == kind.object_type, ref.source == source,
-                ref.external_id.in_(externals)))).all():
+        for ext, rid in await session.execute(_BY_EXTERNAL_ID, {
+                "values": externals, "org_id": org_id, "object_type": kind.object_type, "source": source}):
             found["x:" + ext] = rid
     return found
 
@@ -378,14 +393,19 @@ def _role_member() -> Any:
     return Role.member
 
 
+_REMEMBER = text("""
+INSERT INTO import_keys (org_id, import_id, key)
+SELECT CAST(:org_id AS uuid), CAST(:import_id AS uuid), k FROM unnest(CAST(:keys AS text[])) AS k
+ON CONFLICT DO NOTHING RETURNING key""")
+
+
 async def _remember(session: AsyncSession, org_id: UUID, import_id: UUID, keys: list[str | None]) -> set[str]:
-    """Record the batch's dedupe keys for this import; -> the ones not seen before (earlier in the file)."""
+    """Record the batch's dedupe keys for this import; -> the ones not seen before (earlier in the file).
+    One statement with one array parameter: prepared once, whatever the batch's size."""
     keys = list(dict.fromkeys(k for k in keys if k))
     if not keys:
         return set()
-    result = await session.execute(
-        insert(ImportKey).values([{"org_id": org_id, "import_id": import_id, "key": k} for k in keys])
-        .on_conflict_do_nothing().returning(ImportKey.key))
+    result = await session.execute(_REMEMBER, {"org_id": org_id, "import_id": import_id, "keys": keys})
     return {r[0] for r in result}
 
 
@@ -416,7 +436,8 @@ async def _batch(session: AsyncSession, w: Any, actor: Principal, snap: dict[str
                 finally:
                     session.info.pop(records.DEFERRED, None)
             return failures
-        except DBAPIError:  # the database refused a row: redo the batch row by row to find it
+        except DBAPIError as _exc:  # the database refused a row: redo the batch row by row to find it
+            print("BATCH FAILED", repr(_exc)[:1500])
             counts.__dict__.update(before.__dict__)
     return await _rows(session, w, actor, snap, header_of, rows, first_line, counts, existing, fresh,
                        each_in_savepoint=True)
