@@ -107,7 +107,8 @@ async def _insert_returning(session: AsyncSession, model: type, objs: list[Any])
     table = model.__table__  # type: ignore[attr-defined]
     by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for obj in objs:
-        row = {**orm_set, **{columns[k].name: v for k, v in obj.__dict__.items() if k in columns}}
+        given = obj if isinstance(obj, dict) else obj.__dict__
+        row = {**orm_set, **{columns[k].name: v for k, v in given.items() if k in columns}}
         for key, default in defaults.items():
             if key not in row:
                 row[key] = default.arg if default.is_scalar else default.arg(None)
@@ -122,7 +123,7 @@ async def _insert_returning(session: AsyncSession, model: type, objs: list[Any])
             for name, prop in computed:
                 setattr(view, name, prop.fget(view))  # type: ignore[misc]
             made[view.id] = view
-    return [made[obj.id] for obj in objs]
+    return [made[obj["id"] if isinstance(obj, dict) else obj.id] for obj in objs]
 
 
 def _rows_json(rows: list[dict[str, Any]]) -> str:
@@ -213,6 +214,19 @@ class Kind(Generic[M]):
             await self._sync_refs(session, obj)
         await self.emit(session, actor, obj, "created")
         return obj
+
+    async def created_values(self, session: AsyncSession, actor: Principal | None, values: dict[str, Any]) -> UUID:
+        """`created` for a new record's column values (from a kind's `new_values`); in batch mode they wait for
+        `flush_created` as they are, without an ORM object. -> the new record's id."""
+        message = self.record_type.lacks_identity(values)
+        if message:
+            raise ValidationFailed(message, loc=("body",))
+        pending = session.info.get(DEFERRED)
+        if pending is None or values.get("external_ids"):
+            return (await self.created(session, actor, self.model(**values))).id  # type: ignore[attr-defined]
+        values = {**values, "id": values.get("id") or new_id()}
+        pending.append((self, actor, values))
+        return values["id"]
 
     async def _sync_refs(self, session: AsyncSession, obj: M) -> None:
         if hasattr(obj, "external_ids"):
