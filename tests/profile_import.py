@@ -48,7 +48,13 @@ async def test_profile_an_import(committed_client, database, settings, redis, da
     started, cpu_started = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
-    outcome = await importer.run(database, redis, settings, org, imp)
+    from app.db import Database
+
+    worker_db = Database.from_settings(settings, sweeps=True)  # as `crm worker` connects: the app's role
+    try:
+        outcome = await importer.run(worker_db, redis, settings, org, imp)
+    finally:
+        await worker_db.dispose()
     if profiler:
         profiler.disable()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
