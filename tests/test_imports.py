@@ -661,8 +661,8 @@ async def test_one_batch_mixing_creates_updates_repeats_bad_rows_and_custom_fiel
     assert r.status_code == 201, r.text
     old = r.json()
     emails = [unique_email(f"m{i}") for i in range(8)]
-    lines = ["Email,First Name,Phone,Seats",
-             f"{emails[0]},A,+49 30 1234567,5",       # 2: created
+    lines = ["Email,First Name,Phone,Seats,Tags,Birthday",
+             f'{emails[0]},A,+49 30 1234567,5,"vip, fair;vip",1990-05-17',  # 2: created
              f"{emails[1]},B,,",                      # 3: created
              f"{known.upper()},Known,,7",             # 4: existing -> updated
              f"{emails[2]},C,not-a-phone,1",          # 5: failed (phone)
@@ -675,7 +675,7 @@ async def test_one_batch_mixing_creates_updates_repeats_bad_rows_and_custom_fiel
              f"{emails[6]}@,G,,"]                     # 12: failed (email)
     body = await run_import(c, acct, settings, "mixed.csv", csv_text(lines).encode(), on_duplicate="update",
                             mapping={"Email": "email", "First Name": "first_name", "Phone": "phone",
-                                     "Seats": "cf.seats"})
+                                     "Seats": "cf.seats", "Tags": "tags", "Birthday": "birthday"})
     assert counts(body) == {"total": 11, "processed": 11, "created": 5, "updated": 2, "skipped": 1, "failed": 3}
     errors = await error_rows(c, acct, body["id"])
     assert [(row, column) for row, column, _ in errors] == [("5", "Phone"), ("7", "Seats"), ("12", "Email")]
@@ -684,6 +684,7 @@ async def test_one_batch_mixing_creates_updates_repeats_bad_rows_and_custom_fiel
     assert set(made) == {emails[0], emails[1], emails[4], emails[2], emails[5]}
     assert (made[emails[0]]["first_name"], made[emails[0]]["phone"], made[emails[0]]["custom_fields"],
             made[emails[0]]["version"]) == ("A2", "+49301234567", {"seats": 6}, 2)
+    assert (made[emails[0]]["tags"], made[emails[0]]["birthday"]) == (["vip", "fair"], "1990-05-17")
     assert (made[emails[4]]["phone"], made[emails[4]]["custom_fields"]) == ("+49301234568", {"seats": 12.5})
     assert (made[emails[2]]["first_name"], made[emails[2]]["custom_fields"]) == ("C2", {"seats": 2})
     assert made[emails[1]]["custom_fields"] == {}
@@ -697,6 +698,8 @@ async def test_one_batch_mixing_creates_updates_repeats_bad_rows_and_custom_fiel
         current = made[e.data["object"]["email"]]
         if current["version"] == 1:
             assert e.data["object"] == current
+        else:
+            assert (e.data["object"]["tags"], e.data["object"]["birthday"]) == (["vip", "fair"], "1990-05-17")
         assert e.version == e.data["object"]["version"] == 1
         assert e.data["object"]["import_id"] == body["id"]
     updated = [e for e in events if e.type == "contact.updated"]
