@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -680,7 +681,13 @@ async def import_csv(run: Run, rows: int, label: str) -> dict[str, Any]:
                 break
             await asyncio.sleep(0.5)
     seconds = time.perf_counter() - started
+    stamps = {k: datetime.fromisoformat(body[k].replace("Z", "+00:00")) for k in ("created_at", "started_at",
+                                                                                 "finished_at") if body.get(k)}
     return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds), "status": body["status"],
+            "queued_seconds": round((stamps["started_at"] - stamps["created_at"]).total_seconds(), 2)
+            if "started_at" in stamps else None,  # from the upload's commit to the worker taking it
+            "running_seconds": round((stamps["finished_at"] - stamps["started_at"]).total_seconds(), 2)
+            if "finished_at" in stamps and "started_at" in stamps else None,  # the worker's first to last write
             "counts": {k: body[k] for k in ("processed", "created", "updated", "skipped", "failed")},
             "path": path, "worker_rss_kib": samples}
 
@@ -867,7 +874,7 @@ def machine() -> dict[str, Any]:
 
 
 ONLY = {"mail": lambda run: _mail(run), "reports": lambda run: _reports(run),  # `--only X`: one group of scenarios
-        "telephony": lambda run: _telephony(run),
+        "telephony": lambda run: _telephony(run), "import": lambda run: csv_import(run),
         "automations": lambda run: automation_latency(run)}
 
 

@@ -638,3 +638,107 @@ async def test_a_nul_character_in_a_cell_fails_that_row(committed_client, settin
     assert counts(body) == {"total": 2, "processed": 2, "created": 1, "updated": 0, "skipped": 0, "failed": 1}
     [[row, _column, reason]] = await error_rows(c, acct, body["id"])
     assert row == "3" and "NUL" in reason
+
+
+# --- one batch, many rules (records written by one INSERT per batch, events dumped from what it returned) ----
+
+
+async def _events_of(database, org_id: str, types: tuple[str, ...]) -> list[Event]:
+    async with database.sessions() as s:
+        return list((await s.scalars(select(Event).where(Event.org_id == uuid.UUID(org_id), Event.type.in_(types))
+                                     .order_by(Event.id))).all())
+
+
+async def test_one_batch_mixing_creates_updates_repeats_bad_rows_and_custom_fields(committed_client, settings, database):
+    """In one batch: creates, an update of a record already in the database, a repeat of a row created earlier in
+    the same batch (updated after its create), a repeat of a failed row, bad rows in the middle, custom fields.
+    Each record gets one event per write whose payload is the record as the API reads it."""
+    c = committed_client
+    acct = await signup(c)
+    await _seats_field(c, acct)
+    known = unique_email("known")
+    r = await c.post("/v1/contacts", headers=acct.headers, json={"first_name": "Old", "email": known})
+    assert r.status_code == 201, r.text
+    old = r.json()
+    emails = [unique_email(f"m{i}") for i in range(8)]
+    lines = ["Email,First Name,Phone,Seats,Tags,Birthday",
+             f'{emails[0]},A,+49 30 1234567,5,"vip, fair;vip",1990-05-17',  # 2: created
+             f"{emails[1]},B,,",                      # 3: created
+             f"{known.upper()},Known,,7",             # 4: existing -> updated
+             f"{emails[2]},C,not-a-phone,1",          # 5: failed (phone)
+             f"{emails[0].upper()},A2,,6",            # 6: repeat of line 2 -> updated
+             f"{emails[3]},D,,lots",                  # 7: failed (custom field)
+             f"{emails[4]},E,+49 30 1234568,12.5",    # 8: created
+             f"{emails[2]},C2,,2",                    # 9: repeat of a failed row, same batch -> created
+             ",,,",                                   # 10: skipped
+             f"{emails[5]},F,+4930 1234567,",         # 11: created (the same phone as line 2: no dedupe on phone)
+             f"{emails[6]}@,G,,"]                     # 12: failed (email)
+    body = await run_import(c, acct, settings, "mixed.csv", csv_text(lines).encode(), on_duplicate="update",
+                            mapping={"Email": "email", "First Name": "first_name", "Phone": "phone",
+                                     "Seats": "cf.seats", "Tags": "tags", "Birthday": "birthday"})
+    assert counts(body) == {"total": 11, "processed": 11, "created": 5, "updated": 2, "skipped": 1, "failed": 3}
+    errors = await error_rows(c, acct, body["id"])
+    assert [(row, column) for row, column, _ in errors] == [("5", "Phone"), ("7", "Seats"), ("12", "Email")]
+
+    made = by_email(await listed(c, acct, body["id"]))
+    assert set(made) == {emails[0], emails[1], emails[4], emails[2], emails[5]}
+    assert (made[emails[0]]["first_name"], made[emails[0]]["phone"], made[emails[0]]["custom_fields"],
+            made[emails[0]]["version"]) == ("A2", "+49301234567", {"seats": 6}, 2)
+    assert (made[emails[0]]["tags"], made[emails[0]]["birthday"]) == (["vip", "fair"], "1990-05-17")
+    assert (made[emails[4]]["phone"], made[emails[4]]["custom_fields"]) == ("+49301234568", {"seats": 12.5})
+    assert (made[emails[2]]["first_name"], made[emails[2]]["custom_fields"]) == ("C2", {"seats": 2})
+    assert made[emails[1]]["custom_fields"] == {}
+    r = await c.get(f"/v1/contacts/{old['id']}", headers=acct.headers)
+    assert (r.json()["first_name"], r.json()["custom_fields"], r.json()["version"]) == ("Known", {"seats": 7}, 2)
+
+    events = await _events_of(database, acct.org_id, ("contact.created", "contact.updated"))
+    created = [e for e in events if e.type == "contact.created" and str(e.object_id) != old["id"]]
+    assert [e.data["object"]["email"] for e in created] == [emails[0], emails[1], emails[4], emails[2], emails[5]]
+    for e in created:  # the payload is the record as it was created, as the API reads it
+        current = made[e.data["object"]["email"]]
+        if current["version"] == 1:
+            assert e.data["object"] == current
+        else:
+            assert (e.data["object"]["tags"], e.data["object"]["birthday"]) == (["vip", "fair"], "1990-05-17")
+        assert e.version == e.data["object"]["version"] == 1
+        assert e.data["object"]["import_id"] == body["id"]
+    updated = [e for e in events if e.type == "contact.updated"]
+    assert sorted((str(e.object_id), e.version) for e in updated) == sorted([(old["id"], 2), (made[emails[0]]["id"], 2)])
+    first = next(e for e in updated if str(e.object_id) == made[emails[0]]["id"])
+    assert first.data["object"] == made[emails[0]]
+    assert (first.data["previous"]["first_name"], first.data["previous"]["custom_fields"]) == ("A", {"seats": 5})
+    assert events.index(first) > events.index(next(e for e in created if str(e.object_id) == made[emails[0]]["id"]))
+
+
+async def test_companies_and_leads_in_one_batch_with_custom_fields_read_back_as_their_events(
+        committed_client, settings, database):
+    c = committed_client
+    acct = await signup(c)
+    for obj in ("company", "lead"):
+        r = await c.post("/v1/custom-fields", headers=acct.headers,
+                         json={"object": obj, "key": "tier", "label": "Tier", "type": "number"})
+        assert r.status_code == 201, r.text
+    tag = uuid.uuid4().hex[:8]
+    companies = csv_text(["Company,Website,Tier"] + [f"Co{i} {tag},CO{i}-{tag}.Example,{i}" for i in range(30)]
+                         + [f",orphan-{tag}.example,1"]).encode()
+    lead_emails = [unique_email(f"l{i}") for i in range(30)]
+    leads = csv_text(["Title,Email,Tier"] + [f"Lead {i},{e},{i}" for i, e in enumerate(lead_emails)]
+                     + [f"Again,{lead_emails[4].upper()},99"]).encode()
+    company_import = await run_import(c, acct, settings, "co.csv", companies, object="companies", dedupe_by="none",
+                                      mapping={"Company": "name", "Website": "domain", "Tier": "cf.tier"})
+    lead_import = await run_import(c, acct, settings, "leads.csv", leads, object="leads",
+                                   mapping={"Title": "title", "Email": "email", "Tier": "cf.tier"})
+    assert counts(company_import) == {"total": 31, "processed": 31, "created": 30, "updated": 0, "skipped": 0,
+                                      "failed": 1}
+    assert counts(lead_import) == {"total": 31, "processed": 31, "created": 30, "updated": 0, "skipped": 1,
+                                   "failed": 0}
+    for things, kind, import_id in (("companies", "company", company_import["id"]),
+                                    ("leads", "lead", lead_import["id"])):
+        rows = {x["id"]: x for x in await listed(c, acct, import_id, things)}
+        assert len(rows) == 30
+        events = await _events_of(database, acct.org_id, (f"{kind}.created",))
+        assert len(events) == 30
+        for e in events:
+            assert e.data["object"] == rows[str(e.object_id)]  # every field, custom fields, nulls, timestamps
+    co = {x["name"]: x for x in await listed(c, acct, company_import["id"], "companies")}
+    assert (co[f"Co3 {tag}"]["domain"], co[f"Co3 {tag}"]["custom_fields"]) == (f"co3-{tag}.example", {"tier": 3})

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 
+@lru_cache(maxsize=4096)  # pure; an import reads each number twice (dedupe key, then the record)
 def normalize_phone(raw: str, region: str | None) -> str:
     """E.164 (`+4930123456`), reading national numbers in the org's default region. ValueError if not a phone."""
     text = raw.strip()

@@ -6,12 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
 from functools import lru_cache
 from itertools import groupby
+from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, bindparam, exists, or_, select, update
+import orjson
+from sqlalchemy import Select, bindparam, exists, or_, select, text, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import external_refs, kinds
@@ -38,7 +44,7 @@ DEFERRED = "deferred_creates"
 
 
 def defer_creates(session: AsyncSession) -> None:
-    """Batch mode for bulk writers (imports): `Kind.created` only adds the record and remembers it;
+    """Batch mode for bulk writers (imports): `Kind.created` only remembers the record;
     `flush_created` then writes all of them and their `created` events in two statements. A failing flush
     fails the whole batch, so callers run it inside a savepoint and redo the batch row by row."""
     session.info[DEFERRED] = []
@@ -46,17 +52,90 @@ def defer_creates(session: AsyncSession) -> None:
 
 async def flush_created(session: AsyncSession, stop: bool = False) -> None:
     """Write the records deferred by `defer_creates`, then their events, in the order they were made;
-    `stop` leaves batch mode."""
+    `stop` leaves batch mode. The records go in one INSERT … RETURNING per kind (no unit of work: they were
+    never added to the session); their events are dumped from what the INSERT returned, server defaults
+    included. The session does not hold them: a later read in the same session SELECTs them."""
     pending = session.info.pop(DEFERRED, None) if stop else session.info.get(DEFERRED)
     if not pending:
         return
     if not stop:
         session.info[DEFERRED] = []
-    await session.flush()
-    for (actor, org_id), group in groupby(pending, key=lambda p: (p[1], p[2].org_id)):
+    written: dict[int, Any] = {}
+    for kind, group in groupby(sorted(enumerate(pending), key=lambda p: p[1][0].object_type),
+                               key=lambda p: p[1][0]):
+        members = list(group)
+        rows = await _insert_returning(session, kind.model, [obj for _, (_, _, obj) in members])
+        written.update(zip((i for i, _ in members), rows, strict=True))
+    made = [(kind, actor, written[i]) for i, (kind, actor, _) in enumerate(pending)]
+    for (actor, org_id), group in groupby(made, key=lambda p: (p[1], p[2].org_id)):
         await events.emit_many(session, actor, org_id, [
-            (f"{kind.object_type}.created", kind.object_type, obj.id, obj.version, {"object": kind.dump(obj)})
-            for kind, _, obj in group])
+            (f"{kind.object_type}.created", kind.object_type, row.id, row.version, {"object": kind.dump(row)})
+            for kind, _, row in group])
+
+
+@lru_cache(maxsize=64)
+def _shape(model: type) -> tuple[dict[str, Any], tuple[tuple[str, property], ...], dict[str, Any], dict[str, Any]]:
+    """A model's columns by attribute name, its computed properties (e.g. `metrics`), what the ORM would set
+    on INSERT that the table does not (the first `version`), and the Python-side defaults of its columns."""
+    mapper = sa_inspect(model)
+    columns = {prop.key: prop.columns[0] for prop in mapper.column_attrs}
+    computed = tuple((name, value) for klass in reversed(model.__mro__) for name, value in vars(klass).items()
+                     if isinstance(value, property))
+    orm_set = {}
+    if mapper.version_id_col is not None and callable(mapper.version_id_generator):
+        orm_set[mapper.version_id_col.name] = mapper.version_id_generator(None)
+    defaults = {c.name: c.default for c in columns.values()
+                if c.default is not None and (c.default.is_scalar or c.default.is_callable)}
+    return columns, computed, orm_set, defaults
+
+
+@lru_cache(maxsize=256)
+def _insert_statement(table: Any, keys: tuple[str, ...]) -> Any:
+    """INSERT of a JSON array of rows (one parameter: prepared once, any number of rows), every column back."""
+    q = postgresql.dialect().identifier_preparer.quote
+    given = ", ".join(q(k) for k in keys)
+    every = ", ".join(q(c.name) for c in table.columns)
+    return text(f"INSERT INTO {q(table.name)} ({given}) SELECT {given} "
+                f"FROM jsonb_populate_recordset(NULL::{q(table.name)}, CAST(:rows AS jsonb)) RETURNING {every}")
+
+
+async def _insert_returning(session: AsyncSession, model: type, objs: list[Any]) -> list[SimpleNamespace]:
+    """New records in one INSERT per shape of values, read back as plain objects carrying every column (server
+    defaults included) and the model's computed properties: what `Kind.dump` reads, without an ORM object or a
+    bound parameter per row. Column defaults are the model's own (Python-side ones applied here)."""
+    columns, computed, orm_set, defaults = _shape(model)
+    table = model.__table__  # type: ignore[attr-defined]
+    by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for obj in objs:
+        given = obj if isinstance(obj, dict) else obj.__dict__
+        row = {**orm_set, **{columns[k].name: v for k, v in given.items() if k in columns}}
+        for key, default in defaults.items():
+            if key not in row:
+                row[key] = default.arg if default.is_scalar else default.arg(None)
+        by_keys.setdefault(tuple(sorted(row)), []).append(row)
+    made: dict[Any, SimpleNamespace] = {}
+    attribute = {column.name: key for key, column in columns.items()}
+    names = [attribute.get(c.name, c.name) for c in table.columns]
+    for keys, rows in by_keys.items():
+        result = await session.execute(_insert_statement(table, keys), {"rows": _rows_json(rows)})
+        for returned in result:
+            view = SimpleNamespace(**dict(zip(names, returned, strict=True)))
+            for name, prop in computed:
+                setattr(view, name, prop.fget(view))  # type: ignore[misc]
+            made[view.id] = view
+    return [made[obj["id"] if isinstance(obj, dict) else obj.id] for obj in objs]
+
+
+def _rows_json(rows: list[dict[str, Any]]) -> str:
+    return orjson.dumps(rows, default=_json_default).decode()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 @lru_cache(maxsize=256)
@@ -126,8 +205,7 @@ class Kind(Generic[M]):
             # Batch mode: the INSERT and its event wait for `flush_created` (one statement each per batch).
             if obj.id is None:  # type: ignore[attr-defined]
                 obj.id = new_id()  # type: ignore[attr-defined]
-            session.add(obj)
-            pending.append((self, actor, obj))
+            pending.append((self, actor, obj))  # not added to the session: `flush_created` INSERTs it
             return obj
         await flush_created(session)  # earlier deferred records first: events stay in write order
         session.add(obj)
@@ -136,6 +214,19 @@ class Kind(Generic[M]):
             await self._sync_refs(session, obj)
         await self.emit(session, actor, obj, "created")
         return obj
+
+    async def created_values(self, session: AsyncSession, actor: Principal | None, values: dict[str, Any]) -> UUID:
+        """`created` for a new record's column values (from a kind's `new_values`); in batch mode they wait for
+        `flush_created` as they are, without an ORM object. -> the new record's id."""
+        message = self.record_type.lacks_identity(values)
+        if message:
+            raise ValidationFailed(message, loc=("body",))
+        pending = session.info.get(DEFERRED)
+        if pending is None or values.get("external_ids"):
+            return (await self.created(session, actor, self.model(**values))).id  # type: ignore[attr-defined]
+        values = {**values, "id": values.get("id") or new_id()}
+        pending.append((self, actor, values))
+        return values["id"]
 
     async def _sync_refs(self, session: AsyncSession, obj: M) -> None:
         if hasattr(obj, "external_ids"):

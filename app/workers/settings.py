@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,6 +49,10 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             asyncio.create_task(_every(settings.mail_sweep_seconds, jobs.sweep_mail, ctx)),
             asyncio.create_task(_every(settings.automation_sweep_seconds, jobs.sweep_automations, ctx)),
         ]
+        # What is loaded by now lives as long as the worker: out of the collector's sight, a full collection
+        # no longer walks it (measured: a third of an import's CPU went to walking it).
+        gc.collect()
+        gc.freeze()
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         for task in ctx.get("sweeps", []):

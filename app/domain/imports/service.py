@@ -12,17 +12,17 @@ import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO
 from uuid import UUID
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import external_refs, kinds, records
+from app.domain import kinds, records
 from app.domain.activities import service as activities
 from app.domain.activities.schemas import ActivityCreate, ActivityUpdate
 from app.domain.auth.models import Role
@@ -256,26 +256,41 @@ def dedupe_key(values: dict[str, Any], external: str | None, dedupe_by: str, reg
     return None
 
 
+# A batch's keys against the live records, in one statement per key type: each key is looked up through the
+# (org_id, email|phone) index whatever the planner believes of the table's size (right after a big import,
+# its statistics still say "empty", and a filter over the org's rows grew with every batch).
+_BY_COLUMN = """
+SELECT k.value, r.id FROM unnest(CAST(:values AS text[])) AS k(value)
+CROSS JOIN LATERAL (SELECT id FROM {table} WHERE org_id = CAST(:org_id AS uuid) AND {column} = k.value AND deleted_at IS NULL
+                    LIMIT 1) AS r"""
+_BY_EXTERNAL_ID = text("""
+SELECT k.value, r.record_id FROM unnest(CAST(:values AS text[])) AS k(value)
+JOIN external_refs AS r ON r.org_id = CAST(:org_id AS uuid) AND r.object_type = :object_type AND r.source = :source
+                       AND r.external_id = k.value""")
+
+
+@lru_cache(maxsize=32)
+def _by_column(table: str, column: str) -> Any:
+    return text(_BY_COLUMN.format(table=table, column=column))
+
+
 async def _existing(session: AsyncSession, org_id: UUID, kind: Kind[Any], keys: list[str],
                     source: str | None) -> dict[str, UUID]:
     model: Any = kind.model
+    table = model.__table__.name
     found: dict[str, UUID] = {}
-    emails = [k[2:] for k in keys if k.startswith("e:")]
-    phones = [k[2:] for k in keys if k.startswith("p:")]
-    externals = [k[2:] for k in keys if k.startswith("x:")]
+    emails = list(dict.fromkeys(k[2:] for k in keys if k.startswith("e:")))
+    phones = list(dict.fromkeys(k[2:] for k in keys if k.startswith("p:")))
+    externals = list(dict.fromkeys(k[2:] for k in keys if k.startswith("x:")))
     if emails and hasattr(model, "email"):
-        for rid, email in (await session.execute(select(model.id, model.email).where(
-                model.org_id == org_id, model.deleted_at.is_(None), model.email.in_(emails)))).all():
+        for email, rid in await session.execute(_by_column(table, "email"), {"values": emails, "org_id": org_id}):
             found.setdefault("e:" + email, rid)
     if phones and hasattr(model, "phone"):
-        for rid, phone in (await session.execute(select(model.id, model.phone).where(
-                model.org_id == org_id, model.deleted_at.is_(None), model.phone.in_(phones)))).all():
+        for phone, rid in await session.execute(_by_column(table, "phone"), {"values": phones, "org_id": org_id}):
             found.setdefault("p:" + phone, rid)
     if externals and source:
-        ref = external_refs.ExternalRef
-        for rid, ext in (await session.execute(select(ref.record_id, ref.external_id).where(
-                ref.org_id == org_id, ref.object_type == kind.object_type, ref.source == source,
-                ref.external_id.in_(externals)))).all():
+        for ext, rid in await session.execute(_BY_EXTERNAL_ID, {
+                "values": externals, "org_id": org_id, "object_type": kind.object_type, "source": source}):
             found["x:" + ext] = rid
     return found
 
@@ -378,14 +393,19 @@ def _role_member() -> Any:
     return Role.member
 
 
+_REMEMBER = text("""
+INSERT INTO import_keys (org_id, import_id, key)
+SELECT CAST(:org_id AS uuid), CAST(:import_id AS uuid), k FROM unnest(CAST(:keys AS text[])) AS k
+ON CONFLICT DO NOTHING RETURNING key""")
+
+
 async def _remember(session: AsyncSession, org_id: UUID, import_id: UUID, keys: list[str | None]) -> set[str]:
-    """Record the batch's dedupe keys for this import; -> the ones not seen before (earlier in the file)."""
+    """Record the batch's dedupe keys for this import; -> the ones not seen before (earlier in the file).
+    One statement with one array parameter: prepared once, whatever the batch's size."""
     keys = list(dict.fromkeys(k for k in keys if k))
     if not keys:
         return set()
-    result = await session.execute(
-        insert(ImportKey).values([{"org_id": org_id, "import_id": import_id, "key": k} for k in keys])
-        .on_conflict_do_nothing().returning(ImportKey.key))
+    result = await session.execute(_REMEMBER, {"org_id": org_id, "import_id": import_id, "keys": keys})
     return {r[0] for r in result}
 
 
@@ -443,6 +463,8 @@ async def _rows(session: AsyncSession, w: Any, actor: Principal, snap: dict[str,
         if duplicate and snap["on_duplicate"] == "skip":
             counts.skipped += 1
             continue
+        if duplicate and target is not None:  # the records waiting for the batch's INSERT first: it may be one
+            await records.flush_created(session)  # of them, and a failing update's savepoint keeps them
         try:
             savepoint = await session.begin_nested() if each_in_savepoint or duplicate else None
             try:
@@ -453,10 +475,10 @@ async def _rows(session: AsyncSession, w: Any, actor: Principal, snap: dict[str,
                     w.update_schema.model_validate(values)
                     counts.updated += 1
                 else:
-                    record = await _create(session, actor, w, values, UUID(snap["id"]))
+                    made = await _create(session, actor, w, values, UUID(snap["id"]))
                     counts.created += 1
                     if key:  # a dry run rolls the record back: later repeats only validate
-                        made_here[key] = None if snap["dry_run"] else record.id
+                        made_here[key] = None if snap["dry_run"] else made
                 if savepoint is not None:
                     await (savepoint.rollback() if snap["dry_run"] else savepoint.commit())
             except BaseException:
@@ -481,12 +503,24 @@ def _refusal(exc: DBAPIError) -> str:
     return f"the database refused this row ({what})"
 
 
-async def _create(session: AsyncSession, actor: Principal, w: Any, values: dict[str, Any], import_id: UUID) -> Any:
+async def _create(session: AsyncSession, actor: Principal, w: Any, values: dict[str, Any], import_id: UUID) -> UUID:
+    """-> the new record's id. Contacts, companies and leads go as column values (no ORM object), written with the
+    rest of the batch by `records.flush_created`."""
     body = w.create_schema.model_validate(values)
+    if w.kind.object_type in NEW_VALUES:
+        new = NEW_VALUES[w.kind.object_type]
+        if w.kind.object_type == "company":
+            fields = await new(session, actor, body, import_id=import_id)
+        else:
+            fields = await new(session, actor, {**body.model_dump(mode="python"), "import_id": import_id})
+        return await w.kind.created_values(session, actor, fields)
     data = {**body.model_dump(mode="python"), "import_id": import_id}
-    if w.kind.object_type in ("contact", "activity", "lead"):
-        return await w.create(session, actor, data)
-    return await w.create(session, actor, body, import_id=import_id)
+    if w.kind.object_type == "activity":
+        return (await w.create(session, actor, data)).id
+    return (await w.create(session, actor, body, import_id=import_id)).id
+
+
+NEW_VALUES = {"contact": contacts.new_values, "company": companies.new_values, "lead": leads.new_values}
 
 
 async def get(session: AsyncSession, org_id: UUID, import_id: UUID) -> Import:
