@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -190,7 +191,7 @@ def flamegraph(collapsed: str, title: str, width: int = 1800) -> str:
             w = width * kid["n"] / total
             if w >= 0.3:
                 y = height - (d + 2) * row
-                hue = 20 + (hash(name.split(" (")[-1]) % 40)
+                hue = 20 + zlib.crc32(name.split(" (")[-1].encode()) % 40  # the same colour for a file every run
                 label = html.escape(name)
                 text = html.escape(name.split(" (")[0])[: int(w / 7)]
                 rects.append(f'<g><title>{label}: {kid["n"]} samples, {100 * kid["n"] / total:.1f}%</title>'
@@ -245,6 +246,10 @@ async def requests_for(stack: Stack, tag: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def _title(name: str, connections: int, rate: int) -> str:
+    return f"{name}: crm serve under wrk -c{connections}, py-spy {rate} Hz, idle left out"
+
+
 def record(stack: Stack, name: str, spec: dict[str, Any], seconds: int, rate: int,
            connections: int) -> dict[str, Any]:
     kw = {k: v for k, v in spec.items() if k != "paths"}
@@ -271,8 +276,7 @@ def record(stack: Stack, name: str, spec: dict[str, Any], seconds: int, rate: in
     if not raw.exists():
         raise RuntimeError(f"py-spy wrote nothing: {out}")
     collapsed = raw.read_text()
-    (OUT / f"{name}.svg").write_text(flamegraph(collapsed, f"{name}: crm serve under wrk -c{connections}, "
-                                                           f"py-spy {rate} Hz, idle left out"))
+    (OUT / f"{name}.svg").write_text(flamegraph(collapsed, _title(name, connections, rate)))
     return {"wrk": {k: load[k] for k in ("requests", "rps", "errors")}, **split(collapsed)}
 
 
@@ -293,6 +297,7 @@ async def main(profile_name: str, data_dir: Path, names: list[str], seconds: int
     finally:
         stack.stop()
     return {"profile": profile_name, "date": time.strftime("%Y-%m-%d"), "seconds": seconds, "rate_hz": rate,
+            "connections": profile["connections"],
             "server": "crm serve (1 uvicorn process), CRM_ENV=production, the API's role", "scenarios": results}
 
 
@@ -304,13 +309,17 @@ def cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="default: all")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rate", type=int, default=100, help="samples per second")
-    parser.add_argument("--resplit", action="store_true", help="recompute split.json from the stored stacks")
+    parser.add_argument("--resplit", action="store_true",
+                        help="recompute split.json and the flame graphs from the stored stacks")
     args = parser.parse_args(argv)
     names = args.scenario or SCENARIOS
     if args.resplit:
         stored = json.loads((OUT / "split.json").read_text())
         for name, figures in stored["scenarios"].items():
-            figures.update(split((OUT / f"{name}.txt").read_text()))
+            collapsed = (OUT / f"{name}.txt").read_text()
+            figures.update(split(collapsed))
+            (OUT / f"{name}.svg").write_text(flamegraph(collapsed, _title(name, stored["connections"],
+                                                                          stored["rate_hz"])))
         result = stored
     else:
         os.environ.setdefault("CRM_LOG_LEVEL", "WARNING")
