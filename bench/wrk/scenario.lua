@@ -4,6 +4,7 @@
 --   BENCH_AUTH          the Authorization header value, if any
 --   BENCH_CONTENT_TYPE  the body's content type
 --   BENCH_BODY          body template; "{n}" becomes a value unique to this run's request
+--   BENCH_IDEMPOTENCY   if set, each request's Idempotency-Key: this prefix and the request's "{n}"
 -- done() prints one line "BENCH_JSON {...}" with the counts, status codes and latency percentiles (µs).
 
 local threads = {}
@@ -25,6 +26,7 @@ function init(args)
   if auth then headers["Authorization"] = auth end
   local ctype = os.getenv("BENCH_CONTENT_TYPE")
   if ctype then headers["Content-Type"] = ctype end
+  idempotency = os.getenv("BENCH_IDEMPOTENCY")
   counter = 0
   statuses = {}
 end
@@ -33,10 +35,11 @@ function request()
   counter = counter + 1
   local path = paths[((counter + thread_no * 7919) % #paths) + 1]
   local body = nil
+  local n = thread_no .. "x" .. counter
   if body_template then
-    local n = thread_no .. "x" .. counter
     body = body_template:gsub("{n}", n)
   end
+  if idempotency then headers["Idempotency-Key"] = idempotency .. n end
   return wrk.format(method, path, headers, body)
 end
 
