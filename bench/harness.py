@@ -541,7 +541,11 @@ async def create_contact(run: Run, floor: dict[str, Any]) -> None:
                 WHERE e.org_id = $1 AND e.type = 'contact.created' AND c.email LIKE $2 AND c.email NOT LIKE $3"""
     args = (run.org_id, prefix + "%", prefix + "warm-%")
     before, events_before = (await run.sql(count, *args))[0][0], (await run.sql(events, *args))[0][0]
-    worker_cpu = cpu_seconds(run.stack.worker.pid)
+    # the worker's own background (sweeps, heartbeat, queue polling) while nothing is written, per second
+    idle_cpu, idle_started = cpu_seconds(run.stack.worker.pid), time.monotonic()
+    await asyncio.sleep(5)
+    idle_rate = (cpu_seconds(run.stack.worker.pid) - idle_cpu) / (time.monotonic() - idle_started)
+    worker_cpu, loaded_started = cpu_seconds(run.stack.worker.pid), time.monotonic()
     api = wrk(run.stack, ["/v1/contacts"], run.profile["duration"], run.profile["connections"], body=body,
               idempotency=prefix, **kw)
     await asyncio.sleep(1)  # requests still in flight when wrk stopped finish
@@ -556,11 +560,14 @@ async def create_contact(run: Run, floor: dict[str, Any]) -> None:
         await asyncio.sleep(0.2)
         left = (await run.sql(waiting, *args))[0][0]
     worker_cpu = cpu_seconds(run.stack.worker.pid) - worker_cpu
-    per_event = worker_cpu * 1000 / max(evented, 1)
+    background = idle_rate * (time.monotonic() - loaded_started)
+    per_event = max(worker_cpu - background, 0) * 1000 / max(evented, 1)
     run.add(scenario("worker_dispatch_cpu", "worker CPU per dispatched event (no webhook subscribed) <= 0.3 ms, "
-                     "while create_contact runs", per_event / 0.3, per_event <= 0.3 and left == 0,
-                     cpu_ms_per_event=round(per_event, 3), events=evented, worker_cpu_s=round(worker_cpu, 2),
-                     undispatched_after_120_s=left))
+                     "while create_contact runs, beyond the worker's idle background", per_event / 0.3,
+                     per_event <= 0.3 and left == 0, cpu_ms_per_event=round(per_event, 3),
+                     cpu_ms_per_event_with_background=round(worker_cpu * 1000 / max(evented, 1), 3),
+                     idle_background_cpu_ms_per_s=round(idle_rate * 1000, 2), events=evented,
+                     worker_cpu_s=round(worker_cpu, 2), undispatched_after_120_s=left))
     floor_prefix = f"floor-{run.tag}-"
     http_floor = run.load_http_floor(["/contacts"], body=body.replace(prefix, floor_prefix), **kw)
     ratio = api["rps"] / http_floor["rps"]
