@@ -863,7 +863,7 @@ def machine() -> dict[str, Any]:
 
 
 ONLY = {"mail": lambda run: _mail(run), "reports": lambda run: _reports(run),  # `--only X`: one group of scenarios
-        "telephony": lambda run: _telephony(run)}
+        "telephony": lambda run: _telephony(run), "writes": lambda run: _writes(run)}
 
 
 async def _mail(run: Run) -> None:
@@ -883,6 +883,13 @@ async def _telephony(run: Run) -> None:
         run.add(scenario("floor", "the ceiling: GET /v1/ping (API-key auth, nothing else read)", None, None,
                          api=floor))
         await call_lookup(run, cap, floor)
+
+
+async def _writes(run: Run) -> None:
+    floor = run.load(["/v1/ping"])
+    run.add(scenario("floor", "the ceiling: GET /v1/ping (API-key auth, nothing else read)", None, None, api=floor))
+    await post_lead(run, floor)
+    await public_form(run, floor)
 
 
 async def run_all(profile_name: str, data_dir: Path, only: str | None = None) -> dict[str, Any]:
