@@ -5,7 +5,7 @@ DIR (seeded by `python -m bench`), and for each write path (`POST /v1/leads`, `P
 form submission; `GET /v1/ping` for comparison) reports: wall ms and CPU ms per request (CPU of this process:
 the app and the client; PostgreSQL's own work shows only in wall time), the SQL statements sent per request
 (each its own round trip), and with `--profile` the CPU split by package (framework, validation, SQLAlchemy,
-asyncpg, the app's own areas) from cProfile's own-time per function, and `bench/profiles/<name>.prof`.
+asyncpg, the app's own areas) from cProfile's own-time per function, and `bench/profiles/writes-<name>.prof`.
 """
 
 from __future__ import annotations
@@ -66,16 +66,29 @@ async def measure(client: httpx.AsyncClient, make: Any, n: int, profile: str | N
         r = await make(client, f"w{i}")
         assert r.status_code < 300, r.text
     seen: list[str] = []
+    took: dict[str, list[float]] = defaultdict(list)
+    started: list[float] = []
 
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         seen.append(statement)
+        started.append(time.perf_counter())
+
+    def done(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        took[statement].append(time.perf_counter() - started.pop())
 
     engine = db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "after_cursor_execute", done)
     try:
         await make(client, "counted")
+        counted = len(seen)
+        for i in range(30):  # the time each statement takes, from sending it to its result (median of 30)
+            await make(client, f"timed{i}")
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "after_cursor_execute", done)
+    sql_ms = {s.split("\n")[0][:70]: round(sorted(t)[len(t) // 2] * 1000, 3) for s, t in took.items()}
+    seen = seen[:counted]
     prof = cProfile.Profile() if profile else None
     wall0, cpu0 = time.perf_counter(), time.process_time()
     if prof:
@@ -87,11 +100,12 @@ async def measure(client: httpx.AsyncClient, make: Any, n: int, profile: str | N
         prof.disable()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     out: dict[str, Any] = {"requests": n, "wall_ms": round(wall / n * 1000, 3), "cpu_ms": round(cpu / n * 1000, 3),
-                           "statements": len(seen), "sql": [s.split("\n")[0][:160] for s in seen]}
+                           "statements": len(seen), "sql": [s.split("\n")[0][:160] for s in seen], "sql_ms": sql_ms,
+                           "sql_ms_total": round(sum(sql_ms.values()), 3)}
     if prof:
         directory = ROOT / "bench" / "profiles"
         directory.mkdir(exist_ok=True)
-        prof.dump_stats(directory / f"{profile}.prof")
+        prof.dump_stats(directory / f"writes-{profile}.prof")
         stats = pstats.Stats(prof)
         total = sum(split(stats).values())
         out["cpu_split_ms"] = {k: round(v / n * 1000, 3) for k, v in sorted(split(stats).items(), key=lambda kv: -kv[1])

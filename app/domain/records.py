@@ -81,6 +81,14 @@ def hold_inserts(session: AsyncSession) -> None:
     session.info[HELD] = ([], [])
 
 
+async def flush_held(session: AsyncSession) -> None:
+    """Write what is held now (something is about to read or reference it), and go on holding."""
+    held = session.info.get(HELD)
+    if held is not None and held[0]:
+        session.info[HELD] = ([], [])
+        await events.write_with_records(session, held[1][0][0][0]["org_id"], held[0], held[1])
+
+
 async def write_held(session: AsyncSession, org_id: UUID, records: list[tuple[str, tuple[str, ...], dict[str, Any]]],
                      prepared: list[Any]) -> None:
     """Write the held records and their events, then `records` and the events `prepared` (by
@@ -90,8 +98,13 @@ async def write_held(session: AsyncSession, org_id: UUID, records: list[tuple[st
 
 
 def row_of(model: Any, obj: Any) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-    """(table, columns, values) of a new row whose every column is set on `obj` (for `write_held`)."""
+    """(table, columns, values) of a new row (for `write_held`): columns left unset on `obj` take their Python
+    default (or None), set on `obj` too. For tables without server-side values (timestamps, versions)."""
     columns, defaults = _insertable(model)  # type: ignore[misc]
+    state = obj.__dict__
+    for _, key, default in defaults:
+        if key not in state:
+            setattr(obj, key, default(None) if default is not None else None)
     return model.__tablename__, columns, {name: getattr(obj, key) for name, key, _ in defaults}
 _NOT_NULL: dict[Any, frozenset[str]] = {}
 _TIMESTAMPS = ("created_at", "updated_at")
@@ -246,6 +259,7 @@ class Kind(Generic[M]):
                 and not getattr(obj, "external_ids", None) and _insertable(self.model) is not None:
             await self._insert(session, actor, obj, now)
             return obj
+        await flush_held(session)
         session.add(obj)
         await session.flush()
         if getattr(obj, "external_ids", None):
