@@ -11,8 +11,9 @@ from itertools import groupby
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import ARRAY, Boolean, DateTime, Select, String, bindparam, column, exists, or_, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ARRAY, Select, String, bindparam, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import UUID as PGUUID
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -145,17 +146,31 @@ def _insertable(model: Any) -> tuple[tuple[str, ...], tuple[tuple[str, str, Any]
     return tuple(columns), tuple(defaults)
 
 
-_PRIME = text("""
-SELECT now() AS now,
-       (SELECT o.default_phone_region FROM orgs o WHERE o.id = :org_id) AS region,
-       (SELECT u.active FROM users u WHERE u.org_id = :org_id AND u.id = :owner_id AND u.deleted_at IS NULL)
-           AS owner_active,
-       (SELECT coalesce(jsonb_agg(jsonb_build_object('object', f.object, 'id', f.id, 'key', f.key, 'label', f.label, 'type', f.type,
-                                                     'options', to_jsonb(f.options), 'required', f.required,
-                                                     'position', f.position) ORDER BY f.position, f.key), '[]')
-        FROM custom_fields f WHERE f.org_id = :org_id AND f.object = ANY(:objects) AND f.deleted_at IS NULL) AS fields
-""").bindparams(bindparam("objects", type_=ARRAY(String))).columns(column("now", DateTime(timezone=True)), column("region", String), column("owner_active", Boolean),
-             column("fields", JSONB))
+def prime_columns() -> list[Any]:
+    """What `prime` reads, as columns to add to a statement (`prime`'s own, or another read of the request's),
+    with bound values: `prime_params` gives them. Build the statement once (building costs more than running)."""
+    org_id = bindparam("prime_org_id", type_=PGUUID(as_uuid=True))
+    owner_id = bindparam("prime_owner_id", type_=PGUUID(as_uuid=True))
+    object_types = bindparam("prime_objects", type_=ARRAY(String), expanding=False)
+    fields = func.jsonb_agg(aggregate_order_by(func.jsonb_build_object(
+        "object", CustomField.object, "id", CustomField.id, "key", CustomField.key, "label", CustomField.label,
+        "type", CustomField.type, "options", func.to_jsonb(CustomField.options), "required", CustomField.required,
+        "position", CustomField.position), CustomField.position, CustomField.key))
+    return [
+        func.now().label("prime_now"),
+        select(Org.default_phone_region).where(Org.id == org_id).scalar_subquery().label("prime_region"),
+        select(User.active).where(User.org_id == org_id, User.id == owner_id, User.deleted_at.is_(None))
+        .scalar_subquery().label("prime_owner_active"),
+        select(fields).where(CustomField.org_id == org_id, CustomField.object == func.any(object_types),
+                             CustomField.deleted_at.is_(None)).scalar_subquery().label("prime_fields"),
+    ]
+
+
+def prime_params(org_id: UUID, owner_id: UUID | None, object_types: Iterable[str]) -> dict[str, Any]:
+    return {"prime_org_id": org_id, "prime_owner_id": owner_id, "prime_objects": list(object_types)}
+
+
+_PRIME = select(*prime_columns())
 
 
 def transaction_now(session: AsyncSession) -> datetime | None:
@@ -169,20 +184,27 @@ def transaction_now(session: AsyncSession) -> datetime | None:
 
 async def prime(session: AsyncSession, org_id: UUID, owner_id: UUID | None, *object_types: str) -> None:
     """What `prepare_values` reads to create a record, in one statement instead of three: the org's phone
-    region, whether the owner is an active user, the kind's custom field definitions, and the transaction's
+    region, whether the owner is an active user, the kinds' custom field definitions, and the transaction's
     `now()` (the new row's timestamps). Kept in the session's memo like each single lookup."""
+    row = (await session.execute(_PRIME, prime_params(org_id, owner_id, object_types))).one()
+    apply_prime(session, org_id, owner_id, object_types, row)
+
+
+def apply_prime(session: AsyncSession, org_id: UUID, owner_id: UUID | None, object_types: Iterable[str],
+                row: Any) -> None:
+    """Remember what `prime_columns` read (in `row`) in the session's memo."""
     cache = memo(session)
-    row = (await session.execute(_PRIME, {"org_id": org_id, "owner_id": owner_id, "objects": list(object_types)})).one()
-    session.info["transaction_now"] = (session.sync_session.get_transaction(), row.now)
-    cache[("region", org_id)] = row.region
+    session.info["transaction_now"] = (session.sync_session.get_transaction(), row.prime_now)
+    cache[("region", org_id)] = row.prime_region
     if owner_id is not None:
-        cache[("user", org_id, owner_id)] = row.owner_active
+        cache[("user", org_id, owner_id)] = row.prime_owner_active
+    fields = row.prime_fields or []
     for object_type in object_types:
         cache[("custom_fields", org_id, object_type)] = {
             f["key"]: CustomField(id=UUID(f["id"]), org_id=org_id, object=object_type, key=f["key"],
                                   label=f["label"], type=f["type"], options=f["options"] or [],
                                   required=f["required"], position=f["position"])
-            for f in row.fields if f["object"] == object_type}
+            for f in fields if f["object"] == object_type}
 
 
 async def phone_region(session: AsyncSession, org_id: UUID) -> str | None:

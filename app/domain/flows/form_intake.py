@@ -52,7 +52,9 @@ async def accept(session: AsyncSession, form: Form, inc: Incoming, now: datetime
 
 async def _accept(session: AsyncSession, form: Form, inc: Incoming, now: datetime,
                   turns: Turns | None) -> FormSubmission:
-    await records.prime(session, form.org_id, None, "lead", "activity")
+    if records.transaction_now(session) is None or any(
+            ("custom_fields", form.org_id, kind) not in records.memo(session) for kind in ("lead", "activity")):
+        await records.prime(session, form.org_id, None, "lead", "activity")  # (read with the form by the API)
     extracted = extract(form, inc.fields, await records.phone_region(session, form.org_id))
     if not (extracted.lead or extracted.note):
         raise ValidationFailed("the submission has no usable fields (name, email, phone, company or a message)",
