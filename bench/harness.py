@@ -890,6 +890,9 @@ async def _writes(run: Run) -> None:
     run.add(scenario("floor", "the ceiling: GET /v1/ping (API-key auth, nothing else read)", None, None, api=floor))
     await post_lead(run, floor)
     await public_form(run, floor)
+    from bench.write_paths import post_contact
+
+    await post_contact(run, floor)
 
 
 async def run_all(profile_name: str, data_dir: Path, only: str | None = None) -> dict[str, Any]:

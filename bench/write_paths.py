@@ -169,6 +169,23 @@ async def main_async(data_dir: Path, n: int, profile: bool, only: list[str] | No
         stack.stop()
 
 
+async def post_contact(run: Any, floor: dict[str, Any]) -> None:
+    """`POST /v1/contacts` under wrk beside the ping floor (the HTTP floor's create-contact scenario is the
+    harness's own): req/s and the ratio to the floor, with every 2xx's row and event counted."""
+    from bench.harness import scenario
+
+    prefix = f"bench-c-{run.tag}-"
+    body = ('{"first_name": "Bench", "last_name": "C{n}", "email": "' + prefix + '{n}@example.com", '
+            '"tags": ["bench"], "utm": {"source": "bench"}}')
+    api = run.load(["/v1/contacts"], method="POST", body=body, content_type="application/json")
+    await asyncio.sleep(1)
+    written = (await run.sql("SELECT count(*) FROM contacts WHERE org_id = $1 AND email LIKE $2", run.org_id,
+                             prefix + "%"))[0][0]
+    ratio = api["rps"] / floor["rps"]
+    run.add(scenario("post_contact (vs ping)", "measured beside the ping floor; the target is 0.4 x the HTTP floor",
+                     ratio, None, api=api, rows_written_with_warmup=written))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.write_paths", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -12,13 +12,15 @@ others match what it created.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, null, select, update
+from sqlalchemy import ARRAY, Select, bindparam, func, null, or_, select, update
+from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import locks, records
+from app.domain import kinds, locks, records
 from app.domain.activities import service as activities
 from app.domain.auth.models import Role, User
 from app.domain.auth.principal import Principal
@@ -33,9 +35,9 @@ from app.domain.forms.intake import CONTROL, Extracted, Incoming, Turns, candida
 from app.domain.forms.intake import tracking as tracking_of
 from app.domain.forms.models import Form, FormSubmission, SlaTimer
 from app.domain.forms.schemas import SubmissionRead
+from app.domain.kinds import BOUND, reader_params
 from app.domain.leads import service as leads
 from app.domain.leads.models import OPEN_STATUSES, Lead
-from app.domain.records import same_person
 
 
 async def accept(session: AsyncSession, form: Form, inc: Incoming, now: datetime,
@@ -135,24 +137,36 @@ async def _accept(session: AsyncSession, form: Form, inc: Incoming, now: datetim
     return submission
 
 
+@lru_cache(maxsize=4)
+def _matching(by_email: bool, by_phone: bool) -> Select[Any]:
+    """`_matches`'s statement, built once per shape with bound values (building costs more than running it)."""
+    def same_person(model: Any) -> Any:  # as `records.same_person`, with the values bound (email lower-cased)
+        conditions = ([model.email == bindparam("email")] if by_email else []) + (
+            [model.phone == bindparam("phone")] if by_phone else [])
+        return or_(*conditions) if conditions else None
+
+    contact_match, lead_match = same_person(Contact), same_person(Lead)
+    contact_id: Any = null() if contact_match is None else (
+        select(Contact.id).where(kinds.CONTACT.readable(BOUND), contact_match)
+        .order_by(Contact.created_at, Contact.id).limit(1).scalar_subquery())
+    lead_id: Any = null() if lead_match is None else (
+        select(Lead.id).where(kinds.LEAD.readable(BOUND), Lead.status.in_(OPEN_STATUSES), lead_match)
+        .order_by(Lead.created_at, Lead.id).limit(1).scalar_subquery())
+    present = select(func.array_agg(User.id)).where(
+        User.org_id == bindparam("org_id"), User.id == func.any(bindparam("wanted", type_=ARRAY(PGUUID(as_uuid=True)))),
+        User.active.is_(True), User.out_of_office.is_(False), User.deleted_at.is_(None)).scalar_subquery()
+    return select(contact_id.label("contact_id"), lead_id.label("lead_id"), present.label("present"))
+
+
 async def _matches(session: AsyncSession, form: Form, email: str | None,
                    phone: str | None) -> tuple[Contact | None, Lead | None, list[UUID]]:
     """The match rule's contact and open lead (see the module), and the form's assignees who can take work now
     (`assignment.available`), in one statement; a matched record is then loaded."""
     org_id = form.org_id
-    contact_match, lead_match = same_person(Contact, email, phone), same_person(Lead, email, phone)
-    contact_id = null() if contact_match is None else (
-        contacts.CONTACT.readable(org_id).where(contact_match).order_by(Contact.created_at, Contact.id).limit(1)
-        .with_only_columns(Contact.id).scalar_subquery())
-    lead_id = null() if lead_match is None else (
-        leads.LEAD.readable(org_id).where(Lead.status.in_(OPEN_STATUSES), lead_match)
-        .order_by(Lead.created_at, Lead.id).limit(1).with_only_columns(Lead.id).scalar_subquery())
     wanted = candidates(form)
-    present = select(func.array_agg(User.id)).where(
-        User.org_id == org_id, User.id.in_(wanted), User.active.is_(True), User.out_of_office.is_(False),
-        User.deleted_at.is_(None)).scalar_subquery()
-    row = (await session.execute(select(contact_id.label("contact_id"), lead_id.label("lead_id"),
-                                        present.label("present")))).one()
+    row = (await session.execute(_matching(bool(email), bool(phone)), {
+        **reader_params(org_id), "email": email.lower() if email else None, "phone": phone,
+        "wanted": wanted})).one()
     contact = None if row.contact_id is None else await session.get(Contact, {"org_id": org_id, "id": row.contact_id})
     lead = None if contact is not None or row.lead_id is None else await session.get(
         Lead, {"org_id": org_id, "id": row.lead_id})
