@@ -277,7 +277,9 @@ class Kind(Generic[M]):
             return obj
         await flush_created(session)  # earlier deferred records first: events stay in write order
         now = transaction_now(session)
-        if now is not None and self.record_type.feed and self.record_type.lifecycle \
+        # (not inside a savepoint: rolling one back would leave the object in the session without its row)
+        if now is not None and not session.in_nested_transaction() and self.record_type.feed \
+                and self.record_type.lifecycle \
                 and not getattr(obj, "external_ids", None) and _insertable(self.model) is not None:
             await self._insert(session, actor, obj, now)
             return obj
