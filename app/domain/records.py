@@ -107,6 +107,8 @@ def row_of(model: Any, obj: Any) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         if key not in state:
             setattr(obj, key, default(None) if default is not None else None)
     return model.__tablename__, columns, {name: getattr(obj, key) for name, key, _ in defaults}
+
+
 _NOT_NULL: dict[Any, frozenset[str]] = {}
 _TIMESTAMPS = ("created_at", "updated_at")
 
