@@ -1056,7 +1056,8 @@ def machine() -> dict[str, Any]:
 
 ONLY = {"mail": lambda run: _mail(run), "reports": lambda run: _reports(run),  # `--only X`: one group of scenarios
         "telephony": lambda run: _telephony(run), "import": lambda run: csv_import(run),
-        "automations": lambda run: automation_latency(run), "http-floor": lambda run: _http_floor(run)}
+        "automations": lambda run: automation_latency(run), "http-floor": lambda run: _http_floor(run),
+        "writes": lambda run: _writes(run)}
 
 
 async def _http_floor(run: Run) -> None:
@@ -1086,6 +1087,16 @@ async def _telephony(run: Run) -> None:
         run.add(scenario("floor", "the ceiling: GET /v1/ping (API-key auth, nothing else read)", None, None,
                          api=floor))
         await call_lookup(run, cap, floor)
+
+
+async def _writes(run: Run) -> None:
+    floor = run.load(["/v1/ping"])
+    run.add(scenario("floor", "the ceiling: GET /v1/ping (API-key auth, nothing else read)", None, None, api=floor))
+    await post_lead(run, floor)
+    await public_form(run, floor)
+    from bench.write_paths import post_contact
+
+    await post_contact(run, floor)
 
 
 async def run_all(profile_name: str, data_dir: Path, only: str | None = None) -> dict[str, Any]:

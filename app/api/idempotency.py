@@ -58,7 +58,9 @@ class Pending:
     digest: str
     fingerprint: str
     store_key: str | None = None
-    renewal: asyncio.Task[None] | None = None
+    renewal: asyncio.TimerHandle | None = None  # the next renewal, a timer (cheap to cancel: most requests end first)
+    renewing: asyncio.Task[None] | None = None  # a renewal under way
+    finished: bool = False
 
 
 async def claim(request: Request, principal: Principal) -> None:
@@ -78,7 +80,7 @@ async def claim(request: Request, principal: Principal) -> None:
         raise ServiceUnavailable("Idempotency keys cannot be checked right now; retry shortly", retry_after=1) from None
     if claimed:
         pending.store_key = store_key
-        pending.renewal = asyncio.create_task(_renew(state.redis, store_key, lease))
+        _renew_later(pending, state.redis, lease)
         return
     if not stored or stored.get("state") == "running":  # (an empty record expired between the two calls)
         if stored and stored.get("fp") != pending.fingerprint:
@@ -89,13 +91,22 @@ async def claim(request: Request, principal: Principal) -> None:
     raise Replay(stored)
 
 
-async def _renew(redis: Any, store_key: str, lease: int) -> None:
-    while True:
-        await asyncio.sleep(lease / 3)
-        try:
-            await redis.expire(store_key, lease)
-        except Exception as exc:  # noqa: BLE001 - the marker then lapses; a retry may run the request again
-            log.warning("idempotency_renewal_failed", error=type(exc).__name__)
+def _renew_later(pending: Pending, redis: Any, lease: int) -> None:
+    """Every lease/3 while the request runs, extend the mark (a timer, not a task per request)."""
+    def renew() -> None:
+        if not pending.finished:
+            pending.renewing = asyncio.ensure_future(_renew(pending, redis, lease))
+
+    pending.renewal = asyncio.get_running_loop().call_later(lease / 3, renew)
+
+
+async def _renew(pending: Pending, redis: Any, lease: int) -> None:
+    try:
+        await redis.expire(pending.store_key, lease)
+    except Exception as exc:  # noqa: BLE001 - the marker then lapses; a retry may run the request again
+        log.warning("idempotency_renewal_failed", error=type(exc).__name__)
+    if not pending.finished:
+        _renew_later(pending, redis, lease)
 
 
 async def replay(request: Request, exc: Replay) -> Response:
@@ -170,10 +181,13 @@ class IdempotencyMiddleware:
 
 
 async def _finish(scope: Scope, pending: Pending, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+    pending.finished = True
     if pending.renewal is not None:
         pending.renewal.cancel()
+    if pending.renewing is not None and not pending.renewing.done():
+        pending.renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await pending.renewal
+            await pending.renewing
     state = scope["app"].state
     try:
         if status >= 500:

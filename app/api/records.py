@@ -422,7 +422,7 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
 
     async def create_(body: create_schema, session: SessionDep, who: Writer) -> Any:  # type: ignore[valid-type]
         obj = await create(session, who, body)
-        return one(kind.dump(obj), obj.version, None, status.HTTP_201_CREATED,
+        return one(kind.created_dump(session, obj), obj.version, None, status.HTTP_201_CREATED,
                    {"Location": f"{router.prefix}/{obj.id}"})
 
     create_.__doc__ = f"Create a {kind.label.lower()}. Writes a `{kind.object_type}.created` event."

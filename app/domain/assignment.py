@@ -33,9 +33,11 @@ async def first_admin(session: AsyncSession, org_id: UUID) -> UUID | None:
 
 
 async def next_assignee(session: AsyncSession, org_id: UUID, candidates: Sequence[UUID], turn: Turn,
-                        fallback: UUID | None = None) -> UUID | None:
-    """The user whose turn it is (the counter moves only when someone is available)."""
-    eligible = await available(session, org_id, candidates)
+                        fallback: UUID | None = None, eligible: list[UUID] | None = None) -> UUID | None:
+    """The user whose turn it is (the counter moves only when someone is available). `eligible`: what
+    `available` answers for `candidates`, when the caller read it already."""
+    if eligible is None:
+        eligible = await available(session, org_id, candidates)
     if not eligible:
         return fallback or await first_admin(session, org_id)
     return eligible[(await turn() - 1) % len(eligible)]

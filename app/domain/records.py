@@ -8,17 +8,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import groupby
 from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Select, bindparam, exists, or_, select, text, update
+from sqlalchemy import ARRAY, Select, String, bindparam, exists, func, or_, select, text, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import UUID as PGUUID
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from app.domain import external_refs, kinds
 from app.domain.audit import service as audit
@@ -28,9 +31,10 @@ from app.domain.catalog import rules as reference_lists
 from app.domain.concurrency import check_version
 from app.domain.contacts.models import NO_CONSENT
 from app.domain.custom_fields import service as custom_fields
+from app.domain.custom_fields.models import CustomField
 from app.domain.errors import Forbidden, NotFound, ValidationFailed
 from app.domain.events import service as events
-from app.domain.kinds import BOUND, Reader, RecordType, reader_params
+from app.domain.kinds import BOUND, Reader, RecordType, org_of, reader_params
 from app.domain.normalize import normalize_phone
 from app.domain.orgs.models import Org
 from app.domain.schemas import ReadModel
@@ -147,6 +151,150 @@ def _get_statement(record_type: RecordType, include_deleted: bool, for_update: b
     return stmt.with_for_update() if for_update else stmt
 
 
+_DUMPED = "_dumped_at_create"
+HELD = "held_inserts"
+
+
+def hold_inserts(session: AsyncSession) -> None:
+    """Until `write_held`: new records that `Kind.created` writes in one statement wait, to be written together
+    with the caller's own rows in one round trip. Nothing may read them meanwhile (`require_ref` knows them)."""
+    session.info[HELD] = ([], [])
+
+
+async def flush_held(session: AsyncSession) -> None:
+    """Write what is held now (something is about to read or reference it), and go on holding."""
+    held = session.info.get(HELD)
+    if held is not None and held[0]:
+        session.info[HELD] = ([], [])
+        await events.write_with_records(session, held[1][0][0][0]["org_id"], held[0], held[1])
+
+
+async def write_held(session: AsyncSession, org_id: UUID, records: list[tuple[str, tuple[str, ...], dict[str, Any]]],
+                     prepared: list[Any]) -> None:
+    """Write the held records and their events, then `records` and the events `prepared` (by
+    `events.prepare`), in one statement; leaves hold mode."""
+    held_records, held_events = session.info.pop(HELD)
+    await events.write_with_records(session, org_id, held_records + records, held_events + prepared)
+
+
+def row_of(model: Any, obj: Any) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """(table, columns, values) of a new row (for `write_held`): columns left unset on `obj` take their Python
+    default (or None), set on `obj` too. For tables without server-side values (timestamps, versions)."""
+    columns, defaults = _insertable(model)  # type: ignore[misc]
+    state = obj.__dict__
+    for _, key, default in defaults:
+        if key not in state:
+            setattr(obj, key, default(None) if default is not None else None)
+    return model.__tablename__, columns, {name: getattr(obj, key) for name, key, _ in defaults}
+
+
+_NOT_NULL: dict[Any, frozenset[str]] = {}
+_TIMESTAMPS = ("created_at", "updated_at")
+
+
+@cache
+def _insertable(model: Any) -> tuple[tuple[str, ...], tuple[tuple[str, str, Any], ...]] | None:
+    """For `Kind._insert`: the columns to write and, per column, (column, attribute, Python default); None when
+    some column's value would only be known after the INSERT (a server default other than the timestamps, a
+    sequence, a relationship to cascade), which keeps the kind on the ORM's flush."""
+    from sqlalchemy import inspect as inspect_model
+
+    mapper = inspect_model(model)
+    if mapper.relationships:
+        return None
+    columns, defaults, not_null = [], [], set()
+    for col in mapper.local_table.columns:
+        if col.computed is not None:
+            continue
+        key = mapper.get_property_by_column(col).key
+        default = col.default
+        if default is not None and not (default.is_scalar or default.is_callable):
+            return None
+        if col.server_default is not None and default is None and col.name not in _TIMESTAMPS:
+            return None
+        if default is not None and default.is_scalar:
+            value = default.arg
+            default_fn: Any = (lambda v: (lambda _: v))(value)
+        else:
+            default_fn = default.arg if default is not None else None
+        if col.name in _TIMESTAMPS or col.name == "version":
+            default_fn = lambda _: None  # noqa: E731 - set from the transaction (see `_insert`)
+        if not col.nullable:
+            not_null.add(col.name)
+        columns.append(col.name)
+        defaults.append((col.name, key, default_fn))
+    _NOT_NULL[model] = frozenset(not_null)
+    return tuple(columns), tuple(defaults)
+
+
+def prime_columns() -> list[Any]:
+    """What `prime` reads, as columns to add to a statement (`prime`'s own, or another read of the request's),
+    with bound values: `prime_params` gives them. Build the statement once (building costs more than running)."""
+    org_id = bindparam("prime_org_id", type_=PGUUID(as_uuid=True))
+    owner_id = bindparam("prime_owner_id", type_=PGUUID(as_uuid=True))
+    object_types = bindparam("prime_objects", type_=ARRAY(String), expanding=False)
+    fields = func.jsonb_agg(aggregate_order_by(func.jsonb_build_object(
+        "object", CustomField.object, "id", CustomField.id, "key", CustomField.key, "label", CustomField.label,
+        "type", CustomField.type, "options", func.to_jsonb(CustomField.options), "required", CustomField.required,
+        "position", CustomField.position), CustomField.position, CustomField.key))
+    return [
+        func.now().label("prime_now"),
+        select(Org.default_phone_region).where(Org.id == org_id).scalar_subquery().label("prime_region"),
+        select(User.active).where(User.org_id == org_id, User.id == owner_id, User.deleted_at.is_(None))
+        .scalar_subquery().label("prime_owner_active"),
+        select(fields).where(CustomField.org_id == org_id, CustomField.object == func.any(object_types),
+                             CustomField.deleted_at.is_(None)).scalar_subquery().label("prime_fields"),
+    ]
+
+
+def prime_params(org_id: UUID, owner_id: UUID | None, object_types: Iterable[str]) -> dict[str, Any]:
+    return {"prime_org_id": org_id, "prime_owner_id": owner_id, "prime_objects": list(object_types)}
+
+
+_PRIME = select(*prime_columns())
+
+
+def transaction_now(session: AsyncSession) -> datetime | None:
+    """The transaction's `now()` (what a `server_default=func.now()` writes), when `prime` read it in this
+    transaction."""
+    found = session.info.get("transaction_now")
+    if found is None or found[0] is not session.sync_session.get_transaction():
+        return None
+    return found[1]  # type: ignore[no-any-return]
+
+
+async def prime(session: AsyncSession, org_id: UUID, owner_id: UUID | None, *object_types: str) -> None:
+    """What `prepare_values` reads to create a record, in one statement instead of three: the org's phone
+    region, whether the owner is an active user, the kinds' custom field definitions, and the transaction's
+    `now()` (the new row's timestamps). Kept in the session's memo like each single lookup."""
+    row = (await session.execute(_PRIME, prime_params(org_id, owner_id, object_types))).one()
+    apply_prime(session, org_id, owner_id, object_types, row)
+
+
+def apply_prime(session: AsyncSession, org_id: UUID, owner_id: UUID | None, object_types: Iterable[str],
+                row: Any) -> None:
+    """Remember what `prime_columns` read (in `row`) in the session's memo."""
+    cache = memo(session)
+    session.info["transaction_now"] = (session.sync_session.get_transaction(), row.prime_now)
+    cache[("region", org_id)] = row.prime_region
+    if owner_id is not None:
+        cache[("user", org_id, owner_id)] = row.prime_owner_active
+    fields = row.prime_fields or []
+    for object_type in object_types:
+        cache[("custom_fields", org_id, object_type)] = {
+            f["key"]: CustomField(id=UUID(f["id"]), org_id=org_id, object=object_type, key=f["key"],
+                                  label=f["label"], type=f["type"], options=f["options"] or [],
+                                  required=f["required"], position=f["position"])
+            for f in fields if f["object"] == object_type}
+
+
+async def phone_region(session: AsyncSession, org_id: UUID) -> str | None:
+    cache = memo(session)
+    if ("region", org_id) not in cache:
+        cache[("region", org_id)] = (await org_settings(session, org_id)).default_phone_region
+    return cache[("region", org_id)]  # type: ignore[no-any-return]
+
+
 _AUDIT_ACTIONS = {"created": "create", "updated": "update", "deleted": "delete", "restored": "restore"}
 
 
@@ -208,6 +356,14 @@ class Kind(Generic[M]):
             pending.append((self, actor, obj))  # not added to the session: `flush_created` INSERTs it
             return obj
         await flush_created(session)  # earlier deferred records first: events stay in write order
+        now = transaction_now(session)
+        # (not inside a savepoint: rolling one back would leave the object in the session without its row)
+        if now is not None and not session.in_nested_transaction() and self.record_type.feed \
+                and self.record_type.lifecycle \
+                and not getattr(obj, "external_ids", None) and _insertable(self.model) is not None:
+            await self._insert(session, actor, obj, now)
+            return obj
+        await flush_held(session)
         session.add(obj)
         await session.flush()
         if getattr(obj, "external_ids", None):
@@ -227,6 +383,48 @@ class Kind(Generic[M]):
         values = {**values, "id": values.get("id") or new_id()}
         pending.append((self, actor, values))
         return values["id"]
+
+    async def _insert(self, session: AsyncSession, actor: Principal | None, obj: M, now: datetime) -> None:
+        """One statement for the new row, its `created` event and the event's audit row: every column's value
+        is known here (Python defaults, the transaction's `now()` for the timestamps, version 1), so the
+        event's payload and the response are dumped once, before the INSERT, with nothing to read back. The
+        object then joins the session as a loaded (persistent) one, as a flush would have left it. Between
+        `hold_inserts` and `write_held` the statement waits, to go with the others held (one round trip)."""
+        columns, defaults = _insertable(self.model)  # type: ignore[misc]
+        state = obj.__dict__
+        row: dict[str, Any] = {}
+        not_null = _NOT_NULL[self.model]
+        for name, key, default in defaults:
+            if key not in state or (state[key] is None and default is not None and name in not_null):
+                value = default(None) if default is not None else None
+                if name in _TIMESTAMPS:
+                    value = now
+                elif name == "version":
+                    value = 1
+                setattr(obj, key, value)
+            row[name] = getattr(obj, key)
+        data = self.dump(obj)
+        org_id = obj.org_id  # type: ignore[attr-defined]
+        prepared = events.prepare(actor, org_id, [(f"{self.object_type}.created", self.object_type,
+                                                   obj.id, obj.version, {"object": data})])  # type: ignore[attr-defined]
+        record = (self.model.__tablename__, columns, row)  # type: ignore[attr-defined]
+        held = session.info.get(HELD)
+        if held is not None:
+            held[0].append(record)
+            held[1].append(prepared)
+        else:
+            await events.write_with_records(session, org_id, [record], [prepared])
+        make_transient_to_detached(obj)
+        session.add(obj)
+        obj.__dict__[_DUMPED] = data
+        memo(session)[("created", self.object_type, obj.id)] = obj  # type: ignore[attr-defined]
+
+    def created_dump(self, session: AsyncSession, obj: M) -> dict[str, Any]:
+        """The read model of a record `created` just wrote: the dump its event carries, unless it changed since."""
+        data = obj.__dict__.pop(_DUMPED, None)
+        if data is None or session.is_modified(obj) or data.get("version") != getattr(obj, "version", None):
+            return self.dump(obj)
+        return data
 
     async def _sync_refs(self, session: AsyncSession, obj: M) -> None:
         if hasattr(obj, "external_ids"):
@@ -351,6 +549,11 @@ async def require_user(session: AsyncSession, org_id: UUID, user_id: UUID, field
 
 async def require_ref(session: AsyncSession, kind: Kind[Any], who: Reader, ref_id: UUID, field: str) -> Any:
     """A reference to another record in a body: must be one `who` may read, else 422."""
+    created = memo(session).get(("created", kind.object_type, ref_id))
+    if created is not None and created.org_id == org_of(who) and kind.record_type.visible is None \
+            and getattr(created, "deleted_at", None) is None \
+            and (kinds.sees_all(who) or getattr(created, "owner_id", None) == getattr(who, "user_id", None)):
+        return created  # written by this transaction just now (perhaps not yet sent: `hold_inserts`), live
     try:
         return await kind.get(session, who, ref_id)
     except NotFound:
@@ -368,8 +571,10 @@ async def prepare_values(session: AsyncSession, actor: Principal, object_type: s
     address merged key by key and validated. Raises 422 naming the field."""
     values = dict(changes)
     region = None
+    if current is None and ("custom_fields", actor.org_id, object_type) not in memo(session):
+        await prime(session, actor.org_id, values.get("owner_id") or actor.user_id, object_type)
     if any(values.get(f) for f in PHONE_FIELDS) or "custom_fields" in values:
-        region = (await org_settings(session, actor.org_id)).default_phone_region
+        region = await phone_region(session, actor.org_id)
     for field in PHONE_FIELDS:
         if values.get(field):
             try:

@@ -145,7 +145,7 @@ async def submit(
         if verdict.allowed:
             raise
         fields, from_html_form = None, False  # over the limit and unreadable: refused, nothing kept
-    form = await service.by_public_key(session, public_key)
+    form = await service.by_public_key(session, public_key, intake=True)
     origin = request.headers.get("origin")
     request.state.cors_headers = _cors(form, origin)  # errors from here on are readable by allowed pages
     if origin and form.allowed_origins and origin.lower().rstrip("/") not in form.allowed_origins:

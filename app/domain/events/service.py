@@ -18,11 +18,12 @@ timer sweeps) stamps them just before COMMIT, in one order, so that two of them 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import ARRAY, bindparam, event, insert, text
+from sqlalchemy import ARRAY, TextClause, bindparam, event, insert, text
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
@@ -68,6 +69,24 @@ async def emit(session: AsyncSession, actor: Principal | dict[str, Any] | None, 
     await emit_many(session, actor, org_id, [(type, object_type, object_id, version, data)])
 
 
+def _rows(actor: Principal | dict[str, Any] | None, org_id: UUID,
+          rows: list[tuple[str, str, UUID, int | None, dict[str, Any]]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The events' values and their audit rows' values."""
+    who = _actor(actor)
+    values = [
+        {"org_id": org_id, "id": new_id(), "type": type_, "object_type": object_type, "object_id": object_id,
+         "action": type_.split(".", 1)[1], "actor": who, "version": version, "data": data}
+        for type_, object_type, object_id, version, data in rows
+    ]
+    return values, audit.event_rows(actor, org_id, rows)
+
+
+def _written(session: AsyncSession, org_id: UUID, values: list[dict[str, Any]]) -> None:
+    session.info.setdefault(_WRITTEN_FOR, set()).add(org_id)
+    # After commit, the caller hands these to the relay (a lost hand-over is caught by the sweeper).
+    session.info.setdefault("event_ids", []).extend((v["org_id"], v["id"]) for v in values)
+
+
 async def emit_many(session: AsyncSession, actor: Principal | dict[str, Any] | None, org_id: UUID,
                     rows: list[tuple[str, str, UUID, int | None, dict[str, Any]]]) -> None:
     """One INSERT for any number of events: `(type, object_type, object_id, version, data)`. The record writes
@@ -75,20 +94,49 @@ async def emit_many(session: AsyncSession, actor: Principal | dict[str, Any] | N
     costs no extra round trip, and a batch of any size one statement."""
     if not rows:
         return
-    who = _actor(actor)
-    values = [
-        {"org_id": org_id, "id": new_id(), "type": type_, "object_type": object_type, "object_id": object_id,
-         "action": type_.split(".", 1)[1], "actor": who, "version": version, "data": data}
-        for type_, object_type, object_id, version, data in rows
-    ]
-    audit_values = audit.event_rows(actor, org_id, rows)
+    values, audit_values = _rows(actor, org_id, rows)
     if audit_values:
         await session.execute(_WITH_AUDIT, {"events": _json(values), "audit": _json(audit_values)})
     else:
         await session.execute(insert(Event), values)
-    session.info.setdefault(_WRITTEN_FOR, set()).add(org_id)
-    # After commit, the caller hands these to the relay (a lost hand-over is caught by the sweeper).
-    session.info.setdefault("event_ids", []).extend((v["org_id"], v["id"]) for v in values)
+    _written(session, org_id, values)
+
+
+@lru_cache(maxsize=64)
+def _with_records(shapes: tuple[tuple[str, tuple[str, ...]], ...]) -> TextClause:
+    ctes = []
+    for i, (table, columns) in enumerate(shapes):
+        names = ", ".join(columns)
+        ctes.append(f"r{i} AS (INSERT INTO {table} ({names}) SELECT {names} "
+                    f"FROM jsonb_populate_recordset(NULL::{table}, CAST(:r{i} AS jsonb)))")
+    return text("WITH " + ",\n".join(ctes) + ",\n" + _WITH_AUDIT.text.lstrip().removeprefix("WITH "))
+
+
+Prepared = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def prepare(actor: Principal | dict[str, Any] | None, org_id: UUID,
+            rows: list[tuple[str, str, UUID, int | None, dict[str, Any]]]) -> Prepared:
+    """Events `(type, object_type, object_id, version, data)` as `write_with_records` takes them (their ids
+    given now, in order), with their audit rows."""
+    return _rows(actor, org_id, rows)
+
+
+async def write_with_records(session: AsyncSession, org_id: UUID, records: list[tuple[str, tuple[str, ...],
+                             dict[str, Any]]], prepared: list[Prepared]) -> None:
+    """New rows (`(table, columns, values)`, every column's value given) with their events and the events'
+    audit rows, all in one statement (one round trip): each table's INSERT is a data-modifying CTE of
+    `emit_many`'s statement. Events keep the order they were prepared in."""
+    shapes: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for table, columns, row in records:
+        shapes.setdefault((table, columns), []).append(row)
+    values = [v for p in prepared for v in p[0]]
+    audit_values = [a for p in prepared for a in p[1]]
+    params = {f"r{i}": orjson.dumps(rows, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+              for i, rows in enumerate(shapes.values())}
+    await session.execute(_with_records(tuple(shapes)), {**params, "events": _json(values),
+                                                         "audit": _json(audit_values)})
+    _written(session, org_id, values)
 
 
 async def forget_purged_commits(session: AsyncSession, before: datetime) -> int:

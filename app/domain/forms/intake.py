@@ -150,7 +150,8 @@ def extract(form: Form, fields: dict[str, str], region: str | None) -> Extracted
 Turns = Callable[[Form], Awaitable[int | None]]
 
 
-async def next_assignee(session: AsyncSession, form: Form, turns: Turns | None = None) -> UUID:
+async def next_assignee(session: AsyncSession, form: Form, turns: Turns | None = None,
+                        eligible: list[UUID] | None = None) -> UUID:
     """Round-robin among the form's active, not out-of-office assignees (`app.domain.assignment`). Falls back
     to any active admin. The turn comes from `turns` when given: the form's own counter needs its row lock,
     which would queue every concurrent submission of a busy form behind one another until commit."""
@@ -164,7 +165,11 @@ async def next_assignee(session: AsyncSession, form: Form, turns: Turns | None =
             .returning(Form.round_robin).execution_options(synchronize_session=False))
 
     return await assignment.next_assignee(  # type: ignore[return-value]
-        session, form.org_id, list(form.assignees or [form.created_by]), turn)
+        session, form.org_id, candidates(form), turn, eligible=eligible)
+
+
+def candidates(form: Form) -> list[UUID]:
+    return list(form.assignees or [form.created_by])
 
 
 async def existing(session: AsyncSession, form: Form, idempotency_key: str) -> FormSubmission | None:

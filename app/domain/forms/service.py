@@ -21,7 +21,7 @@ from app.domain.kinds import FORM as FORM_TYPE
 from app.domain.kinds import Reader, org_of
 from app.domain.pagination import Page, PageRequest, keyset_page
 from app.domain.pipelines import service as pipelines
-from app.domain.records import Kind, require_ref, require_user
+from app.domain.records import Kind, apply_prime, prime_columns, prime_params, require_ref, require_user
 
 FORM: Kind[Form] = Kind.of(FORM_TYPE)
 SORTS = {"created_at": Form.created_at, "name": Form.name}
@@ -174,14 +174,27 @@ _ORG_OF_KEY = (
 )
 
 
-async def by_public_key(session: AsyncSession, public_key: str) -> Form:
-    """The enabled, live form behind a public key; 404 otherwise (unknown, rotated, disabled, deleted)."""
+INTAKE_KINDS = ("lead", "activity")  # what a submission creates (`app.domain.flows.form_intake`)
+_LIVE = (Form.org_id == bindparam("org_id"), Form.id == bindparam("form_id"), Form.deleted_at.is_(None),
+         Form.enabled.is_(True))
+_FORM = select(Form).where(*_LIVE)
+_FORM_FOR_INTAKE = select(Form, *prime_columns()).where(*_LIVE)
+
+
+async def by_public_key(session: AsyncSession, public_key: str, intake: bool = False) -> Form:
+    """The enabled, live form behind a public key; 404 otherwise (unknown, rotated, disabled, deleted).
+    `intake`: what the submission's writes read (`records.prime`) comes along with the form."""
     # The key (a global lookup) names the org and sets it for the transaction (row-level security) in one
     # statement; the form (a tenant table) is read next.
     found = (await session.execute(_ORG_OF_KEY, {"public_key": public_key})).first()
-    row = None if found is None else await session.scalar(
-        select(Form).where(Form.org_id == found.org_id, Form.id == found.form_id, Form.deleted_at.is_(None),
-                           Form.enabled.is_(True)))
+    if found is None:
+        raise NotFound("No such form (the key may have been rotated, or the form disabled)")
+    params = {"org_id": found.org_id, "form_id": found.form_id}
+    if intake:
+        params.update(prime_params(found.org_id, None, INTAKE_KINDS))
+    row = (await session.execute(_FORM_FOR_INTAKE if intake else _FORM, params)).first()
     if row is None:
         raise NotFound("No such form (the key may have been rotated, or the form disabled)")
-    return row
+    if intake:
+        apply_prime(session, found.org_id, None, INTAKE_KINDS, row)
+    return row[0]
