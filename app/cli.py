@@ -205,12 +205,24 @@ def create_org(
 @cli.command()
 def reseal() -> None:
     """Seal every stored credential again with the first key of CRM_SECRET_KEYS: after putting a new key
-    first, run this, then remove the old key. Prints how many were resealed (JSON)."""
+    first, run this, then remove the old key. Prints how many were resealed (JSON). A credential that no
+    configured key opens any more is left as it is, counted as `unreadable` and named on stderr: its mailbox or
+    setting shows `auth_failed` until its secret is entered again."""
     from sqlalchemy import select
 
     from app.db import Database
     from app.domain.models import Mailbox, SmsGateway, TelephonySettings  # every table: the foreign keys resolve
-    from app.domain.sealing import reseal as reseal_one
+    from app.domain.sealing import Unsealable
+    from app.domain.sealing import reseal as reseal_token
+
+    unreadable: list[str] = []
+
+    def reseal_one(token: str, where: str) -> str:
+        try:
+            return reseal_token(settings, token)
+        except Unsealable:
+            unreadable.append(where)
+            return token
 
     settings = _settings()
     if not (settings.database_url or settings.database_admin_url):
@@ -223,18 +235,24 @@ def reseal() -> None:
             async with db.across_orgs() as session:
                 boxes = (await session.scalars(select(Mailbox).with_for_update())).all()
                 for box in boxes:
-                    box.sealed_secrets = reseal_one(settings, box.sealed_secrets)
+                    box.sealed_secrets = reseal_one(box.sealed_secrets, f"mailbox {box.org_id}/{box.id}")
                 gateways = (await session.scalars(select(SmsGateway).with_for_update())).all()
                 for gateway in gateways:
-                    gateway.sealed_headers = reseal_one(settings, gateway.sealed_headers)
+                    gateway.sealed_headers = reseal_one(gateway.sealed_headers,
+                                                        f"sms gateway of org {gateway.org_id}")
                 telephony = (await session.scalars(select(TelephonySettings).with_for_update())).all()
                 for row in telephony:
-                    row.sealed_secrets = reseal_one(settings, row.sealed_secrets)
-                return {"mailboxes": len(boxes), "sms_gateways": len(gateways), "telephony_settings": len(telephony)}
+                    row.sealed_secrets = reseal_one(row.sealed_secrets,
+                                                    f"telephony settings of org {row.org_id}")
+                return {"mailboxes": len(boxes), "sms_gateways": len(gateways), "telephony_settings": len(telephony),
+                        "unreadable": len(unreadable)}
         finally:
             await db.dispose()
 
-    typer.echo(json.dumps(asyncio.run(run())))
+    counted = asyncio.run(run())
+    for where in unreadable:
+        typer.echo(f"unreadable (no configured key opens it, left as it is): {where}", err=True)
+    typer.echo(json.dumps(counted))
 
 
 @cli.command("seed-bench")

@@ -158,7 +158,11 @@ class Stack:
         from app.bench_seed import seed
         from app.db import Database
 
-        self.env = {"CRM_JWT_SECRET": secrets.token_urlsafe(48)}
+        # kept with the data: what the API sealed in one run (mailbox passwords) opens in the next
+        secret_file = self.data_dir / "jwt-secret"
+        if not secret_file.exists():
+            secret_file.write_text(secrets.token_urlsafe(48))
+        self.env = {"CRM_JWT_SECRET": secret_file.read_text().strip()}
         await asyncio.to_thread(migrate.upgrade_and_grant, self.settings())
         marker = self.data_dir / f"seed-{self.profile['scale']}.json"
         if marker.exists():

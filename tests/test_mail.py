@@ -298,6 +298,30 @@ async def test_a_server_that_is_down_backs_off_and_shows_its_error(api, fast_set
     assert row.failures >= 1 and row.next_sync_at > row.last_error_at  # backed off
 
 
+async def test_a_password_no_key_opens_stops_the_sync_and_says_so(api, fast_settings, dovecot, database):
+    """Stored credentials sealed with a key that was since removed: the sync fails once as `auth_failed` with
+    what to do, and waits (no retry loop) until the mailbox is updated; `/test` says the same."""
+    from cryptography.fernet import Fernet
+    from sqlalchemy import update
+
+    acct = await signup(api)
+    box = await mailbox(api, acct, dovecot, None, user_of(dovecot))
+    lost_key = Fernet(Fernet.generate_key())
+    async with database.sessions() as s:
+        await s.execute(update(Mailbox).where(Mailbox.id == box["id"]).values(
+            sealed_secrets=lost_key.encrypt(b'{"imap_password": "secret"}').decode()))
+        await s.commit()
+    async with running_worker(fast_settings):
+        failed = await synced(api, acct, box["id"])
+    assert failed["status"] == "error" and failed["last_error"].startswith("auth_failed")
+    assert "CRM_SECRET_KEYS" in failed["last_error"]
+    async with database.sessions() as s:
+        row = await s.scalar(select(Mailbox).where(Mailbox.id == box["id"]))
+    assert row.next_sync_at is None and row.failures == 1  # not tried again and again
+    checked = (await api.post(f"/v1/mailboxes/{box['id']}/test", headers=acct.headers)).json()
+    assert checked["imap"]["ok"] is False and checked["imap"]["error"] == "auth_failed"
+
+
 async def test_private_mail_is_its_owners_and_mail_follows_the_records_visibility(api, fast_settings, dovecot):
     acct = await signup(api)
     user = user_of(dovecot)

@@ -14,11 +14,17 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from app.domain.errors import Conflict
 from app.settings import Settings
 
 
-class Unsealable(RuntimeError):
-    """A sealed value no configured key opens (the key that sealed it was removed)."""
+class Unsealable(Conflict):
+    """A sealed value no configured key opens (the key that sealed it was removed): the API answers 409 with
+    what to do; the worker records the mailbox, text or call as refused rather than trying again."""
+
+
+UNREADABLE = ("a stored secret cannot be read: no configured key (CRM_SECRET_KEYS) opens it any more; "
+              "enter it again")
 
 
 @lru_cache(maxsize=8)
@@ -42,9 +48,12 @@ def unseal(settings: Settings, token: str) -> dict[str, Any]:
     try:
         return json.loads(_box(_keys(settings)).decrypt(token.encode()))  # type: ignore[no-any-return]
     except InvalidToken as exc:
-        raise Unsealable("no configured key (CRM_SECRET_KEYS) opens this sealed secret") from exc
+        raise Unsealable(UNREADABLE) from exc
 
 
 def reseal(settings: Settings, token: str) -> str:
     """The same secret sealed with the first key (after a rotation)."""
-    return _box(_keys(settings)).rotate(token.encode()).decode()
+    try:
+        return _box(_keys(settings)).rotate(token.encode()).decode()
+    except InvalidToken as exc:
+        raise Unsealable(UNREADABLE) from exc

@@ -17,6 +17,7 @@ from app.api.records import one
 from app.api.routing import Router
 from app.db import set_org
 from app.domain.errors import PayloadTooLarge, Unauthorized
+from app.domain.sealing import Unsealable
 from app.domain.telephony import service
 from app.domain.telephony.schemas import CallCreate, CallRead
 from app.domain.webhooks import signing
@@ -52,7 +53,10 @@ async def receive_call_event(
         raise PayloadTooLarge(f"a call event is at most {MAX_BODY} bytes")
     await set_org(session, org_id)
     row = await service.settings_of(session, org_id)
-    secret = service.secrets_of(settings, row).get("webhook_secret") if row is not None else None
+    try:
+        secret = service.secrets_of(settings, row).get("webhook_secret") if row is not None else None
+    except Unsealable:  # a secret no configured key opens verifies nothing: as if none were set
+        secret = None
     if not secret or signing.verify(str(secret), request.headers, raw, time.time()) is not None:
         raise Unauthorized(REFUSED)
     try:

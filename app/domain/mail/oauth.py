@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.domain.mail.models import Mailbox
-from app.domain.mail.servers import MailServerError
-from app.domain.sealing import seal, unseal
+from app.domain.mail.servers import CredentialsRefused, MailServerError
+from app.domain.sealing import Unsealable, seal, unseal
 from app.settings import Settings
 
 TOKEN_URLS = {"google": "https://oauth2.googleapis.com/token",
@@ -34,11 +34,8 @@ Sessions = Callable[[UUID], AbstractAsyncContextManager[AsyncSession]]
 request's session."""
 
 
-class OAuthRefused(MailServerError):
+class OAuthRefused(CredentialsRefused):
     """The provider refused the grant or the client for good: retrying cannot help, reconnecting can."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__("auth_failed", detail)
 
 
 def _now() -> datetime:
@@ -48,7 +45,10 @@ def _now() -> datetime:
 async def access_token(settings: Settings, box: Mailbox, sessions: Sessions) -> str:
     """The mailbox's access token: the stored one while it has more than `REFRESH_BEFORE` left, else a new one,
     saved (with a rotated refresh token) for the next jobs."""
-    secrets = unseal(settings, box.sealed_secrets)
+    try:
+        secrets = unseal(settings, box.sealed_secrets)
+    except Unsealable as exc:
+        raise OAuthRefused(f"the stored grant: {exc.detail} (reconnect the mailbox)") from None
     token, expires_at = secrets.get("oauth_access_token"), secrets.get("oauth_expires_at")
     if token and expires_at and datetime.fromisoformat(expires_at) - _now() > REFRESH_BEFORE:
         return str(token)

@@ -41,6 +41,15 @@ class MailServerError(Exception):
         return self.kind == "rejected"
 
 
+class CredentialsRefused(MailServerError):
+    """Retrying cannot help, reconnecting can: a refused OAuth2 grant, or a stored password that no configured
+    key (CRM_SECRET_KEYS) opens any more. The mailbox waits, showing the error, until it is updated or a sync is
+    asked for."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("auth_failed", detail)
+
+
 @dataclass(frozen=True)
 class Credentials:
     username: str

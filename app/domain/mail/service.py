@@ -25,7 +25,7 @@ from app.domain.mail.models import Email, Mailbox
 from app.domain.mail.schemas import EmailSend, MailboxCreate, MailboxUpdate
 from app.domain.pagination import Page, PageRequest, keyset_page
 from app.domain.records import Kind, require_ref, require_user
-from app.domain.sealing import seal, unseal
+from app.domain.sealing import Unsealable, seal, unseal
 from app.ids import new_id
 from app.settings import Settings
 
@@ -152,7 +152,10 @@ async def credentials(settings: Settings, box: Mailbox, which: str,
         return None
     if box.auth == "oauth2":
         return servers.Credentials(username, oauth_token=await oauth.access_token(settings, box, sessions))
-    secret = unseal(settings, box.sealed_secrets)
+    try:
+        secret = unseal(settings, box.sealed_secrets)
+    except Unsealable as exc:
+        raise servers.CredentialsRefused(f"the stored password: {exc.detail}") from None
     return servers.Credentials(username, password=secret.get(f"{which}_password") or secret.get("imap_password"))
 
 

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Database
 from app.domain import outgoing
 from app.domain.events import service as events
-from app.domain.mail import oauth, servers, service
+from app.domain.mail import servers, service
 from app.domain.mail.models import Email, Mailbox, MailFolder
 from app.logging import log
 from app.settings import Settings
@@ -86,8 +86,8 @@ async def sync_mailbox(db: Database, settings: Settings, org_id: UUID, mailbox_i
         async with db.for_org(org_id) as session:
             failures = box.failures + 1
             delay = min(settings.mail_sync_seconds * 2 ** failures, BACKOFF_CAP_SECONDS)
-            # A refused grant stays refused: no more syncs until the mailbox is reconnected or a sync is asked for.
-            next_sync_at = None if isinstance(exc, oauth.OAuthRefused) else _now() + timedelta(seconds=delay)
+            # Refused credentials stay refused: no more syncs until the mailbox is updated or a sync is asked for.
+            next_sync_at = None if isinstance(exc, servers.CredentialsRefused) else _now() + timedelta(seconds=delay)
             await session.execute(update(Mailbox).where(Mailbox.org_id == org_id, Mailbox.id == mailbox_id).values(
                 last_error=f"{exc.kind}: {exc.detail}"[:500], last_error_at=_now(), failures=failures,
                 next_sync_at=next_sync_at, leased_until=None))

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Database
 from app.domain import outgoing
 from app.domain.outgoing import Handed
+from app.domain.sealing import Unsealable
 from app.domain.sms import service
 from app.domain.sms.models import Sms, SmsGateway
 from app.domain.templates.render import render_one
@@ -39,7 +40,11 @@ async def hand_over(settings: Settings, http: httpx.AsyncClient, gw: SmsGateway,
         body = render_one(gw.body_template, context).encode() if gw.method != "GET" else None
     except ValueError as exc:
         return Handed("refused", f"the gateway settings do not render: {exc}")
-    return await outgoing.hand_over(http, gw.method, url, body, service.headers_of(settings, gw),
+    try:
+        headers = service.headers_of(settings, gw)
+    except Unsealable as exc:
+        return Handed("refused", f"the gateway's headers: {exc.detail}")
+    return await outgoing.hand_over(http, gw.method, url, body, headers,
                                     settings.mail_timeout_seconds, settings.allow_private_networks, "the gateway")
 
 

@@ -19,6 +19,7 @@ from app.db import Database
 from app.domain import outgoing
 from app.domain.auth.models import User
 from app.domain.outgoing import Handed
+from app.domain.sealing import Unsealable
 from app.domain.telephony import service
 from app.domain.telephony.models import CallOrigination
 from app.logging import log
@@ -39,10 +40,15 @@ async def send(db: Database, settings: Settings, http: httpx.AsyncClient, org_id
         configured = await service.settings_of(session, org_id)
         user = (await session.execute(select(User.id, User.email, User.name).where(
             User.org_id == org_id, User.id == row.user_id))).first()
+    secrets: dict[str, Any] | None = None
     if configured is None or not configured.originate_url:
         handed = Handed("refused", "click-to-call is not configured any more")
     else:
-        secrets = service.secrets_of(settings, configured)
+        try:
+            secrets = service.secrets_of(settings, configured)
+        except Unsealable as exc:
+            handed = Handed("refused", f"the provider's settings: {exc.detail}")
+    if configured is not None and configured.originate_url and secrets is not None:
         headers = {"content-type": "application/json", "user-agent": "headless-crm-telephony/1"}
         if secrets.get("auth_header"):
             headers["authorization"] = str(secrets["auth_header"])
