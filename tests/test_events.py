@@ -502,3 +502,45 @@ async def test_a_dispatch_takes_every_waiting_event_of_the_org_once_and_no_other
     async with database.for_org(org) as session:  # a job for an event already taken does nothing
         assert await dispatcher.dispatch_many(session, org, [waiting[0]]) == ([], 0)
         assert dispatcher.committed_runs(session) == []
+
+
+async def test_a_dispatch_of_many_events_for_many_rules_fits_the_drivers_parameter_limit(settings, database):
+    """500 waiting events, each matching 8 rules: 4,000 runs (and as many webhook deliveries) written by one
+    dispatch, past the 32,767 parameters one statement may carry."""
+    from app.domain.events import dispatch as dispatcher
+    from app.main import create_app
+
+    app = create_app(settings, db=database, redis=None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm.test") as c:
+        acct = await signup(c)
+        for i in range(8):
+            r = await c.post("/v1/automations", headers=acct.headers, json={
+                "name": f"Call back {i}", "trigger": {"event": "contact.created"},
+                "actions": [{"type": "add_tag", "tag": f"t{i}"}]})
+            assert r.status_code == 201, r.text
+            r = await c.post("/v1/webhooks", headers=acct.headers, json={
+                "url": f"https://hooks.example.org/{i}", "events": ["contact.created"]})
+            assert r.status_code == 201, r.text
+    org = UUID(acct.org_id)
+    contacts = await _many_contact_events(database, org, 500)
+    deliveries, runs, taken = 0, 0, []
+    while not taken or taken[-1] == dispatcher.DRAIN_LIMIT:
+        async with database.for_org(org) as session:
+            done = await dispatcher.dispatch_many(session, org, contacts[:1])
+            runs += len(dispatcher.committed_runs(session))
+        deliveries += len(done.deliveries)
+        taken.append(done.events)
+    assert max(taken) == dispatcher.DRAIN_LIMIT  # never more than the limit in one transaction
+    assert deliveries == 4000 and runs == 4000
+
+
+async def _many_contact_events(database, org: UUID, n: int) -> list[UUID]:
+    """`n` contact.created events waiting, written behind the API's back (fast)."""
+    async with database.sessions() as s:
+        ids = [r[0] for r in (await s.execute(text("""
+            INSERT INTO events (org_id, id, type, object_type, object_id, action, actor, version, data)
+            SELECT :org, gen_random_uuid(), 'contact.created', 'contact', gen_random_uuid(), 'created',
+                   '{"type": "system", "id": null}', 1, '{"object": {}}'
+            FROM generate_series(1, :n) RETURNING id"""), {"org": org, "n": n})).all()]
+        await s.commit()
+    return ids

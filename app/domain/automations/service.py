@@ -148,8 +148,9 @@ async def from_events(session: AsyncSession, org_id: UUID, batch: list[Any]) -> 
                  for r in rules if _matches(r.trigger, event)]
     if not rows:
         return []
-    created = await session.scalars(insert(AutomationRun).values(rows).on_conflict_do_nothing(
-        index_elements=["org_id", "automation_id", "event_id"]).returning(AutomationRun.id))
+    # executemany (insertmanyvalues): pages of rows, never past the driver's 32,767 parameters
+    created = await session.scalars(insert(AutomationRun).on_conflict_do_nothing(
+        index_elements=["org_id", "automation_id", "event_id"]).returning(AutomationRun.id), rows)
     return [(org_id, run_id) for run_id in created]
 
 

@@ -28,7 +28,10 @@ _pick = (select(Event.id).where(Event.org_id == bindparam("org"), Event.dispatch
          .order_by((Event.id == any_(bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))))).desc(),
                    Event.occurred_at, Event.id)
          .limit(bindparam("limit")).with_for_update(skip_locked=True))
-_CLAIM = (update(Event).where(Event.org_id == bindparam("org"), Event.id.in_(_pick.scalar_subquery()))
+# the pick is a materialized CTE: as an `IN (subquery)` PostgreSQL may run a LIMIT ... SKIP LOCKED subquery more
+# than once and take more rows than the limit
+_picked = _pick.cte("picked").prefix_with("MATERIALIZED")
+_CLAIM = (update(Event).where(Event.org_id == bindparam("org"), Event.id == _picked.c.id)
           .values(dispatched_at=func.now())
           .returning(Event.org_id, Event.id, Event.type, Event.object_type, Event.object_id, Event.action,
                      Event.actor, Event.version, Event.data, Event.occurred_at)

@@ -78,9 +78,9 @@ async def from_events(session: AsyncSession, org_id: UUID, batch: list[Any]) -> 
                  for user_id, kind, title in dict.fromkeys(await recipients(session, event))]
     if not rows:
         return 0
-    created = (await session.scalars(
-        insert(Notification).values(rows).on_conflict_do_nothing(
-            index_elements=["org_id", "source_event_id", "user_id"]).returning(Notification))).all()
+    created = (await session.scalars(  # executemany: pages of rows, never past the driver's parameter limit
+        insert(Notification).on_conflict_do_nothing(
+            index_elements=["org_id", "source_event_id", "user_id"]).returning(Notification), rows)).all()
     await events.emit_many(session, {"type": "system", "id": None}, org_id, [
         ("notification.created", "notification", n.id, None,
          {"object": {**NotificationRead.model_validate(n).model_dump(mode="json"), "user_id": str(n.user_id)}})

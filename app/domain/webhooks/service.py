@@ -108,9 +108,11 @@ async def fan_out_many(session: AsyncSession, org_id: UUID, events: list[Any]) -
                      for e in targets]
     if not rows:
         return []
+    # executemany (insertmanyvalues): pages of rows, never past the driver's 32,767 parameters
     created = await session.execute(
-        insert(WebhookDelivery).values(rows).on_conflict_do_nothing(
-            index_elements=["org_id", "endpoint_id", "event_id"]).returning(WebhookDelivery.org_id, WebhookDelivery.id))
+        insert(WebhookDelivery).on_conflict_do_nothing(
+            index_elements=["org_id", "endpoint_id", "event_id"]).returning(WebhookDelivery.org_id, WebhookDelivery.id),
+        rows)
     return [(r.org_id, r.id) for r in created]
 
 
