@@ -974,8 +974,10 @@ async def automation_latency(run: Run, rate: float = 100.0) -> None:
     total = len(statuses)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        done = (await run.sql("SELECT count(*) FROM automation_runs WHERE org_id = $1 AND automation_id = $2 "
-                              "AND status <> 'queued'", run.org_id, UUID(rule_id)))[0][0]
+        done = (await run.sql("""
+            SELECT count(*) FROM automation_runs r JOIN contacts c ON c.org_id = r.org_id AND c.id = r.object_id
+            WHERE r.org_id = $1 AND r.automation_id = $2 AND r.status <> 'queued' AND c.title = $3""",
+            run.org_id, UUID(rule_id), prefix))[0][0]
         if done >= total:
             break
         await asyncio.sleep(0.5)
@@ -986,7 +988,7 @@ async def automation_latency(run: Run, rate: float = 100.0) -> None:
         FROM automation_runs r
         JOIN contacts c ON c.org_id = r.org_id AND c.id = r.object_id
         LEFT JOIN activities a ON a.org_id = r.org_id AND a.id = (r.actions -> 0 -> 'result' ->> 'activity_id')::uuid
-        WHERE r.org_id = $1 AND r.automation_id = $2""", run.org_id, UUID(rule_id))
+        WHERE r.org_id = $1 AND r.automation_id = $2 AND c.title = $3""", run.org_id, UUID(rule_id), prefix)
     lags = [float(r["lag"]) for r in rows if r["lag"] is not None]
     complete = (len(rows) == total and all(r["status"] == "succeeded" for r in rows)
                 and statuses.count(201) == total and len(lags) == total)
