@@ -863,7 +863,16 @@ def machine() -> dict[str, Any]:
 
 
 ONLY = {"mail": lambda run: _mail(run), "reports": lambda run: _reports(run),  # `--only X`: one group of scenarios
-        "telephony": lambda run: _telephony(run)}
+        "telephony": lambda run: _telephony(run), "reads": lambda run: _reads(run)}
+
+
+async def _reads(run: Run) -> None:
+    """The read paths: the ping floor, GET deal, the list pages, the hot contact's timeline and the screen pop."""
+    async with Capture(run.stack) as cap:
+        floor, get_deal = await floor_and_get_deal(run, cap)
+        await list_deals(run, cap)
+        await timeline(run, cap, get_deal)
+        await call_lookup(run, cap, floor)
 
 
 async def _mail(run: Run) -> None:
