@@ -1067,7 +1067,7 @@ def machine() -> dict[str, Any]:
 ONLY = {"mail": lambda run: _mail(run), "reports": lambda run: _reports(run),  # `--only X`: one group of scenarios
         "telephony": lambda run: _telephony(run), "import": lambda run: csv_import(run),
         "automations": lambda run: automation_latency(run), "http-floor": lambda run: _http_floor(run),
-        "writes": lambda run: _writes(run)}
+        "writes": lambda run: _writes(run), "reads": lambda run: _reads(run)}
 
 
 async def _http_floor(run: Run) -> None:
@@ -1078,6 +1078,18 @@ async def _http_floor(run: Run) -> None:
         await list_deals(run, cap, floor)
         await search_contacts(run, cap, floor)
         await create_contact(run, floor)
+
+
+async def _reads(run: Run) -> None:
+    """The read paths: the floors, GET deal, the list pages, the name search, the hot contact's timeline and the
+    screen pop."""
+    async with Capture(run.stack) as cap:
+        await start_http_floor(run, cap)
+        floor, get_deal = await floor_and_get_deal(run, cap)
+        await list_deals(run, cap, floor)
+        await search_contacts(run, cap, floor)
+        await timeline(run, cap, get_deal)
+        await call_lookup(run, cap, floor)
 
 
 async def _mail(run: Run) -> None:

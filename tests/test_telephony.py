@@ -492,3 +492,43 @@ async def test_the_secrets_are_sealed_at_rest_and_a_key_rotation_reseals_them(ap
 
 async def _true(value):
     return value
+
+
+async def test_lookup_card_json_equals_each_records_own_dump(client, session):
+    """The card written in one pass is, byte for byte once parsed, what each record's own dump wrote: money and
+    decimals, timestamps with time zone, nulls, custom fields (numbers with fractions, dates, lists), tags."""
+    from app.domain import kinds
+    from app.domain.auth.principal import Principal
+    from app.domain.telephony import lookup as screen_pop
+
+    acct = await signup(client)
+    h = acct.headers
+    for obj in ("contact", "company", "lead", "deal"):
+        r = await client.post("/v1/custom-fields", headers=h, json={"object": obj, "key": "score", "label": "Score",
+                                                                    "type": "number"})
+        assert r.status_code == 201, r.text
+    company = await _ok(await client.post("/v1/companies", headers=h, json={
+        "name": "Acme GmbH", "custom_fields": {"score": 1.25}}), 201)
+    contact = await _ok(await client.post("/v1/contacts", headers=h, json={
+        "first_name": "Ana", "last_name": "Müller", "phone": "+49 30 1234567", "company_id": company["id"],
+        "tags": ["vip", "ünicode"], "custom_fields": {"score": 0.1}}), 201)
+    await _ok(await client.post("/v1/leads", headers=h, json={"first_name": "Ana", "phone": "+49301234567",
+                                                              "custom_fields": {"score": 3}}), 201)
+    for i, amount in enumerate(("0.10", "1234567.89", "5")):
+        await _ok(await client.post("/v1/deals", headers=h, json={
+            "title": f"D{i} – €", "contact_id": contact["id"], "value": {"amount": amount, "currency": "EUR"},
+            "expected_close_date": "2027-01-31" if i else None, "custom_fields": {"score": -2.5} if i else {}}), 201)
+    await _ok(await client.post("/v1/deals", headers=h, json={"title": "Yen", "company_id": company["id"],
+                                                              "value": {"amount": "1200", "currency": "JPY"}}), 201)
+    card = await _ok(await client.get("/v1/calls/lookup", headers=h, params={"phone": "+49301234567"}))
+    assert card["contact"]["tags"] == ["vip", "ünicode"] and len(card["open_deals"]) == 4
+    for record in card["open_deals"]:
+        assert record == (await client.get(f"/v1/deals/{record['id']}", headers=h)).json()
+    assert card["contact"] == (await client.get(f"/v1/contacts/{contact['id']}", headers=h)).json()
+    assert card["company"] == (await client.get(f"/v1/companies/{company['id']}", headers=h)).json()
+    # the old writer: each record's own dump (Kind.dump), then orjson
+    who = Principal.for_user(uuid.UUID(acct.org_id), uuid.UUID(acct.user_id), "owner")
+    old = json.loads(json.dumps(await screen_pop.lookup(session, who, "+49301234567")))
+    new = json.loads(await screen_pop.lookup_json(session, who, "+49301234567"))
+    assert new == old == card
+    assert kinds.sees_all(who)

@@ -13,7 +13,7 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import AfterValidator, BaseModel, Field, PlainValidator, create_model
+from pydantic import AfterValidator, BaseModel, Field, PlainValidator, TypeAdapter, create_model
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,6 +60,13 @@ def shape(data: dict[str, Any], fields: set[str] | None, related: Sequence[str] 
     if fields is None:
         return data
     return {k: v for k, v in data.items() if k in fields or (related and k == "expanded")}
+
+
+def page_json(rows: TypeAdapter[Any], items: Sequence[Any], next_cursor: str | None) -> bytes:
+    """A list page's JSON, `{"data": [...], "next_cursor": ...}`: the records read from their entities and written
+    by the read model in one pass each (the same values as `kind.dump` per record, without a dict per record)."""
+    return (b'{"data":' + rows.dump_json(rows.validate_python(items, from_attributes=True))
+            + b',"next_cursor":' + orjson.dumps(next_cursor) + b"}")
 
 
 def one(data: dict[str, Any], version: int, fields: set[str] | None, status_code: int = 200,
@@ -305,6 +312,7 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
     shown = expand.read_with_expanded(kind.object_type, read) if related else read
     Reader = Annotated[Principal, require(f"{area}:read")]
     Writer = Annotated[Principal, require(f"{area}:write", write_role)]
+    rows = TypeAdapter(list[read])  # type: ignore[valid-type]
     Name = kind.label.replace(" ", "")
     Names = plural[0].upper() + plural[1:]
 
@@ -315,9 +323,12 @@ def record_routes(router: APIRouter, *, kind: Kind[Any], plural: str, area: str,
         wanted = parse_fields(read, fields)
         page, position = await read_at_feed_position(session, who, lambda: list_records(session, kind, who, query,
                                                                                         sorts, where))
-        data = [kind.dump(r) for r in page.items]
-        await expand.embed(session, who, related, page.items, data)
-        body = orjson.dumps({"data": [shape(d, wanted, related) for d in data], "next_cursor": page.next_cursor})
+        if wanted is None and not related:  # the whole rows: validated and written as JSON in one pass each
+            body = page_json(rows, page.items, page.next_cursor)
+        else:
+            data = [kind.dump(r) for r in page.items]
+            await expand.embed(session, who, related, page.items, data)
+            body = orjson.dumps({"data": [shape(d, wanted, related) for d in data], "next_cursor": page.next_cursor})
         response = conditional_list(request, body)
         response.headers[CHANGES_CURSOR] = position.encode()
         return response

@@ -86,7 +86,7 @@ async def lookup_caller(
     contact or company, newest first; each as its own GET returns it and only if you may read it; `null` (and
     `[]`) when unknown. Needs `calls:read` and the read scopes of contacts, leads, companies and deals."""
     scoping.refuse_unreadable(who, CARD, "The caller's card")
-    return JSONBytes(orjson.dumps(await screen_pop.lookup(session, who, phone)))
+    return JSONBytes(await screen_pop.lookup_json(session, who, phone))
 
 
 @router.post("/originate", status_code=202, response_model=OriginationRead, operation_id="originateCall",

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
+from pydantic import TypeAdapter
 from sqlalchemy import Select, String, bindparam, literal_column, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -31,11 +32,13 @@ from app.domain.leads.models import OPEN_STATUSES, Lead
 from app.domain.normalize import normalize_phone
 from app.domain.orgs.models import Org
 from app.domain.records import Kind
+from app.domain.telephony.schemas import Lookup
 
 OPEN_DEALS = 50
 _REGIONS: dict[UUID, str | None] = {}  # org -> default_phone_region as last seen (checked on every lookup)
 _MAX_REMEMBERED = 100_000
 DUMPS = {name: Kind.of(kinds.named(name)).dump for name in ("contact", "lead", "company", "deal")}
+CARD = TypeAdapter(Lookup)  # the whole card read from the entities and written as JSON in one pass each
 
 
 @lru_cache(maxsize=2)
@@ -86,6 +89,23 @@ async def _run(session: AsyncSession, who: Principal, phone: str | None) -> tupl
 
 
 async def lookup(session: AsyncSession, who: Principal, raw: str) -> dict[str, Any]:
+    """The card as JSON values (each record as `Kind.dump` writes it)."""
+    first, deals = await _records(session, who, raw)
+    return {"contact": DUMPS["contact"](first[1]) if first[1] is not None else None,
+            "lead": DUMPS["lead"](first[2]) if first[2] is not None else None,
+            "company": DUMPS["company"](first[3]) if first[3] is not None else None,
+            "open_deals": [DUMPS["deal"](d) for d in deals]}
+
+
+async def lookup_json(session: AsyncSession, who: Principal, raw: str) -> bytes:
+    """The card as the response's JSON: the same values as `lookup`, validated and written in one pass each
+    (no dict per record, no second encoder)."""
+    first, deals = await _records(session, who, raw)
+    return CARD.dump_json(CARD.validate_python(
+        {"contact": first[1], "lead": first[2], "company": first[3], "open_deals": deals}, from_attributes=True))
+
+
+async def _records(session: AsyncSession, who: Principal, raw: str) -> tuple[Any, list[Any]]:
     org_id = who.org_id
     remembered = org_id in _REGIONS
     guess = _REGIONS.get(org_id)
@@ -102,11 +122,7 @@ async def lookup(session: AsyncSession, who: Principal, raw: str) -> dict[str, A
             normalize_phone(raw, region)
         except ValueError as exc:
             raise ValidationFailed(f"phone: {exc}", loc=("query", "phone")) from None
-    first = rows[0]
-    return {"contact": DUMPS["contact"](first[1]) if first[1] is not None else None,
-            "lead": DUMPS["lead"](first[2]) if first[2] is not None else None,
-            "company": DUMPS["company"](first[3]) if first[3] is not None else None,
-            "open_deals": [DUMPS["deal"](d) for d in _newest([r[4] for r in rows if r[4] is not None])]}
+    return rows[0], _newest([r[4] for r in rows if r[4] is not None])
 
 
 def _newest(deals: list[Any]) -> list[Any]:
