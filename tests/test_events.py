@@ -502,6 +502,8 @@ async def test_a_dispatch_takes_every_waiting_event_of_the_org_once_and_no_other
     async with database.for_org(org) as session:  # a job for an event already taken does nothing
         assert await dispatcher.dispatch_many(session, org, [waiting[0]]) == ([], 0)
         assert dispatcher.committed_runs(session) == []
+    for o in (org, other_org):
+        await _leave_nothing_queued(database, o)
 
 
 async def test_a_dispatch_of_many_events_for_many_rules_fits_the_drivers_parameter_limit(settings, database):
@@ -532,6 +534,7 @@ async def test_a_dispatch_of_many_events_for_many_rules_fits_the_drivers_paramet
         taken.append(done.events)
     assert max(taken) == dispatcher.DRAIN_LIMIT  # never more than the limit in one transaction
     assert deliveries == 4000 and runs == 4000
+    await _leave_nothing_queued(database, org)
 
 
 async def _many_contact_events(database, org: UUID, n: int) -> list[UUID]:
@@ -544,3 +547,16 @@ async def _many_contact_events(database, org: UUID, n: int) -> list[UUID]:
             FROM generate_series(1, :n) RETURNING id"""), {"org": org, "n": n})).all()]
         await s.commit()
     return ids
+
+
+async def _leave_nothing_queued(database, org: UUID) -> None:
+    """The database lives for the whole session: runs, deliveries and events left waiting here would be work
+    for the workers of later tests (their sweeps take every org's)."""
+    async with database.sessions() as s:
+        for statement in ("UPDATE automations SET enabled = false WHERE org_id = :o",
+                          "UPDATE webhook_endpoints SET enabled = false WHERE org_id = :o",
+                          "DELETE FROM automation_runs WHERE org_id = :o AND status = 'queued'",
+                          "DELETE FROM webhook_deliveries WHERE org_id = :o AND status = 'pending'",
+                          "UPDATE events SET dispatched_at = now() WHERE org_id = :o AND dispatched_at IS NULL"):
+            await s.execute(text(statement), {"o": org})
+        await s.commit()

@@ -55,8 +55,9 @@ def _quiet(supervisor: Supervisor, task: asyncio.Task[None]):
             return True
         if worker is None or "redis" not in worker.ctx:
             return False
-        # arq keeps a job in its queue until it has finished: nothing due there means nothing left to run
-        due = await worker.ctx["redis"].zcount(worker.queue_name, "-inf", timestamp_ms())
+        # arq keeps a job in its queue until it has finished: nothing due there means nothing left to run; due
+        # within the next second counts too (a dispatch job waits for the end of its 100 ms window)
+        due = await worker.ctx["redis"].zcount(worker.queue_name, "-inf", timestamp_ms() + 1000)
         return due == 0 and all(t.done() for t in worker.tasks.values())
 
     return check
