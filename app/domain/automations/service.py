@@ -124,13 +124,9 @@ def _matches(trigger: dict[str, Any], event: Event) -> bool:
     return all(str(wanted[k]) == str(trigger[k]) for k in wanted if trigger.get(k) is not None)
 
 
-async def from_event(session: AsyncSession, event: Event) -> list[tuple[UUID, UUID]]:
-    """Runs for the enabled rules this event triggers, written in the dispatching transaction. -> their ids."""
-    return await from_events(session, event.org_id, [event])
-
-
 async def from_events(session: AsyncSession, org_id: UUID, batch: list[Any]) -> list[tuple[UUID, UUID]]:
-    """`from_event` for a batch of one org's events: the rules read once, the runs written in one statement."""
+    """Runs for the enabled rules each of a batch of one org's events triggers, written in the dispatching
+    transaction: the rules read once, the runs written in one executemany. -> their ids."""
     types = sorted({e.type for e in batch if e.object_type in engine.OBJECTS})
     if not types:
         return []

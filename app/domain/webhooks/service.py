@@ -84,14 +84,10 @@ def envelope(event: Any) -> dict[str, Any]:
     }
 
 
-async def fan_out(session: AsyncSession, event: Any) -> list[tuple[UUID, UUID]]:
-    """One pending delivery per enabled endpoint whose filter matches; idempotent. -> [(org_id, delivery_id)]."""
-    return await fan_out_many(session, event.org_id, [event])
-
-
 async def fan_out_many(session: AsyncSession, org_id: UUID, events: list[Any]) -> list[tuple[UUID, UUID]]:
-    """`fan_out` for a batch of one org's events: the endpoints read once, the deliveries written in one
-    statement (none when nothing matches)."""
+    """One pending delivery per enabled endpoint whose filter matches each of a batch of one org's events;
+    idempotent. The endpoints are read once, the deliveries written in one executemany (none when nothing
+    matches). -> [(org_id, delivery_id)]."""
     endpoints = (await session.execute(WEBHOOK.scoped(org_id).where(WebhookEndpoint.enabled.is_(True))
                                        .with_only_columns(WebhookEndpoint.id, WebhookEndpoint.events))).all()
     if not endpoints:
